@@ -1,0 +1,53 @@
+# One command per job on a fresh machine (Python 3.11, git, apt): each target installs what it
+# needs into .venv first. torch==2.13.0 is installed before everything else so that no
+# dependency resolves it to a multi-GB CUDA build (see README "GPU" for the CUDA install).
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+SNAPSHOT ?= ../shared/data/market/binance_2024
+export DAGSTER_HOME ?= $(CURDIR)/.dagster_home
+STAMP := $(VENV)/.installed
+
+.PHONY: install run demo test lint format dev clean benchmarks
+
+$(BIN)/python:
+	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "$(PYTHON) not found: install Python 3.11 (apt install python3.11 python3.11-venv)"; exit 1; }
+	$(PYTHON) -m venv $(VENV)
+
+$(STAMP): $(BIN)/python pyproject.toml requirements.lock
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet torch==2.13.0
+	$(BIN)/pip install --quiet -c requirements.lock -e '.[dev]'
+	@mkdir -p $(DAGSTER_HOME) && cp -n dagster.yaml $(DAGSTER_HOME)/dagster.yaml 2>/dev/null || true
+	@touch $(STAMP)
+
+install: $(STAMP)
+
+run: install  ## live Kraken, whole graph, summary
+	$(BIN)/crypto-assets run
+
+demo: install  ## the same graph on a recorded real snapshot, offline
+	$(BIN)/crypto-assets demo --snapshot $(SNAPSHOT)
+
+test: install  ## whole suite with coverage (fails under 80 %)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/python -m pytest -n 2 --cov=crypto_assets --cov-report=term --cov-fail-under=80
+
+lint: install
+	$(BIN)/ruff check . && $(BIN)/ruff format --check .
+
+format: install
+	$(BIN)/ruff check --fix . && $(BIN)/ruff format .
+
+dev: install  ## Dagster UI + daemon on 127.0.0.1:3000
+	$(BIN)/dagster dev -h 127.0.0.1 -p 3000 -m crypto_assets.definitions
+
+benchmarks: install
+	$(BIN)/python benchmarks/ingest.py
+	$(BIN)/python benchmarks/features.py
+	$(BIN)/python benchmarks/backtest.py
+	$(BIN)/python benchmarks/sentiment.py
+
+clean:
+	rm -rf $(VENV) data .dagster_home mlruns

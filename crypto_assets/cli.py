@@ -1,0 +1,170 @@
+"""The ``crypto-assets`` command: the same code paths as the assets, for people and scripts."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+from pathlib import Path
+
+import pandas as pd
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from crypto_assets.settings import DEFAULT_SNAPSHOT_DIR, get_settings
+
+app = typer.Typer(help="crypto_assets: rank crypto coins by their chance to grow fast.")
+snapshot_app = typer.Typer(help="Record and inspect market snapshots.")
+app.add_typer(snapshot_app, name="snapshot")
+err = Console(stderr=True)
+out = Console()
+
+
+def _fail(message: str, code: int = 1) -> None:
+    err.print(f"[bold red]error:[/] {message}")
+    raise typer.Exit(code)
+
+
+def _use_settings(**env: str) -> None:
+    for key, value in env.items():
+        os.environ[f"CRYPTO_ASSETS_{key.upper()}"] = value
+    get_settings.cache_clear()
+
+
+def _quiet_dagster() -> None:
+    """Run events go to the Dagster event log and JSON logs; the terminal shows progress."""
+    import warnings
+
+    warnings.filterwarnings("ignore", module="dagster")
+    warnings.filterwarnings("ignore", category=UserWarning)
+    logging.getLogger("dagster").setLevel(logging.WARNING)
+
+
+def _print_market_summary() -> None:
+    from crypto_assets.status import market_summary
+
+    summary = market_summary(get_settings())
+    table = Table(title=f"Universe and candle coverage ({summary['source']})")
+    for column in ("timeframe", "coins", "candles", "first", "last", "excluded coins"):
+        table.add_column(column)
+    for row in summary["coverage"]:
+        table.add_row(*(str(row[k]) for k in ("timeframe", "coins", "candles", "first", "last", "excluded")))
+    out.print(f"universe on {summary['day']}: {summary['universe']} markets "
+              f"(of {summary['markets']} listed)")
+    out.print(table)
+
+
+@app.command()
+def run(
+    days: int = typer.Option(30, help="Daily partitions to materialize, ending yesterday (UTC)."),
+    max_symbols: int | None = typer.Option(None, help="Cap the universe (quick look)."),
+) -> None:
+    """Materialize the whole graph against the live exchange (public endpoints, no key)."""
+    from crypto_assets.resources.market_source import ExchangeResource, SourceUnavailable
+    from crypto_assets.runner import PipelineError, run_pipeline
+
+    _use_settings(source="live")
+    _quiet_dagster()
+    settings = get_settings()
+    try:
+        ExchangeResource(exchange_id=settings.exchange_id, max_retries=1).fetch_markets()
+    except SourceUnavailable as exc:
+        _fail(f"{exc}\nOffline? `make demo` runs the same graph on a recorded snapshot.")
+    last = pd.Timestamp.now(tz="UTC").normalize() - pd.Timedelta(days=1)
+    first = max(last - pd.Timedelta(days=days - 1), pd.Timestamp(settings.history_start, tz="UTC"))
+    universe = {"max_symbols": max_symbols} if max_symbols else None
+    try:
+        run_pipeline(settings, first, last, progress=lambda m: err.print(f"[cyan]>[/] {m}"),
+                     universe_config=universe)
+    except PipelineError as exc:
+        _fail(str(exc))
+    _print_market_summary()
+
+
+@app.command()
+def demo(
+    snapshot: Path = typer.Option(DEFAULT_SNAPSHOT_DIR, help="Snapshot directory to replay."),
+    days: int | None = typer.Option(None, help="Only the last N days of the snapshot."),
+) -> None:
+    """The same graph on a recorded real snapshot, offline."""
+    from crypto_assets.market.snapshot import SnapshotError, read_snapshot
+    from crypto_assets.runner import PipelineError, run_pipeline
+    from crypto_assets.status import snapshot_days
+
+    try:
+        frames = read_snapshot(snapshot)
+    except SnapshotError as exc:
+        _fail(str(exc))
+    _use_settings(source="snapshot", snapshot_dir=str(Path(snapshot).resolve()))
+    _quiet_dagster()
+    settings = get_settings()
+    first, last = snapshot_days(frames, pd.Timestamp(settings.history_start, tz="UTC"))
+    if days:
+        first = max(first, last - pd.Timedelta(days=days - 1))
+    try:
+        run_pipeline(settings, first, last, progress=lambda m: err.print(f"[cyan]>[/] {m}"))
+    except PipelineError as exc:
+        _fail(str(exc))
+    _print_market_summary()
+
+
+@app.command()
+def status(as_json: bool = typer.Option(False, "--json", help="Machine-readable output.")) -> None:
+    """Freshness and completeness per asset."""
+    from crypto_assets.status import asset_status
+
+    rows = asset_status(get_settings())
+    if as_json:
+        print(json.dumps(rows, default=str, indent=1))
+        return
+    table = Table(title="Asset status")
+    for column in ("asset", "rows", "coins", "newest", "age_hours", "note"):
+        table.add_column(column)
+    for row in rows:
+        table.add_row(*(str(row.get(k, "")) for k in ("asset", "rows", "coins", "newest", "age_hours", "note")))
+    out.print(table)
+
+
+@snapshot_app.command("record")
+def snapshot_record(
+    directory: Path = typer.Argument(..., help="Empty directory to write the snapshot into."),
+    max_symbols: int | None = typer.Option(None, help="Cap the number of markets."),
+    overwrite: bool = typer.Option(False, help="Allow writing into a non-empty directory."),
+) -> None:
+    """Record a snapshot from the live exchange, so it can be replayed later (`demo --snapshot`)."""
+    from crypto_assets.market.snapshot_record import record_snapshot
+    from crypto_assets.resources.market_source import ExchangeResource, SourceUnavailable
+
+    settings = get_settings()
+    source = ExchangeResource(exchange_id=settings.exchange_id)
+    try:
+        info = record_snapshot(source, directory, limit_symbols=max_symbols,
+                               quotes=settings.quote_currencies, overwrite=overwrite)
+    except (SourceUnavailable, FileExistsError, ValueError) as exc:
+        _fail(str(exc))
+    out.print_json(json.dumps(info, default=str))
+
+
+@app.command()
+def backfill(
+    kraken_csv: Path = typer.Option(..., help="Kraken OHLCVT CSV file or a folder of them."),
+    symbol: str | None = typer.Option(None, help="Symbol for a single file, e.g. BTC/USD."),
+) -> None:
+    """Load deeper history from Kraken's downloadable OHLCVT archive (the API gives 720 candles)."""
+    from crypto_assets.market.kraken_csv import KrakenCsvError, backfill_from_kraken_csv
+
+    try:
+        report = backfill_from_kraken_csv(kraken_csv, get_settings(), symbol=symbol)
+    except KrakenCsvError as exc:
+        _fail(str(exc))
+    out.print_json(json.dumps(report, default=str))
+
+
+def main() -> None:  # pragma: no cover - console entry point
+    try:
+        app()
+    except KeyboardInterrupt:
+        err.print("interrupted")
+        sys.exit(130)

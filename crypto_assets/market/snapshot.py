@@ -1,0 +1,60 @@
+"""Snapshot directories: real recorded candles in one documented layout, read in place.
+
+Layout (see ../shared/data/README.md): ``ohlcv_1h.parquet`` and/or ``ohlcv_1d.parquet`` with
+columns symbol, date (open time, UTC), open, high, low, close, volume; extra columns ignored.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from crypto_assets.market.schemas import to_canonical
+
+SNAPSHOT_FILES = {"1h": "ohlcv_1h.parquet", "1d": "ohlcv_1d.parquet"}
+
+
+class SnapshotError(ValueError):
+    """A snapshot directory that cannot be used, with a message a user can act on."""
+
+
+def resolve_snapshot_dir(snapshot_dir: Path | str) -> Path:
+    """The directory, resolved, after checking it exists and holds at least one candle file."""
+    path = Path(snapshot_dir).expanduser().resolve()
+    if not path.is_dir():
+        raise SnapshotError(f"snapshot directory {path} does not exist or is not a directory")
+    if not any((path / name).is_file() for name in SNAPSHOT_FILES.values()):
+        raise SnapshotError(
+            f"snapshot directory {path} has neither {' nor '.join(SNAPSHOT_FILES.values())}"
+        )
+    return path
+
+
+def read_snapshot(snapshot_dir: Path | str) -> dict[str, pd.DataFrame]:
+    """Canonical candle frames by timeframe ("1h", "1d") for the files the snapshot has."""
+    path = resolve_snapshot_dir(snapshot_dir)
+    frames: dict[str, pd.DataFrame] = {}
+    for timeframe, name in SNAPSHOT_FILES.items():
+        file = path / name
+        if not file.is_file():
+            continue
+        try:
+            raw = pd.read_parquet(file)
+        except Exception as exc:  # pyarrow raises several types for a broken file
+            raise SnapshotError(f"{file} is not a readable parquet file: {exc}") from exc
+        try:
+            frames[timeframe] = to_canonical(raw)
+        except ValueError as exc:
+            raise SnapshotError(f"{file}: {exc}") from exc
+    return frames
+
+
+def snapshot_as_of(frames: dict[str, pd.DataFrame]) -> pd.Timestamp:
+    """The time a snapshot is 'as of': when its newest candle completed."""
+    from crypto_assets.horizons import TIMEFRAMES
+
+    ends = [f["date"].max() + TIMEFRAMES[tf] for tf, f in frames.items() if len(f)]
+    if not ends:
+        raise SnapshotError("snapshot holds no candles")
+    return max(ends)

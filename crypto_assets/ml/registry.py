@@ -1,0 +1,122 @@
+"""MLflow tracking and the model registry: one registered model per purpose, an alias for the
+version in use, and a promotion rule so that a worse retrain never replaces a better model.
+
+Plain functions over the MLflow client (no Dagster), shared by the signal models and the
+sentiment scorer.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import mlflow
+from mlflow.exceptions import MlflowException
+from mlflow.tracking import MlflowClient
+
+log = logging.getLogger(__name__)
+
+CHAMPION_ALIAS = "champion"
+
+
+def configure_tracking(tracking_uri: str, artifact_root: Path | str) -> None:
+    """Point MLflow at the project's store, creating the local folders a sqlite URI needs."""
+    if tracking_uri.startswith("sqlite:///"):
+        Path(tracking_uri.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+    Path(artifact_root).mkdir(parents=True, exist_ok=True)
+    mlflow.set_tracking_uri(tracking_uri)
+    mlflow.set_registry_uri(tracking_uri)
+
+
+def ensure_experiment(name: str, artifact_root: Path | str) -> str:
+    """Experiment id for ``name``; new experiments keep artifacts under ``artifact_root``."""
+    client = MlflowClient()
+    experiment = client.get_experiment_by_name(name)
+    if experiment is not None:
+        return experiment.experiment_id
+    location = (Path(artifact_root).resolve() / name).as_uri()
+    return client.create_experiment(name, artifact_location=location)
+
+
+@dataclass(frozen=True)
+class PromotionDecision:
+    model_name: str
+    version: str
+    promoted: bool
+    champion_version: str | None  # the version holding the alias after the decision
+    metric: str
+    new_value: float | None
+    old_value: float | None
+    reason: str
+
+
+def _run_metric(client: MlflowClient, run_id: str | None, metric: str) -> float | None:
+    if not run_id:
+        return None
+    value = client.get_run(run_id).data.metrics.get(metric)
+    return None if value is None or math.isnan(value) else float(value)
+
+
+def champion_version(model_name: str, alias: str = CHAMPION_ALIAS) -> str | None:
+    """The version behind ``alias``, or None when the model or alias does not exist yet."""
+    try:
+        return MlflowClient().get_model_version_by_alias(model_name, alias).version
+    except MlflowException:
+        return None
+
+
+def promote_if_better(
+    model_name: str,
+    version: str,
+    metric: str,
+    *,
+    higher_is_better: bool = True,
+    alias: str = CHAMPION_ALIAS,
+    min_improvement: float = 0.0,
+) -> PromotionDecision:
+    """Move ``alias`` to ``version`` only if its run's ``metric`` beats the current holder's.
+
+    A candidate without the metric never replaces a champion; the first version of a model
+    always becomes champion so that the model asset has something to load.
+    """
+    client = MlflowClient()
+    candidate = client.get_model_version(model_name, version)
+    new_value = _run_metric(client, candidate.run_id, metric)
+    current = champion_version(model_name, alias)
+    if current is None:
+        client.set_registered_model_alias(model_name, alias, version)
+        return PromotionDecision(
+            model_name, version, True, version, metric, new_value, None, "first version"
+        )
+    old_value = _run_metric(client, client.get_model_version(model_name, current).run_id, metric)
+    if new_value is None:
+        better, reason = False, f"candidate has no {metric}"
+    elif old_value is None:
+        better, reason = True, f"champion v{current} has no {metric}"
+    else:
+        delta = new_value - old_value if higher_is_better else old_value - new_value
+        better = delta > min_improvement
+        reason = (
+            f"{metric} {new_value:.4f} vs champion v{current} {old_value:.4f}: "
+            f"{'better' if better else 'not better'}"
+        )
+    if better:
+        client.set_registered_model_alias(model_name, alias, version)
+    log.info("registry %s v%s: %s", model_name, version, reason)
+    return PromotionDecision(
+        model_name,
+        version,
+        better,
+        version if better else current,
+        metric,
+        new_value,
+        old_value,
+        reason,
+    )
+
+
+def champion_uri(model_name: str, alias: str = CHAMPION_ALIAS) -> str:
+    """``models:/`` URI of the aliased version (what the model assets load)."""
+    return f"models:/{model_name}@{alias}"

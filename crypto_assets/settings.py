@@ -1,0 +1,67 @@
+"""One settings object for the whole project (paths, source choice, thresholds, secrets).
+
+Values come from the environment (prefix ``CRYPTO_ASSETS_``) or a ``.env`` file in the working
+directory, so nothing secret or machine-specific lives in code. Paths default to folders inside
+the project root so that a fresh clone works with no set-up.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+SHARED_DATA_DIR = PROJECT_ROOT.parent / "shared" / "data"
+DEFAULT_SNAPSHOT_DIR = SHARED_DATA_DIR / "market" / "binance_2024"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="CRYPTO_ASSETS_", env_file=".env", extra="ignore", env_nested_delimiter="__"
+    )
+
+    # --- where things live -------------------------------------------------------------
+    data_dir: Path = PROJECT_ROOT / "data"
+    duckdb_path: Path | None = None  # default: <data_dir>/crypto_assets.duckdb
+    mlflow_tracking_uri: str = f"sqlite:///{PROJECT_ROOT / 'mlruns' / 'mlflow.db'}"
+    mlflow_artifact_root: Path = PROJECT_ROOT / "mlruns" / "artifacts"
+
+    # --- market data source ------------------------------------------------------------
+    source: Literal["live", "snapshot"] = "live"
+    snapshot_dir: Path = DEFAULT_SNAPSHOT_DIR
+    exchange_id: str = "kraken"
+    quote_currencies: list[str] = Field(default_factory=lambda: ["USD", "USDT", "USDC"])
+    history_start: str = "2024-01-01"  # first daily partition
+    max_concurrency: int = 4
+    request_timeout_ms: int = 20_000
+    max_retries: int = 4
+
+    # --- signals -----------------------------------------------------------------------
+    round_trip_cost: float = 0.004  # 2 x Kraken Pro entry-tier taker fee (0.40 %)
+    confidence_threshold: float = 0.80
+    retrain_every_days: int = 30
+
+    # --- secrets (never logged; SecretStr hides them in reprs) ---------------------------
+    cryptopanic_api_key: SecretStr | None = None
+    telegram_bot_token: SecretStr | None = None
+
+    @field_validator("quote_currencies", mode="before")
+    @classmethod
+    def _split_csv(cls, value: object) -> object:
+        if isinstance(value, str) and not value.strip().startswith("["):
+            return [item.strip().upper() for item in value.split(",") if item.strip()]
+        return value
+
+    @property
+    def resolved_duckdb_path(self) -> Path:
+        return self.duckdb_path or self.data_dir / "crypto_assets.duckdb"
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings; tests call ``get_settings.cache_clear()`` after changing env."""
+    return Settings()

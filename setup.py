@@ -1,0 +1,5 @@
+"""Thin shim: everything lives in pyproject.toml."""
+
+from setuptools import setup
+
+setup()
