@@ -18,6 +18,12 @@ from crypto_assets.settings import DEFAULT_SNAPSHOT_DIR, get_settings
 app = typer.Typer(help="crypto_assets: rank crypto coins by their chance to grow fast.")
 snapshot_app = typer.Typer(help="Record and inspect market snapshots.")
 app.add_typer(snapshot_app, name="snapshot")
+try:  # the sentiment scorer's own commands
+    from crypto_assets.sentiment.cli import sentiment_app
+
+    app.add_typer(sentiment_app, name="sentiment", help="Train, evaluate and use the scorer.")
+except ImportError:  # pragma: no cover - only while the module is missing
+    pass
 err = Console(stderr=True)
 out = Console()
 
@@ -50,9 +56,13 @@ def _print_market_summary() -> None:
     for column in ("timeframe", "coins", "candles", "first", "last", "excluded coins"):
         table.add_column(column)
     for row in summary["coverage"]:
-        table.add_row(*(str(row[k]) for k in ("timeframe", "coins", "candles", "first", "last", "excluded")))
-    out.print(f"universe on {summary['day']}: {summary['universe']} markets "
-              f"(of {summary['markets']} listed)")
+        table.add_row(
+            *(str(row[k]) for k in ("timeframe", "coins", "candles", "first", "last", "excluded"))
+        )
+    out.print(
+        f"universe on {summary['day']}: {summary['universe']} markets "
+        f"(of {summary['markets']} listed)"
+    )
     out.print(table)
 
 
@@ -76,17 +86,24 @@ def run(
     first = max(last - pd.Timedelta(days=days - 1), pd.Timestamp(settings.history_start, tz="UTC"))
     universe = {"max_symbols": max_symbols} if max_symbols else None
     try:
-        run_pipeline(settings, first, last, progress=lambda m: err.print(f"[cyan]>[/] {m}"),
-                     universe_config=universe)
+        run_pipeline(
+            settings,
+            first,
+            last,
+            progress=lambda m: err.print(f"[cyan]>[/] {m}"),
+            universe_config=universe,
+        )
     except PipelineError as exc:
         _fail(str(exc))
     _print_market_summary()
+    _print_top()
 
 
 @app.command()
 def demo(
     snapshot: Path = typer.Option(DEFAULT_SNAPSHOT_DIR, help="Snapshot directory to replay."),
     days: int | None = typer.Option(None, help="Only the last N days of the snapshot."),
+    skip_sentiment: bool = typer.Option(False, help="Skip training the sentiment scorer."),
 ) -> None:
     """The same graph on a recorded real snapshot, offline."""
     from crypto_assets.market.snapshot import SnapshotError, read_snapshot
@@ -104,10 +121,17 @@ def demo(
     if days:
         first = max(first, last - pd.Timedelta(days=days - 1))
     try:
-        run_pipeline(settings, first, last, progress=lambda m: err.print(f"[cyan]>[/] {m}"))
+        run_pipeline(
+            settings,
+            first,
+            last,
+            progress=lambda m: err.print(f"[cyan]>[/] {m}"),
+            with_sentiment=not skip_sentiment,
+        )
     except PipelineError as exc:
         _fail(str(exc))
     _print_market_summary()
+    _print_top()
 
 
 @app.command()
@@ -123,7 +147,12 @@ def status(as_json: bool = typer.Option(False, "--json", help="Machine-readable 
     for column in ("asset", "rows", "coins", "newest", "age_hours", "note"):
         table.add_column(column)
     for row in rows:
-        table.add_row(*(str(row.get(k, "")) for k in ("asset", "rows", "coins", "newest", "age_hours", "note")))
+        table.add_row(
+            *(
+                str(row.get(k, ""))
+                for k in ("asset", "rows", "coins", "newest", "age_hours", "note")
+            )
+        )
     out.print(table)
 
 
@@ -140,8 +169,13 @@ def snapshot_record(
     settings = get_settings()
     source = ExchangeResource(exchange_id=settings.exchange_id)
     try:
-        info = record_snapshot(source, directory, limit_symbols=max_symbols,
-                               quotes=settings.quote_currencies, overwrite=overwrite)
+        info = record_snapshot(
+            source,
+            directory,
+            limit_symbols=max_symbols,
+            quotes=settings.quote_currencies,
+            overwrite=overwrite,
+        )
     except (SourceUnavailable, FileExistsError, ValueError) as exc:
         _fail(str(exc))
     out.print_json(json.dumps(info, default=str))
@@ -160,6 +194,84 @@ def backfill(
     except KrakenCsvError as exc:
         _fail(str(exc))
     out.print_json(json.dumps(report, default=str))
+
+
+def _print_top(as_json: bool = False) -> None:
+    from crypto_assets.status import latest_top_coins
+
+    day, table, reason = latest_top_coins(get_settings())
+    if as_json:
+        records = table.assign(day=table["day"].astype(str), as_of=table["as_of"].astype(str))
+        print(
+            json.dumps(
+                {"day": day, "reason": reason, "coins": records.to_dict("records")}, default=str
+            )
+        )
+        return
+    out.print(f"[bold]Top coins on {day}[/]: {reason}")
+    if table.empty:
+        return
+    grid = Table()
+    for column in ("coin", "1h", "24h", "7d", "30d", "confidence", "as of", "why (SHAP)"):
+        grid.add_column(column)
+    for row in table.itertuples():
+        grid.add_row(
+            row.symbol,
+            *(f"{getattr(row, f'expected_return_{h}'):+.2%}" for h in ("1h", "24h", "7d", "30d")),
+            f"{row.confidence_30d:.0%}",
+            str(row.as_of)[:16],
+            str(row.explanation),
+        )
+    out.print(grid)
+
+
+@app.command()
+def top(as_json: bool = typer.Option(False, "--json", help="One JSON object on stdout.")) -> None:
+    """The latest list of coins whose 30d confidence passes the threshold."""
+    _print_top(as_json)
+
+
+@app.command()
+def backtest(
+    snapshot: Path = typer.Option(DEFAULT_SNAPSHOT_DIR, help="Any snapshot directory."),
+    as_json: bool = typer.Option(False, "--json", help="One JSON object on stdout."),
+    horizons: str | None = typer.Option(None, help="Comma-separated subset, e.g. 7d,30d."),
+) -> None:
+    """Walk-forward backtest of every horizon on a snapshot; progress on stderr."""
+    from crypto_assets.market.snapshot import SnapshotError
+    from crypto_assets.ml.backtest import run_backtest
+
+    _quiet_dagster()
+    chosen = [h.strip() for h in horizons.split(",")] if horizons else None
+    try:
+        result = run_backtest(snapshot, horizons=chosen, progress=lambda m: err.print(f"> {m}"))
+    except SnapshotError as exc:
+        _fail(str(exc))
+    if as_json:
+        print(json.dumps(result))
+        return
+    table = Table(title=f"Walk-forward backtest: {result['snapshot']}")
+    keys = [
+        "n_folds",
+        "rank_ic_mean",
+        "momentum_rank_ic_mean",
+        "brier",
+        "ece",
+        "n_calls_at_80",
+        "hit_rate_at_80",
+        "top_decile_return",
+        "equal_weight_return",
+    ]
+    table.add_column("horizon")
+    for key in keys:
+        table.add_column(key)
+    for name, row in result["horizons"].items():
+        table.add_row(
+            name, *(f"{row[k]:.4f}" if isinstance(row[k], float) else str(row[k]) for k in keys)
+        )
+    out.print(table)
+    for name, reason in result["skipped"].items():
+        out.print(f"skipped {name}: {reason}")
 
 
 def main() -> None:  # pragma: no cover - console entry point

@@ -10,6 +10,8 @@ from dagster_duckdb_pandas import DuckDBPandasIOManager
 
 from crypto_assets.defs.jobs import jobs, schedules, sensors
 from crypto_assets.defs.market import market_assets
+from crypto_assets.defs.sentiment import sentiment_assets
+from crypto_assets.defs.signals import signal_assets
 from crypto_assets.defs.storage import SCHEMA
 from crypto_assets.resources.market_source import ExchangeResource, SnapshotSource
 from crypto_assets.resources.mlflow_tracking import MlflowTracking
@@ -42,7 +44,7 @@ def build_resources(settings: Settings) -> dict[str, object]:
 
 
 def all_assets() -> list:
-    return [*market_assets]
+    return [*market_assets, *signal_assets, *sentiment_assets]
 
 
 def build_definitions(settings: Settings | None = None) -> dg.Definitions:

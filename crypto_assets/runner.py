@@ -12,6 +12,7 @@ from pathlib import Path
 import dagster as dg
 import pandas as pd
 
+from crypto_assets.horizons import HORIZON_NAMES
 from crypto_assets.settings import PROJECT_ROOT, Settings
 
 QUIET_LOGGERS = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
@@ -104,6 +105,7 @@ def run_pipeline(
     progress: Callable[[str], None] = print,
     instance: dg.DagsterInstance | None = None,
     universe_config: dict | None = None,
+    with_sentiment: bool = True,
 ) -> PipelineSummary:
     """Materialize the graph for days ``first_day..last_day`` (inclusive) in dependency order."""
     from crypto_assets.definitions import build_definitions
@@ -118,4 +120,18 @@ def run_pipeline(
     progress(f"market data {first}..{last} (universe, candles, sanitation)")
     materialize_range(defs, "group:market", first, last, instance, run_config=run_config)
     summary.steps.append("market")
+    if with_sentiment:
+        progress("sentiment scorer (fine-tune, evaluate, register) and scored texts")
+        materialize_partition(defs, "sentiment_model text_sentiment", None, instance)
+        summary.steps.append("sentiment")
+    progress("features and labels")
+    materialize_range(defs, "technical_features labels feature_table", first, last, instance)
+    summary.steps.append("features")
+    for horizon in HORIZON_NAMES:
+        progress(f"model {horizon} (walk-forward evaluation, MLflow, registry)")
+        materialize_partition(defs, "models", horizon, instance)
+    summary.steps.append("models")
+    progress(f"predictions and top coins for {last}")
+    materialize_partition(defs, "predictions top_coins", last, instance)
+    summary.steps.append("predictions")
     return summary

@@ -57,7 +57,9 @@ def _tables(conn: duckdb.DuckDBPyConnection) -> set[str]:
 def market_summary(settings: Settings) -> dict[str, Any]:
     """Universe size and candle coverage per timeframe, from the stored assets."""
     summary: dict[str, Any] = {
-        "source": "live exchange" if settings.source == "live" else f"snapshot {settings.snapshot_dir}",
+        "source": "live exchange"
+        if settings.source == "live"
+        else f"snapshot {settings.snapshot_dir}",
         "day": "-",
         "markets": 0,
         "universe": 0,
@@ -76,7 +78,7 @@ def market_summary(settings: Settings) -> dict[str, Any]:
             summary.update(day=str(pd.Timestamp(day).date()), markets=markets, universe=universe)
         if "clean_ohlcv" in tables:
             coverage = conn.execute(
-                f"select timeframe, count(distinct symbol) coins, count(*) candles, min(date) first,"
+                "select timeframe, count(distinct symbol) coins, count(*) candles, min(date) first,"
                 f" max(date) last from {SCHEMA}.clean_ohlcv group by timeframe order by timeframe"
             ).df()
             excluded: dict[str, int] = {}
@@ -136,3 +138,27 @@ def asset_status(settings: Settings) -> list[dict[str, Any]]:
     if conn is not None:
         conn.close()
     return rows
+
+
+def latest_top_coins(settings: Settings) -> tuple[str, pd.DataFrame, str]:
+    """(day, passing coins, the sentence saying why the list is what it is) for the newest day
+    with predictions; the same selection function as the ``top_coins`` asset."""
+    from crypto_assets.ml.selection import TOP_COLUMNS, select_top_coins
+
+    empty = pd.DataFrame(columns=TOP_COLUMNS)
+    conn = _connect(settings)
+    if conn is None:
+        return "-", empty, "nothing materialized yet: run `make demo` or `make run`"
+    with conn:
+        if "predictions" not in _tables(conn):
+            return "-", empty, "no predictions yet: materialize `predictions`"
+        frame = conn.execute(
+            f"select * from {SCHEMA}.predictions where day = "
+            f"(select max(day) from {SCHEMA}.predictions)"
+        ).df()
+    if frame.empty:
+        return "-", empty, "no predictions stored"
+    for column in ("day", "as_of"):
+        frame[column] = pd.to_datetime(frame[column], utc=True)
+    table, reason = select_top_coins(frame, settings.confidence_threshold)
+    return str(frame["day"].max().date()), table, reason

@@ -4,20 +4,16 @@ Thin by design: the source resource fetches, pure functions in ``crypto_assets.m
 the DuckDB IO manager stores. Every partition carries the metadata a user reads in the UI.
 """
 
-
 from collections.abc import Iterator
 
 import dagster as dg
 import pandas as pd
-from dagster_duckdb import DuckDBResource
 
 from crypto_assets.defs.partitions import daily_partitions
 from crypto_assets.defs.storage import latest_candle_by_symbol, read_table
-from crypto_assets.horizons import TIMEFRAMES
 from crypto_assets.market.sanitation import merge_new_candles, sanitize_ohlcv
 from crypto_assets.market.schemas import validation_failures
 from crypto_assets.market.universe import diff_universe, filter_universe
-from crypto_assets.settings import get_settings
 
 MARKET_GROUP = "market"
 LOOKBACK_DAYS = 30  # window over which gaps are judged for a day's sanitation
@@ -26,7 +22,7 @@ LOOKBACK_DAYS = 30  # window over which gaps are judged for a day's sanitation
 class UniverseConfig(dg.Config):
     """Which markets form the universe (default: active spot markets quoted in USD/USDT/USDC)."""
 
-    quotes: list[str] = ["USD", "USDT", "USDC"]
+    quotes: list[str] = ["USD", "USDT", "USDC"]  # noqa: RUF012 - dagster Config copies defaults
     symbols_allow: list[str] | None = None
     symbols_deny: list[str] | None = None
     max_symbols: int | None = None  # cap for quick runs; None = the whole universe
@@ -166,9 +162,7 @@ def _ohlcv_asset(name: str, timeframe: str) -> dg.AssetsDefinition:
             sanitize_ohlcv(merged, timeframe, as_of=end) if len(merged) else (None, pd.DataFrame())
         )
         gappy = quality[quality["missing_candles"] > 0] if len(quality) else quality
-        stale = (
-            quality[quality["reason"].str.startswith("stale")] if len(quality) else quality
-        )
+        stale = quality[quality["reason"].str.startswith("stale")] if len(quality) else quality
         context.log.info(
             f"{name}: {len(result.candles)} new candles for {len(symbols)} symbols, "
             f"{len(result.failures)} failed symbols, {len(conflicts)} conflicts kept as stored"
@@ -249,7 +243,9 @@ def clean_ohlcv(
         raw = raw.assign(date=pd.to_datetime(raw["date"], utc=True))
         for day in _days(context.partition_time_window):
             day_end = day + pd.Timedelta(days=1)
-            window = raw[(raw["date"] >= day - pd.Timedelta(days=LOOKBACK_DAYS)) & (raw["date"] < day_end)]
+            window = raw[
+                (raw["date"] >= day - pd.Timedelta(days=LOOKBACK_DAYS)) & (raw["date"] < day_end)
+            ]
             if window.empty:
                 continue
             today = window[window["date"] >= day]
@@ -260,7 +256,9 @@ def clean_ohlcv(
             clean_parts.append(clean[clean["date"] >= day].assign(timeframe=timeframe))
             quality_parts.append(quality.assign(day=day))
     columns = ["symbol", "date", "open", "high", "low", "close", "volume", "timeframe"]
-    clean_all = pd.concat(clean_parts, ignore_index=True) if clean_parts else pd.DataFrame(columns=columns)
+    clean_all = (
+        pd.concat(clean_parts, ignore_index=True) if clean_parts else pd.DataFrame(columns=columns)
+    )
     quality_all = pd.concat(quality_parts, ignore_index=True) if quality_parts else pd.DataFrame()
     excluded = quality_all[quality_all["excluded"]] if len(quality_all) else quality_all
     last_day = quality_all["day"].max() if len(quality_all) else None

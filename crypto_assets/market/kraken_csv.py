@@ -60,7 +60,8 @@ def read_kraken_csv(path: Path, symbol: str | None = None) -> tuple[pd.DataFrame
     if times.isna().any():
         raise KrakenCsvError(f"{path}: {int(times.isna().sum())} row(s) with a non-numeric time")
     frame = raw.assign(
-        symbol=symbol or parsed_symbol, date=pd.to_datetime(times.astype("int64"), unit="s", utc=True)
+        symbol=symbol or parsed_symbol,
+        date=pd.to_datetime(times.astype("int64"), unit="s", utc=True),
     )
     return to_canonical(frame), timeframe
 
@@ -105,13 +106,18 @@ def backfill_from_kraken_csv(
                 [SCHEMA, TABLES[timeframe]],
             ).fetchone()[0]
             stored = (
-                conn.execute(f"select * from {table} where symbol = ?", [good["symbol"].iloc[0]]).df()
+                conn.execute(
+                    f"select * from {table} where symbol = ?", [good["symbol"].iloc[0]]
+                ).df()
                 if exists and len(good)
                 else pd.DataFrame()
             )
-            merged, conflicts = merge_new_candles(stored, good)
-            new_rows = merged.merge(stored[["symbol", "date"]], how="left", indicator=True)
-            new_rows = new_rows[new_rows["_merge"] == "left_only"].drop(columns="_merge")
+            _, conflicts = merge_new_candles(stored, good)
+            if stored.empty:
+                new_rows = good
+            else:
+                known = pd.MultiIndex.from_frame(to_canonical(stored)[["symbol", "date"]])
+                new_rows = good[~pd.MultiIndex.from_frame(good[["symbol", "date"]]).isin(known)]
             if not exists:
                 conn.execute(f"create table {table} as select * from new_rows")
             elif len(new_rows):

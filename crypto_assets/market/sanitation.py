@@ -117,7 +117,9 @@ def sanitize_ohlcv(
     reasons: list[str] = []
     for symbol, row in quality.iterrows():  # one iteration per coin, not per candle
         if row["corrupt_rows"]:
-            reasons.append(f"corrupt: {row['corrupt_rows']} candle(s), e.g. {first_problem[symbol]}")
+            reasons.append(
+                f"corrupt: {row['corrupt_rows']} candle(s), e.g. {first_problem[symbol]}"
+            )
         elif row["rows"] < rules.min_rows:
             reasons.append(f"incomplete: only {row['rows']} candle(s)")
         elif row["gap_ratio"] > rules.max_gap_ratio:

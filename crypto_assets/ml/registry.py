@@ -120,3 +120,39 @@ def promote_if_better(
 def champion_uri(model_name: str, alias: str = CHAMPION_ALIAS) -> str:
     """``models:/`` URI of the aliased version (what the model assets load)."""
     return f"models:/{model_name}@{alias}"
+
+
+def register_model_dir(
+    model_name: str, run_id: str, artifact_uri: str, local_dir: Path | str, artifact_path: str
+) -> str:
+    """Register ``<artifact_uri>/<artifact_path>`` (a model folder already logged to the run) as a
+    new version of ``model_name``; returns the version. The local folder is remembered as a tag
+    so the same machine loads it without a download."""
+    import contextlib
+
+    client = MlflowClient()
+    with contextlib.suppress(MlflowException):  # already registered
+        client.create_registered_model(model_name)
+    return client.create_model_version(
+        model_name,
+        source=f"{artifact_uri}/{artifact_path}",
+        run_id=run_id,
+        tags={"local_dir": str(Path(local_dir).resolve())},
+    ).version
+
+
+def version_dir(model_name: str, version: str, download_root: Path | str, marker: str) -> Path:
+    """Local folder of a registered version: its original folder when this machine has it (with
+    ``marker`` inside), else a download of the logged artifacts under ``download_root``."""
+    mv = MlflowClient().get_model_version(model_name, version)
+    local = mv.tags.get("local_dir")
+    if local and (Path(local) / marker).is_file():
+        return Path(local)
+    target = Path(download_root) / f"{model_name}_v{version}"
+    if not (target / marker).is_file():
+        target.mkdir(parents=True, exist_ok=True)
+        mlflow.artifacts.download_artifacts(artifact_uri=mv.source, dst_path=str(target))
+        nested = [p.parent for p in target.rglob(marker)]
+        if nested:
+            return nested[0]
+    return target
