@@ -176,7 +176,7 @@ def snapshot_record(
             quotes=settings.quote_currencies,
             overwrite=overwrite,
         )
-    except (SourceUnavailable, FileExistsError, ValueError) as exc:
+    except (SourceUnavailable, FileExistsError, NotADirectoryError, ValueError) as exc:
         _fail(str(exc))
     out.print_json(json.dumps(info, default=str))
 

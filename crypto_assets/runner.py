@@ -54,6 +54,13 @@ def _raise_on_failure(result: dg.ExecuteInProcessResult, what: str) -> None:
     raise PipelineError(f"{what}: run failed")
 
 
+def _selection(selection: str | dg.AssetSelection) -> str | dg.AssetSelection:
+    """"group:x" passes through; "a b c" means those assets."""
+    if isinstance(selection, str) and " " in selection.strip():
+        return dg.AssetSelection.assets(*selection.split())
+    return selection
+
+
 def materialize_range(
     defs: dg.Definitions,
     selection: str | dg.AssetSelection,
@@ -67,7 +74,7 @@ def materialize_range(
     del job  # resolving validates the definitions once, with a clear error
     result = dg.materialize(
         list(defs.assets or []),
-        selection=selection,
+        selection=_selection(selection),
         resources=defs.resources,
         instance=instance,
         tags={RANGE_START_TAG: first_day, RANGE_END_TAG: last_day},
@@ -87,7 +94,7 @@ def materialize_partition(
 ) -> dg.ExecuteInProcessResult:
     result = dg.materialize(
         list(defs.assets or []),
-        selection=selection,
+        selection=_selection(selection),
         resources=defs.resources,
         instance=instance,
         partition_key=partition_key,

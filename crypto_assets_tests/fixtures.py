@@ -43,10 +43,7 @@ def cut_snapshot(
     for timeframe in timeframes:
         file = source / f"ohlcv_{timeframe}.parquet"
         frame = pd.read_parquet(file)
-        if isinstance(symbols, int):
-            chosen = sorted(frame["symbol"].unique())[:symbols]
-        else:
-            chosen = symbols
+        chosen = sorted(frame["symbol"].unique())[:symbols] if isinstance(symbols, int) else symbols
         window = (frame["date"] >= pd.Timestamp(start, tz="UTC")) & (
             frame["date"] < pd.Timestamp(end, tz="UTC")
         )

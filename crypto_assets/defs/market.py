@@ -39,7 +39,10 @@ def _days(window: dg.TimeWindow) -> list[pd.Timestamp]:
 def _source_now(source: object) -> pd.Timestamp:
     """The source's clock: a snapshot is 'now' at its end, a live exchange at wall time."""
     now = getattr(source, "now", None)
-    return pd.Timestamp(now).tz_convert("UTC") if now else _utc_now()
+    if not now:
+        return _utc_now()
+    stamp = pd.Timestamp(now)
+    return stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
 
 
 def _is_snapshot(source: object) -> bool:

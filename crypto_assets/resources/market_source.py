@@ -1,0 +1,529 @@
+"""Market-data sources as Dagster resources: the live exchange (ccxt) or a recorded snapshot.
+
+Both implement :class:`MarketSource`, so the assets never know which one they run on; the
+resource key ``market_source`` is bound to one of them by configuration only.
+
+Guarantees every implementation keeps (the assets rely on them):
+- candles are canonical OHLCV (``crypto_assets.market.schemas``), COMPLETE only (open time +
+  timeframe <= now), with open time in ``[start, end)`` and ``>= since_by_symbol[symbol]``;
+- one bad symbol never sinks the batch: it becomes a row in ``FetchResult.failures``;
+- an exchange that cannot be reached at all raises :class:`SourceUnavailable` (one line).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import json
+import logging
+import math
+import time
+from collections.abc import Awaitable, Callable, Coroutine
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol, TypeVar, runtime_checkable
+
+import ccxt
+import ccxt.async_support as ccxt_async
+import pandas as pd
+from dagster import ConfigurableResource
+from pydantic import PrivateAttr
+
+from crypto_assets.market.schemas import OHLCV_COLUMNS
+from crypto_assets.market.universe import MARKET_COLUMNS, empty_markets, markets_frame
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+FAILURE_COLUMNS = ["symbol", "error_type", "message"]
+# ccxt's transient family: network trouble, rate limits, timeouts, maintenance, garbled bodies
+RETRYABLE: tuple[type[Exception], ...] = (ccxt.NetworkError, ccxt.BadResponse)
+SNAPSHOT_TIMEFRAMES = {"1h": pd.Timedelta(hours=1), "1d": pd.Timedelta(days=1)}
+ACTIVE_WINDOW = pd.Timedelta(days=3)
+MAX_PAGES = 10_000  # hard stop for forward pagination (far beyond any real history)
+
+
+class SourceUnavailable(Exception):
+    """The source cannot be used at all (network down, exchange unreachable): one-line message."""
+
+
+@dataclass
+class FetchResult:
+    candles: pd.DataFrame  # canonical OHLCV, complete candles only, open time in [start, end)
+    failures: pd.DataFrame  # symbol, error_type, message: one row per failed symbol
+    requests: int  # HTTP requests made (0 for a snapshot)
+    as_of: pd.Timestamp  # when fetched (live) / snapshot as-of
+    source: str  # e.g. "kraken (live api)" / "snapshot /path (binance_2024)"
+    notes: list[str] = field(default_factory=list)  # limits worth logging (e.g. history depth)
+
+
+@runtime_checkable
+class MarketSource(Protocol):
+    def describe(self) -> str: ...
+
+    def fetch_markets(self, as_of: pd.Timestamp | None = None) -> pd.DataFrame: ...
+
+    def fetch_ohlcv(
+        self,
+        symbols: list[str],
+        timeframe: str,
+        start: pd.Timestamp,
+        end: pd.Timestamp,
+        since_by_symbol: dict[str, pd.Timestamp] | None = None,
+    ) -> FetchResult: ...
+
+
+# ---------------------------------------------------------------------------- helpers
+def utc(value: pd.Timestamp | str) -> pd.Timestamp:
+    """A tz-aware UTC timestamp (naive input is taken as UTC, never as local time)."""
+    stamp = pd.Timestamp(value)
+    return stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
+
+
+def empty_candles() -> pd.DataFrame:
+    frame = pd.DataFrame({c: pd.Series(dtype="float64") for c in OHLCV_COLUMNS})
+    frame["symbol"] = frame["symbol"].astype(object)
+    frame["date"] = pd.Series(dtype="datetime64[ns, UTC]")
+    return frame
+
+
+def failures_frame(rows: list[tuple[str, str, str]]) -> pd.DataFrame:
+    return pd.DataFrame(rows, columns=FAILURE_COLUMNS).astype(object)
+
+
+def one_line(text: object, limit: int = 300) -> str:
+    flat = " ".join(str(text).split())
+    return flat if len(flat) <= limit else flat[: limit - 3] + "..."
+
+
+def _run_sync(factory: Callable[[], Coroutine[Any, Any, T]]) -> T:
+    """Run a coroutine to completion from sync code, also when a loop already runs here."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(factory())
+    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(lambda: asyncio.run(factory())).result()
+
+
+def _window_filter(
+    frame: pd.DataFrame,
+    start: pd.Timestamp,
+    end: pd.Timestamp,
+    since_by_symbol: dict[str, pd.Timestamp] | None,
+) -> pd.DataFrame:
+    mask = (frame["date"] >= start) & (frame["date"] < end)
+    if since_by_symbol:
+        since = frame["symbol"].map({s: utc(t) for s, t in since_by_symbol.items()})
+        since = pd.to_datetime(since, utc=True)
+        mask &= since.isna() | (frame["date"] >= since)
+    return frame.loc[mask]
+
+
+# ------------------------------------------------------------------- live (ccxt) source
+class _StrictJsonMixin:
+    """Count every HTTP request, and refuse a 2xx body that is not complete JSON.
+
+    Without this ccxt hands a truncated body back as text and Kraken's parser turns it into an
+    empty result: zero candles with no error. Raising ccxt's own BadResponse keeps ccxt's
+    parsing untouched and makes the problem visible (retried, then a failure row).
+    """
+
+    request_count: int = 0
+
+    async def fetch(self, url, method="GET", headers=None, body=None):  # type: ignore[no-untyped-def]
+        self.request_count += 1
+        return await super().fetch(url, method, headers, body)  # type: ignore[misc]
+
+    def on_rest_response(  # type: ignore[no-untyped-def]
+        self, code, reason, url, method, response_headers, response_body, request_headers, body
+    ):
+        text = super().on_rest_response(  # type: ignore[misc]
+            code, reason, url, method, response_headers, response_body, request_headers, body
+        )
+        if 200 <= int(code) < 300:
+            try:
+                json.loads(text)
+            except ValueError:
+                raise ccxt.BadResponse(
+                    f"{self.id} {method} {url.split('?')[0]} answered HTTP {code} with a "  # type: ignore[attr-defined]
+                    f"truncated or invalid JSON body ({len(text)} bytes)"
+                ) from None
+        return text
+
+
+_STRICT_CLASSES: dict[str, type] = {}
+
+
+def _exchange_class(exchange_id: str) -> type:
+    if exchange_id not in ccxt_async.exchanges:
+        raise ValueError(f"unknown ccxt exchange id {exchange_id!r}")
+    if exchange_id not in _STRICT_CLASSES:
+        base = getattr(ccxt_async, exchange_id)
+        _STRICT_CLASSES[exchange_id] = type(f"Strict_{exchange_id}", (_StrictJsonMixin, base), {})
+    return _STRICT_CLASSES[exchange_id]
+
+
+class ExchangeResource(ConfigurableResource):
+    """Live market data from any ccxt exchange (default Kraken), async with bounded concurrency.
+
+    Respects the exchange's rate limit (ccxt throttler), retries transient errors with
+    exponential backoff, isolates per-symbol failures, never returns a forming candle.
+    """
+
+    exchange_id: str = "kraken"
+    api_url: str | None = None  # REST base override, e.g. the local replay server
+    max_concurrency: int = 4
+    timeout_ms: int = 20_000
+    max_retries: int = 4
+    backoff_base_s: float = 1.0
+    rate_limit_ms: int | None = None  # None: ccxt's default (Kraken: 1000 ms)
+    now: str | None = None  # frozen clock (tests / replay); None: real UTC now
+
+    _markets_cache: dict[str, Any] | None = PrivateAttr(default=None)
+    _currencies_cache: dict[str, Any] | None = PrivateAttr(default=None)
+
+    # ---- plumbing
+    def _now(self) -> pd.Timestamp:
+        return utc(self.now) if self.now else pd.Timestamp.now(tz="UTC")
+
+    def describe(self) -> str:
+        where = f"api {self.api_url}" if self.api_url else "live api"
+        return f"{self.exchange_id} ({where})"
+
+    def _make_exchange(self) -> Any:
+        config: dict[str, Any] = {"enableRateLimit": True, "timeout": int(self.timeout_ms)}
+        if self.rate_limit_ms is not None:
+            config["rateLimit"] = int(self.rate_limit_ms)
+        exchange = _exchange_class(self.exchange_id)(config)
+        if self.api_url:
+            base = self.api_url.rstrip("/")
+            api = exchange.urls.get("api")
+            # Kraken's sign() appends "/0/public/<Method>" to urls["api"]["public"]
+            if isinstance(api, dict):
+                exchange.urls["api"] = {k: base for k in api} | {"public": base, "private": base}
+            else:
+                exchange.urls["api"] = base
+        if self._markets_cache is not None:
+            exchange.set_markets(self._markets_cache, self._currencies_cache)
+        return exchange
+
+    async def _call(self, what: str, fn: Callable[[], Awaitable[T]]) -> T:
+        """``fn()`` with retries on transient errors (exponential backoff, then re-raise)."""
+        attempt = 0
+        while True:
+            try:
+                return await fn()
+            except RETRYABLE as exc:
+                if attempt >= self.max_retries:
+                    raise
+                delay = self.backoff_base_s * (2**attempt)
+                attempt += 1
+                log.warning(
+                    "%s: %s (%s), retry %d/%d in %.2fs",
+                    what,
+                    type(exc).__name__,
+                    one_line(exc, 160),
+                    attempt,
+                    self.max_retries,
+                    delay,
+                )
+                await asyncio.sleep(delay)
+
+    def _unavailable(self, exchange: Any, exc: Exception) -> SourceUnavailable:
+        name = getattr(exchange, "name", None) or self.exchange_id
+        detail = f"{type(exc).__name__}: {one_line(exc, 200)}"
+        if isinstance(exc, ccxt.NetworkError):
+            hint = "check the network, or run `make demo` for the offline snapshot"
+            return SourceUnavailable(f"{name} cannot be reached ({detail}): {hint}")
+        return SourceUnavailable(f"{name} market list could not be loaded ({detail})")
+
+    async def _load_markets(self, exchange: Any, reload: bool) -> None:
+        if exchange.markets and not reload:
+            return
+        try:
+            await self._call(
+                f"{self.exchange_id} load_markets",
+                lambda: exchange.load_markets(reload=True),
+            )
+        except ccxt.BaseError as exc:
+            raise self._unavailable(exchange, exc) from exc
+        self._markets_cache = exchange.markets
+        self._currencies_cache = exchange.currencies
+
+    # ---- markets
+    def fetch_markets(self, as_of: pd.Timestamp | None = None) -> pd.DataFrame:
+        """The exchange's current listing (MARKET_COLUMNS), always freshly downloaded.
+
+        A live exchange can only say what is listed NOW: ``as_of`` is accepted for interface
+        parity, and the ``as_of`` column is the actual fetch time (the frozen clock if set).
+        """
+
+        async def run() -> pd.DataFrame:
+            exchange = self._make_exchange()
+            try:
+                await self._load_markets(exchange, reload=True)
+                return markets_frame(exchange.markets, self._now(), self.describe())
+            finally:
+                await exchange.close()
+
+        return _run_sync(run)
+
+    # ---- candles
+    def fetch_ohlcv(
+        self,
+        symbols: list[str],
+        timeframe: str,
+        start: pd.Timestamp,
+        end: pd.Timestamp,
+        since_by_symbol: dict[str, pd.Timestamp] | None = None,
+    ) -> FetchResult:
+        """Complete candles in [start, end) for each symbol; failures isolated per symbol."""
+        return _run_sync(
+            lambda: self._fetch_ohlcv(symbols, timeframe, utc(start), utc(end), since_by_symbol)
+        )
+
+    async def _fetch_ohlcv(
+        self,
+        symbols: list[str],
+        timeframe: str,
+        start: pd.Timestamp,
+        end: pd.Timestamp,
+        since_by_symbol: dict[str, pd.Timestamp] | None,
+    ) -> FetchResult:
+        now = self._now()
+        exchange = self._make_exchange()
+        try:
+            if timeframe not in exchange.timeframes:
+                raise ValueError(
+                    f"{self.exchange_id} has no timeframe {timeframe!r}; "
+                    f"it offers {sorted(exchange.timeframes)}"
+                )
+            step = pd.Timedelta(seconds=exchange.parse_timeframe(timeframe))
+            await self._load_markets(exchange, reload=False)
+            semaphore = asyncio.Semaphore(max(1, int(self.max_concurrency)))
+            since_map = {s: utc(t) for s, t in (since_by_symbol or {}).items()}
+            tasks = [
+                self._fetch_symbol(
+                    exchange, semaphore, symbol, timeframe, step, start, end, now, since_map
+                )
+                for symbol in dict.fromkeys(symbols)
+            ]
+            outcomes = await asyncio.gather(*tasks)
+            requests = exchange.request_count
+        finally:
+            await exchange.close()
+
+        frames = [o for o in outcomes if isinstance(o, pd.DataFrame) and len(o)]
+        failures = [o for o in outcomes if isinstance(o, tuple)]
+        candles = pd.concat(frames, ignore_index=True) if frames else empty_candles()
+        notes = []
+        if self.exchange_id == "kraken" and start < now - 720 * step:
+            notes.append(
+                f"Kraken serves only the 720 most recent {timeframe} candles: history before "
+                f"{(now - 720 * step).floor(step).isoformat()} is not available from its API"
+            )
+        return FetchResult(
+            candles=candles.sort_values(["symbol", "date"], kind="stable").reset_index(drop=True),
+            failures=failures_frame(failures),
+            requests=requests,
+            as_of=now,
+            source=self.describe(),
+            notes=notes,
+        )
+
+    async def _fetch_symbol(
+        self,
+        exchange: Any,
+        semaphore: asyncio.Semaphore,
+        symbol: str,
+        timeframe: str,
+        step: pd.Timedelta,
+        start: pd.Timestamp,
+        end: pd.Timestamp,
+        now: pd.Timestamp,
+        since_map: dict[str, pd.Timestamp],
+    ) -> pd.DataFrame | tuple[str, str, str]:
+        lower = max(start, since_map[symbol]) if symbol in since_map else start
+        # exclusive upper bound on open time: before `end`, and complete by `now`
+        upper = min(end, now - step + pd.Timedelta(microseconds=1))
+        lower_ms = math.ceil(lower.value / 1e6)
+        upper_ms = math.ceil(upper.value / 1e6)
+        step_ms = int(step.value // 10**6)
+        if lower_ms >= upper_ms:
+            return empty_candles()  # nothing complete to ask for: not even a request
+        rows: dict[int, list[Any]] = {}
+        cursor = lower_ms
+        try:
+            for _ in range(MAX_PAGES):
+                async with semaphore:
+                    page = await self._call(
+                        f"{self.exchange_id} OHLC {symbol} {timeframe}",
+                        lambda c=cursor: exchange.fetch_ohlcv(symbol, timeframe, since=c),
+                    )
+                newest = max(rows) if rows else None
+                fresh = [r for r in page if r and r[0] is not None and r[0] >= cursor]
+                if newest is not None:
+                    fresh = [r for r in fresh if r[0] > newest]
+                if not fresh:
+                    break  # no progress: the exchange has nothing newer
+                for r in fresh:
+                    rows[int(r[0])] = r
+                cursor = max(rows) + step_ms
+                if cursor >= upper_ms:
+                    break  # the next candle would be forming or past `end`
+        except ccxt.BaseError as exc:
+            return (symbol, type(exc).__name__, one_line(exc))
+        except Exception as exc:  # one broken symbol never sinks the batch
+            log.exception("unexpected error fetching %s", symbol)
+            return (symbol, type(exc).__name__, one_line(exc))
+        kept = [r[:6] for t, r in sorted(rows.items()) if lower_ms <= t < upper_ms]
+        if not kept:
+            return empty_candles()
+        frame = pd.DataFrame(kept, columns=["ts", "open", "high", "low", "close", "volume"])
+        frame.insert(0, "symbol", symbol)
+        frame.insert(1, "date", pd.to_datetime(frame.pop("ts"), unit="ms", utc=True))
+        frame["date"] = frame["date"].astype("datetime64[ns, UTC]")
+        for column in ("open", "high", "low", "close", "volume"):
+            frame[column] = pd.to_numeric(frame[column], errors="coerce").astype("float64")
+        return frame[OHLCV_COLUMNS]
+
+
+# -------------------------------------------------------------------- snapshot source
+def _load_snapshot(snapshot_dir: str) -> dict[str, pd.DataFrame]:
+    from crypto_assets.market.snapshot import read_snapshot
+
+    return read_snapshot(snapshot_dir)
+
+
+def _resample_daily(hourly: pd.DataFrame) -> pd.DataFrame | None:
+    try:
+        from crypto_assets.features.labels import resample_ohlcv
+    except ImportError:
+        return None
+    return resample_ohlcv(hourly, "1d")
+
+
+class SnapshotSource(ConfigurableResource):
+    """Recorded candles from a snapshot directory: the offline demo and reproducible runs."""
+
+    snapshot_dir: str
+
+    _frames: dict[str, pd.DataFrame] | None = PrivateAttr(default=None)
+
+    def _path(self) -> Path:
+        return Path(self.snapshot_dir).expanduser().resolve()
+
+    def describe(self) -> str:
+        path = self._path()
+        return f"snapshot {path} ({path.name})"
+
+    def frames(self) -> dict[str, pd.DataFrame]:
+        """Canonical frames by timeframe, read once per resource instance."""
+        if self._frames is None:
+            self._frames = _load_snapshot(self.snapshot_dir)
+        return self._frames
+
+    def _timeframe(self, timeframe: str) -> pd.DataFrame | None:
+        frames = self.frames()
+        if timeframe not in SNAPSHOT_TIMEFRAMES:
+            raise ValueError(
+                f"snapshot timeframes are {sorted(SNAPSHOT_TIMEFRAMES)}, not {timeframe!r}"
+            )
+        if timeframe not in frames and timeframe == "1d" and "1h" in frames:
+            daily = _resample_daily(frames["1h"])
+            if daily is not None:
+                frames["1d"] = daily
+        return frames.get(timeframe)
+
+    @property
+    def now(self) -> str:
+        """The snapshot's clock (ISO, UTC): it is 'now' when its newest candle completed."""
+        return self.as_of().isoformat()
+
+    def as_of(self) -> pd.Timestamp:
+        """When the newest candle of the snapshot completed."""
+        ends = [f["date"].max() + SNAPSHOT_TIMEFRAMES[tf] for tf, f in self.frames().items()]
+        ends = [e for e in ends if pd.notna(e)]
+        if not ends:
+            raise SourceUnavailable(f"snapshot {self._path()} holds no candles")
+        return max(ends)
+
+    def fetch_markets(self, as_of: pd.Timestamp | None = None) -> pd.DataFrame:
+        """Coins listed in the snapshot by ``as_of``; active = a candle closed in the 3 days
+        before it, otherwise "delisted-in-snapshot" (the snapshot stopped recording it)."""
+        frames = self.frames()
+        timeframe = "1h" if "1h" in frames else "1d"
+        step = SNAPSHOT_TIMEFRAMES[timeframe]
+        stamp = utc(as_of) if as_of is not None else self.as_of()
+        candles = frames[timeframe]
+        closed = candles.loc[candles["date"] + step <= stamp, ["symbol", "date"]]
+        listed = candles.loc[candles["date"] <= stamp].groupby("symbol")["date"].min()
+        if listed.empty:
+            return empty_markets()
+        last_close = closed.groupby("symbol")["date"].max() + step
+        last_close = last_close.reindex(listed.index)
+        active = (last_close >= stamp - ACTIVE_WINDOW).fillna(False).astype(bool)
+        symbols = listed.index.to_series()
+        parts = symbols.str.split("/", n=1)
+        frame = pd.DataFrame(
+            {
+                "symbol": symbols.values,
+                "base": parts.str[0].values,
+                "quote": parts.str[1].values,
+                "exchange_symbol": symbols.values,
+                "altname": None,
+                "wsname": None,
+                "active": active.values,
+                "status": ["online" if a else "delisted-in-snapshot" for a in active.values],
+                "spot": True,
+                "ordermin": float("nan"),
+                "costmin": float("nan"),
+                "as_of": stamp,
+                "source": f"snapshot {self._path().name}",
+            },
+            columns=MARKET_COLUMNS,
+        )
+        frame["as_of"] = frame["as_of"].astype("datetime64[ns, UTC]")
+        return frame.sort_values("symbol", kind="stable").reset_index(drop=True)
+
+    def fetch_ohlcv(
+        self,
+        symbols: list[str],
+        timeframe: str,
+        start: pd.Timestamp,
+        end: pd.Timestamp,
+        since_by_symbol: dict[str, pd.Timestamp] | None = None,
+    ) -> FetchResult:
+        """The snapshot's candles in [start, end); unknown symbols become BadSymbol rows."""
+        started = time.perf_counter()
+        wanted = list(dict.fromkeys(symbols))
+        frame = self._timeframe(timeframe)
+        notes: list[str] = []
+        if frame is None:
+            message = (
+                f"snapshot {self._path().name} has no {timeframe} candles "
+                "(and no hourly file/resampler to derive them)"
+            )
+            notes.append(message)
+            rows = [(s, "NoData", message) for s in wanted]
+            return FetchResult(
+                empty_candles(), failures_frame(rows), 0, self.as_of(), self.describe(), notes
+            )
+        known = set(frame["symbol"].unique())
+        rows = [
+            (s, "BadSymbol", f"{s} is not in snapshot {self._path().name}")
+            for s in wanted
+            if s not in known
+        ]
+        selected = frame.loc[frame["symbol"].isin(wanted)]
+        selected = _window_filter(selected, utc(start), utc(end), since_by_symbol)
+        log.debug("snapshot fetch %s in %.3fs", timeframe, time.perf_counter() - started)
+        return FetchResult(
+            candles=selected[OHLCV_COLUMNS].reset_index(drop=True),
+            failures=failures_frame(rows),
+            requests=0,
+            as_of=self.as_of(),
+            source=self.describe(),
+            notes=notes,
+        )
