@@ -29,7 +29,7 @@ out = Console()
 
 
 def _fail(message: str, code: int = 1) -> None:
-    err.print(f"[bold red]error:[/] {message}")
+    err.print(f"[bold red]error:[/] {message}", soft_wrap=True, highlight=False)
     raise typer.Exit(code)
 
 
@@ -78,10 +78,15 @@ def run(
     _use_settings(source="live")
     _quiet_dagster()
     settings = get_settings()
+    source_log = logging.getLogger("crypto_assets.resources")
+    level = source_log.level
+    source_log.setLevel(logging.CRITICAL)  # the one line below says it all
     try:
         ExchangeResource(exchange_id=settings.exchange_id, max_retries=1).fetch_markets()
     except SourceUnavailable as exc:
-        _fail(f"{exc}\nOffline? `make demo` runs the same graph on a recorded snapshot.")
+        _fail(str(exc))
+    finally:
+        source_log.setLevel(level)
     last = pd.Timestamp.now(tz="UTC").normalize() - pd.Timedelta(days=1)
     first = max(last - pd.Timedelta(days=days - 1), pd.Timestamp(settings.history_start, tz="UTC"))
     universe = {"max_symbols": max_symbols} if max_symbols else None
