@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import Field, SecretStr, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 SHARED_DATA_DIR = PROJECT_ROOT.parent / "shared" / "data"
@@ -34,7 +34,9 @@ class Settings(BaseSettings):
     source: Literal["live", "snapshot"] = "live"
     snapshot_dir: Path = DEFAULT_SNAPSHOT_DIR
     exchange_id: str = "kraken"
-    quote_currencies: list[str] = Field(default_factory=lambda: ["USD", "USDT", "USDC"])
+    quote_currencies: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: ["USD", "USDT", "USDC"]
+    )
     history_start: str = "2024-01-01"  # first daily partition
     max_concurrency: int = 4
     request_timeout_ms: int = 20_000

@@ -22,7 +22,7 @@ LOOKBACK_DAYS = 30  # window over which gaps are judged for a day's sanitation
 class UniverseConfig(dg.Config):
     """Which markets form the universe (default: active spot markets quoted in USD/USDT/USDC)."""
 
-    quotes: list[str] = ["USD", "USDT", "USDC"]  # noqa: RUF012 - dagster Config copies defaults
+    quotes: list[str] | None = None  # None: settings.quote_currencies
     symbols_allow: list[str] | None = None
     symbols_deny: list[str] | None = None
     max_symbols: int | None = None  # cap for quick runs; None = the whole universe
@@ -73,7 +73,7 @@ def kraken_markets(context: dg.AssetExecutionContext, config: UniverseConfig) ->
             markets = live_list
         universe = filter_universe(
             markets,
-            config.quotes,
+            config.quotes or get_settings().quote_currencies,
             symbols_allow=config.symbols_allow,
             symbols_deny=config.symbols_deny,
         )
