@@ -14,6 +14,7 @@ from crypto_assets.defs.storage import latest_candle_by_symbol, read_table
 from crypto_assets.market.sanitation import merge_new_candles, sanitize_ohlcv
 from crypto_assets.market.schemas import validation_failures
 from crypto_assets.market.universe import diff_universe, filter_universe
+from crypto_assets.settings import get_settings
 
 MARKET_GROUP = "market"
 LOOKBACK_DAYS = 30  # window over which gaps are judged for a day's sanitation
