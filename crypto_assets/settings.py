@@ -46,6 +46,7 @@ class Settings(BaseSettings):
     round_trip_cost: float = 0.004  # 2 x Kraken Pro entry-tier taker fee (0.40 %)
     confidence_threshold: float = 0.80
     retrain_every_days: int = 30
+    model_n_estimators: int | None = None  # fewer trees for quick runs/tests; None: 300
 
     # --- secrets (never logged; SecretStr hides them in reprs) ---------------------------
     cryptopanic_api_key: SecretStr | None = None

@@ -6,7 +6,6 @@ are written. Models are one static partition per horizon, tracked in MLflow; pre
 the version behind the registry alias, so a worse retrain never reaches the top list.
 """
 
-import json
 import subprocess
 
 import dagster as dg
@@ -66,6 +65,25 @@ def clean_history(duckdb, timeframe: str, until: pd.Timestamp | None = None) -> 
     return to_canonical(frame) if len(frame) else frame
 
 
+def _typed(
+    frame: pd.DataFrame, columns: list[str], times: tuple[str, ...] = ("date",)
+) -> pd.DataFrame:
+    """``frame`` with exactly ``columns`` and fixed dtypes, even when empty, so the first write
+    never types a storage column as NULL."""
+    out = frame.reindex(columns=columns)
+    for column in columns:
+        if column in times or column.startswith("label_end_"):
+            out[column] = pd.to_datetime(out[column], utc=True).astype("datetime64[ns, UTC]")
+        elif column in TEXT_COLUMNS:
+            out[column] = out[column].astype("string")
+        else:
+            out[column] = pd.to_numeric(out[column], errors="coerce").astype("float64")
+    return out
+
+
+TEXT_COLUMNS = {"symbol", "timeframe", "horizon", "model_version", "explanation", "shap_top"}
+
+
 def _utc(frame: pd.DataFrame, *columns: str) -> pd.DataFrame:
     for column in columns:
         if column in frame:
@@ -96,7 +114,7 @@ def technical_features(context: dg.AssetExecutionContext) -> dg.Output:
         features = build_features(candles, timeframe)
         parts.append(features[features["date"] >= start].assign(timeframe=timeframe))
     frame = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
-    frame = frame.reindex(columns=["symbol", "date", "timeframe", *FEATURE_COLUMNS])
+    frame = _typed(frame, ["symbol", "date", "timeframe", *FEATURE_COLUMNS])
     return dg.Output(
         frame,
         metadata={
@@ -144,8 +162,7 @@ def labels(context: dg.AssetExecutionContext) -> dg.Output:
         in_window = (returns["date"] >= start) & (returns["date"] < pd.Timestamp(window.end))
         parts.append(returns[in_window].assign(timeframe=timeframe))
     frame = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
-    frame = frame.reindex(columns=["symbol", "date", "timeframe", *LABEL_COLUMNS])
-    frame = _utc(frame, *(c for c in LABEL_COLUMNS if c.startswith("label_end_")))
+    frame = _typed(frame, ["symbol", "date", "timeframe", *LABEL_COLUMNS])
     known = {h: int(frame[f"fwd_ret_{h}"].notna().sum()) for h in HORIZON_NAMES}
     return dg.Output(
         frame,
@@ -188,6 +205,7 @@ def feature_table(context: dg.AssetExecutionContext, technical_features: pd.Data
 class ModelConfig(dg.Config):
     retrain_every_days: float = 30.0
     optuna_trials: int = 0
+    n_estimators: int | None = None  # None: settings.model_n_estimators, else the default (300)
     min_improvement: float = 0.0  # rank-IC gain a retrain needs to replace the model in use
 
 
@@ -248,6 +266,9 @@ def models(context: dg.AssetExecutionContext, config: ModelConfig) -> dg.Output:
     train_config = TrainConfig(
         retrain_every_days=config.retrain_every_days, optuna_trials=config.optuna_trials
     )
+    trees = config.n_estimators or get_settings().model_n_estimators
+    if trees:
+        train_config.lgbm.n_estimators = trees
     try:
         dataset = build_dataset(
             {horizon.timeframe: candles},
@@ -303,12 +324,16 @@ def models(context: dg.AssetExecutionContext, config: ModelConfig) -> dg.Output:
         name, version, "rank_ic_mean", min_improvement=config.min_improvement
     )
     folds = pd.DataFrame(report.folds).assign(horizon=horizon.name, model_version=version)
+    for column in folds:  # fixed types: an all-null metric must not type a DuckDB column NULL
+        if column in ("train_end", "test_start", "test_end"):
+            folds[column] = pd.to_datetime(folds[column], utc=True)
+        elif column in ("horizon", "model_version", "calibrator", "calibration_source"):
+            folds[column] = folds[column].astype("string")
+        else:
+            folds[column] = pd.to_numeric(folds[column], errors="coerce").astype("float64")
     folds = folds[
         ["horizon", "model_version", *[c for c in folds if c not in ("horizon", "model_version")]]
     ]
-    for column in ("train_end", "test_start", "test_end"):
-        if column in folds:
-            folds[column] = pd.to_datetime(folds[column], utc=True)
     overall = report.overall
     return dg.Output(
         folds,
@@ -362,7 +387,7 @@ PREDICTION_COLUMNS = [
 def predictions(context: dg.AssetExecutionContext) -> dg.Output:
     """Every coin of the clean universe x every horizon: expected net return, calibrated
     probability, the model version that made it, and the three features that pushed it most."""
-    from crypto_assets.ml.explain import explain
+    from crypto_assets.ml.explain import explain_frame
 
     context.resources.mlflow.configure()
     window = context.partition_time_window
@@ -392,20 +417,19 @@ def predictions(context: dg.AssetExecutionContext) -> dg.Output:
             latest = _utc(latest, "date")
             latest = latest[latest["date"] == latest.groupby("symbol")["date"].transform("max")]
             predicted = model.predict(latest)
-            words, shap_top = explain(model, latest, k=3)
+            explained = explain_frame(model, latest, k=3)
             rows.append(
                 predicted.assign(
                     day=day,
                     horizon=horizon,
                     model_version=version,
                     as_of=pd.to_datetime(predicted["date"], utc=True) + TIMEFRAMES[timeframe],
-                    explanation=["; ".join(w) for w in words],
-                    shap_top=[json.dumps(s) for s in shap_top],
+                    explanation=explained["explanation"].to_numpy(),
+                    shap_top=explained["shap_top"].to_numpy(),
                 ).drop(columns=["date"])
             )
     frame = pd.concat(rows, ignore_index=True) if rows else pd.DataFrame()
-    frame = frame.reindex(columns=PREDICTION_COLUMNS)
-    frame = _utc(frame, "day", "as_of")
+    frame = _typed(frame, PREDICTION_COLUMNS, times=("day", "as_of"))
     return dg.Output(
         frame,
         metadata={

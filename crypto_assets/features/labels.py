@@ -30,9 +30,7 @@ DEFAULT_ROUND_TRIP_COST = 0.004  # taker fee both ways plus slippage, as a fract
 MIN_HOURLY_CANDLES_PER_DAY = 20
 
 
-def horizons_for(
-    timeframe: str, horizons: Iterable[Horizon | str] | None = None
-) -> list[Horizon]:
+def horizons_for(timeframe: str, horizons: Iterable[Horizon | str] | None = None) -> list[Horizon]:
     """The horizons modelled on ``timeframe`` candles (all of ``HORIZONS`` by default); names
     ("30d") and ``Horizon`` objects are both accepted."""
     if timeframe not in TIMEFRAMES:
@@ -57,7 +55,7 @@ def horizons_for(
 def forward_returns(
     ohlcv: pd.DataFrame,
     timeframe: str,
-    horizons: list[Horizon] | None = None,
+    horizons: list[Horizon | str] | None = None,
     round_trip_cost: float = DEFAULT_ROUND_TRIP_COST,
 ) -> pd.DataFrame:
     """Net forward return and label end time per (symbol, date) and horizon.

@@ -65,4 +65,4 @@ def _dtype(column: str) -> str:
         return "float64"
     if column in ("day", "as_of"):
         return "datetime64[ns, UTC]"
-    return "object"
+    return "string"  # not object: an empty column must still type as text in storage
