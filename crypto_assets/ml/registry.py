@@ -62,7 +62,7 @@ def _run_metric(client: MlflowClient, run_id: str | None, metric: str) -> float 
 def champion_version(model_name: str, alias: str = CHAMPION_ALIAS) -> str | None:
     """The version behind ``alias``, or None when the model or alias does not exist yet."""
     try:
-        return MlflowClient().get_model_version_by_alias(model_name, alias).version
+        return str(MlflowClient().get_model_version_by_alias(model_name, alias).version)
     except MlflowException:
         return None
 
@@ -133,12 +133,14 @@ def register_model_dir(
     client = MlflowClient()
     with contextlib.suppress(MlflowException):  # already registered
         client.create_registered_model(model_name)
-    return client.create_model_version(
-        model_name,
-        source=f"{artifact_uri}/{artifact_path}",
-        run_id=run_id,
-        tags={"local_dir": str(Path(local_dir).resolve())},
-    ).version
+    return str(
+        client.create_model_version(
+            model_name,
+            source=f"{artifact_uri}/{artifact_path}",
+            run_id=run_id,
+            tags={"local_dir": str(Path(local_dir).resolve())},
+        ).version
+    )
 
 
 def version_dir(model_name: str, version: str, download_root: Path | str, marker: str) -> Path:

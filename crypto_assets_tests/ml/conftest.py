@@ -1,0 +1,50 @@
+"""Real recorded Binance candles (read in place from ../shared/data) for the ML tests.
+
+The slices are small (tens of coins, months of daily candles) so the whole ML suite stays fast
+on two cores while every model is a real LightGBM fitted on real prices.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from crypto_assets.horizons import HORIZONS
+from crypto_assets.ml.training import Dataset, LGBMParams, TrainConfig, build_dataset
+from crypto_assets.settings import SHARED_DATA_DIR
+
+BINANCE = SHARED_DATA_DIR / "market" / "binance_2024"
+OHLCV = ["symbol", "date", "open", "high", "low", "close", "volume"]
+
+
+def read_binance(timeframe: str, n_symbols: int | None = None) -> pd.DataFrame:
+    path = BINANCE / f"ohlcv_{timeframe}.parquet"
+    if not path.exists():
+        pytest.skip(f"real market data not found at {path}")
+    frame = pd.read_parquet(path, columns=OHLCV)
+    if n_symbols is not None:
+        # the coins with the most candles: listed the whole period
+        keep = frame.groupby("symbol").size().sort_values(ascending=False, kind="stable")
+        frame = frame[frame["symbol"].isin(sorted(keep.index[:n_symbols]))]
+    return frame.sort_values(["symbol", "date"]).reset_index(drop=True)
+
+
+@pytest.fixture(scope="session")
+def daily_40() -> pd.DataFrame:
+    """Real daily candles of 40 Binance coins, 2024-01-01..2024-09-06."""
+    return read_binance("1d", 40)
+
+
+@pytest.fixture(scope="session")
+def dataset_7d(daily_40: pd.DataFrame) -> Dataset:
+    return build_dataset({"1d": daily_40}, HORIZONS["7d"])
+
+
+def small_config() -> TrainConfig:
+    """A small, fast configuration (the defaults are for the full backtest)."""
+    return TrainConfig(
+        lgbm=LGBMParams(n_estimators=40, num_leaves=7, min_child_samples=30, num_threads=1),
+        min_train_days={"7d": 60, "30d": 90, "24h": 20, "1h": 20},
+        retrain_every_days=30,
+        min_train_rows=100,
+    )
