@@ -5,7 +5,6 @@ and the empty-list case. One module-scoped run keeps the suite fast."""
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import dagster as dg
 import duckdb
