@@ -244,7 +244,7 @@ def backtest(
 ) -> None:
     """Walk-forward backtest of every horizon on a snapshot; progress on stderr."""
     from crypto_assets.market.snapshot import SnapshotError
-    from crypto_assets.ml.backtest import run_backtest
+    from crypto_assets.ml.backtest import SUMMARY_KEYS, run_backtest
 
     _quiet_dagster()
     chosen = [h.strip() for h in horizons.split(",")] if horizons else None
@@ -256,17 +256,7 @@ def backtest(
         print(json.dumps(result))
         return
     table = Table(title=f"Walk-forward backtest: {result['snapshot']}")
-    keys = [
-        "n_folds",
-        "rank_ic_mean",
-        "momentum_rank_ic_mean",
-        "brier",
-        "ece",
-        "n_calls_at_80",
-        "hit_rate_at_80",
-        "top_decile_return",
-        "equal_weight_return",
-    ]
+    keys = [k for k in SUMMARY_KEYS if k not in ("test_start", "test_end")]
     table.add_column("horizon")
     for key in keys:
         table.add_column(key)
