@@ -43,8 +43,10 @@ def _quiet_dagster() -> None:
     """Run events go to the Dagster event log and JSON logs; the terminal shows progress."""
     import warnings
 
-    warnings.filterwarnings("ignore", module="dagster")
-    warnings.filterwarnings("ignore", category=UserWarning)
+    import dagster as dg
+
+    for category in (dg.BetaWarning, dg.PreviewWarning, dg.SupersessionWarning, UserWarning):
+        warnings.filterwarnings("ignore", category=category)
     logging.getLogger("dagster").setLevel(logging.WARNING)
 
 
