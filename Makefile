@@ -8,7 +8,7 @@ SNAPSHOT ?= ../shared/data/market/binance_2024
 export DAGSTER_HOME ?= $(CURDIR)/.dagster_home
 STAMP := $(VENV)/.installed
 
-.PHONY: install run demo test lint format dev clean benchmarks
+.PHONY: install run demo test lint format dev dev-demo clean benchmarks
 
 $(BIN)/python:
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "$(PYTHON) not found: install Python 3.11 (apt install python3.11 python3.11-venv)"; exit 1; }
@@ -42,6 +42,10 @@ format: install
 
 dev: install  ## Dagster UI + daemon on 127.0.0.1:3000
 	$(BIN)/dagster dev -h 127.0.0.1 -p 3000 -m crypto_assets.definitions
+
+dev-demo: install  ## the UI with materializations running on the snapshot (demo profile)
+	CRYPTO_ASSETS_PROFILE=demo CRYPTO_ASSETS_SOURCE=snapshot CRYPTO_ASSETS_SNAPSHOT_DIR=$(abspath $(SNAPSHOT)) \
+	  $(BIN)/dagster dev -h 127.0.0.1 -p 3000 -m crypto_assets.definitions
 
 benchmarks: install
 	$(BIN)/python benchmarks/ingest.py

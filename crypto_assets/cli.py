@@ -121,7 +121,7 @@ def demo(
         frames = read_snapshot(snapshot)
     except SnapshotError as exc:
         _fail(str(exc))
-    _use_settings(source="snapshot", snapshot_dir=str(Path(snapshot).resolve()))
+    _use_settings(profile="demo", source="snapshot", snapshot_dir=str(Path(snapshot).resolve()))
     _quiet_dagster()
     settings = get_settings()
     first, last = snapshot_days(frames, pd.Timestamp(settings.history_start, tz="UTC"))
@@ -141,11 +141,19 @@ def demo(
     _print_top()
 
 
+DEMO_OPTION = typer.Option(False, "--demo", help="Read the demo profile (what `demo` wrote).")
+
+
 @app.command()
-def status(as_json: bool = typer.Option(False, "--json", help="Machine-readable output.")) -> None:
+def status(
+    as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
+    demo: bool = DEMO_OPTION,
+) -> None:
     """Freshness and completeness per asset."""
     from crypto_assets.status import asset_status
 
+    if demo:
+        _use_settings(profile="demo")
     rows = asset_status(get_settings())
     if as_json:
         print(json.dumps(rows, default=str, indent=1))
@@ -233,8 +241,13 @@ def _print_top(as_json: bool = False) -> None:
 
 
 @app.command()
-def top(as_json: bool = typer.Option(False, "--json", help="One JSON object on stdout.")) -> None:
+def top(
+    as_json: bool = typer.Option(False, "--json", help="One JSON object on stdout."),
+    demo: bool = DEMO_OPTION,
+) -> None:
     """The latest list of coins whose 30d confidence passes the threshold."""
+    if demo:
+        _use_settings(profile="demo")
     _print_top(as_json)
 
 

@@ -55,7 +55,7 @@ def _raise_on_failure(result: dg.ExecuteInProcessResult, what: str) -> None:
 
 
 def _selection(selection: str | dg.AssetSelection) -> str | dg.AssetSelection:
-    """"group:x" passes through; "a b c" means those assets."""
+    """ "group:x" passes through; "a b c" means those assets."""
     if isinstance(selection, str) and " " in selection.strip():
         return dg.AssetSelection.assets(*selection.split())
     return selection

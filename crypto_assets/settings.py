@@ -11,7 +11,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -25,7 +25,12 @@ class Settings(BaseSettings):
     )
 
     # --- where things live -------------------------------------------------------------
-    data_dir: Path = PROJECT_ROOT / "data"
+    # "demo" keeps the recorded-snapshot run apart from live data: its own DuckDB file and
+    # model folders, and its own registered signal models, so a model trained on a snapshot
+    # never becomes the live model in use. MLflow and the Dagster instance are shared, so one
+    # UI shows both (the sentiment scorer does not depend on the market data and is shared).
+    profile: Literal["live", "demo"] = "live"
+    data_dir: Path | None = None  # default: ./data (live) or ./data/demo
     duckdb_path: Path | None = None  # default: <data_dir>/crypto_assets.duckdb
     mlflow_tracking_uri: str = f"sqlite:///{PROJECT_ROOT / 'mlruns' / 'mlflow.db'}"
     mlflow_artifact_root: Path = PROJECT_ROOT / "mlruns" / "artifacts"
@@ -51,6 +56,13 @@ class Settings(BaseSettings):
     # --- secrets (never logged; SecretStr hides them in reprs) ---------------------------
     cryptopanic_api_key: SecretStr | None = None
     telegram_bot_token: SecretStr | None = None
+
+    @model_validator(mode="after")
+    def _profile_paths(self) -> Settings:
+        if self.data_dir is None:
+            suffix = Path() if self.profile == "live" else Path(self.profile)
+            self.data_dir = PROJECT_ROOT / "data" / suffix
+        return self
 
     @field_validator("quote_currencies", mode="before")
     @classmethod

@@ -83,6 +83,8 @@ def kraken_markets(context: dg.AssetExecutionContext, config: UniverseConfig) ->
         markets = markets.assign(day=day, in_universe=markets["symbol"].isin(universe["symbol"]))
         frames.append(markets)
     frame = pd.concat(frames, ignore_index=True)
+    for column in frame.select_dtypes("object").columns:  # text stays text, even if all None
+        frame[column] = frame[column].astype("string")
 
     previous = read_table(
         context.resources.duckdb,

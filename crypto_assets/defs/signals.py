@@ -39,7 +39,9 @@ LABEL_LOOKAHEAD_DAYS = 31  # the longest horizon (30d) plus the candle it is mea
 
 
 def model_name(horizon: str) -> str:
-    return f"crypto_assets_signal_{horizon}"
+    """Registered model of a horizon; the demo profile registers its own, never the live one."""
+    profile = get_settings().profile
+    return f"crypto_assets_{'' if profile == 'live' else profile + '_'}signal_{horizon}"
 
 
 def _feature_names(timeframe: str) -> list[str]:
@@ -283,7 +285,10 @@ def models(context: dg.AssetExecutionContext, config: ModelConfig) -> dg.Output:
         return dg.Output(empty, metadata={"skipped": str(exc)})
     model.metrics = report.overall
     tracking = context.resources.mlflow
-    experiment_id = tracking.experiment_id(EXPERIMENT)
+    profile = get_settings().profile
+    experiment_id = tracking.experiment_id(
+        EXPERIMENT if profile == "live" else f"{EXPERIMENT}_{profile}"
+    )
     name = model_name(horizon.name)
     local_root = get_settings().data_dir / "models" / "signals"
     with mlflow.start_run(experiment_id=experiment_id, run_name=f"{name}") as run:

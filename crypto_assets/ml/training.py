@@ -123,6 +123,13 @@ class TrainConfig(BaseModel):
     # Market regimes (trends) last longer than a day, so hourly/daily outcomes are not
     # independent: count periods of at least this many days when sizing the shrinkage.
     calibration_regime_days: float = Field(7.0, ge=0)
+    # One market event (a crash and its rebound) decides many coins' outcomes over hours: the
+    # calibrator counts each period of max(horizon, this many days) as ONE observation when it
+    # bounds an isotonic step's hit rate (see calibration.py).
+    calibration_cluster_days: float = Field(1.0, ge=0)
+    # One-sided credible level of that bound: a step claims no more than the lower 5 % quantile
+    # of its hit rate given its independent periods.
+    calibration_bound_quantile: float = Field(0.05, gt=0, le=0.5)
     min_train_rows: int = Field(200, ge=1)
     confidence_threshold: float = Field(0.80, gt=0, lt=1)
     device: Literal["auto", "cpu", "cuda", "gpu"] = "auto"
@@ -412,6 +419,19 @@ def independent_periods(
     return float(span / period)
 
 
+def independent_groups(
+    dates: pd.Series | np.ndarray, horizon: Horizon, min_period: pd.Timedelta | None = None
+) -> np.ndarray:
+    """Per row, the index of its non-overlapping max(horizon, ``min_period``) period.
+
+    Rows in one period (all coins in one hour, all hours of one crash day) share one market
+    move, so calibration counts each period as one independent observation, not each row.
+    """
+    period = max(horizon.duration, min_period or pd.Timedelta(0))
+    when = pd.DatetimeIndex(pd.to_datetime(np.asarray(dates), utc=True))
+    return when.asi8 // max(period.value, 1)
+
+
 def calibrate(
     prob_raw: np.ndarray,
     y_return: np.ndarray,
@@ -419,7 +439,11 @@ def calibrate(
     horizon: Horizon,
     config: TrainConfig,
 ) -> Calibrator:
-    """Calibrator for P(net return > 0) from out-of-sample scores, shrunk by their period count."""
+    """Calibrator for P(net return > 0) from out-of-sample scores.
+
+    Isotonic steps are bounded by their count of independent periods (days for hourly
+    horizons) and the map is shrunk by the count of regime periods (see calibration.py).
+    """
     return fit_calibrator(
         np.asarray(prob_raw, dtype=float),
         (np.asarray(y_return, dtype=float) > 0).astype(float),
@@ -428,6 +452,10 @@ def calibrate(
             dates, horizon, pd.Timedelta(days=config.calibration_regime_days)
         ),
         prior_strength=config.calibration_prior_periods,
+        groups=independent_groups(
+            dates, horizon, pd.Timedelta(days=config.calibration_cluster_days)
+        ),
+        bound_quantile=config.calibration_bound_quantile,
     )
 
 

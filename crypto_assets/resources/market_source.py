@@ -25,6 +25,7 @@ from typing import Any, Protocol, TypeVar, runtime_checkable
 
 import ccxt
 import ccxt.async_support as ccxt_async
+import numpy as np
 import pandas as pd
 from dagster import ConfigurableResource
 from pydantic import PrivateAttr
@@ -410,6 +411,7 @@ class SnapshotSource(ConfigurableResource):
     snapshot_dir: str
 
     _frames: dict[str, pd.DataFrame] | None = PrivateAttr(default=None)
+    _listing: tuple[Any, Any, Any] | None = PrivateAttr(default=None)
 
     def _path(self) -> Path:
         return Path(self.snapshot_dir).expanduser().resolve()
@@ -449,21 +451,36 @@ class SnapshotSource(ConfigurableResource):
             raise SourceUnavailable(f"snapshot {self._path()} holds no candles")
         return max(ends)
 
+    def _listing_index(self) -> tuple[np.ndarray, list[np.ndarray], pd.Timedelta]:
+        """Per coin, its sorted candle open times (ns), built once: the universe of any day is
+        then a binary search per coin."""
+        if self._listing is None:
+            frames = self.frames()
+            timeframe = "1h" if "1h" in frames else "1d"
+            candles = frames[timeframe].sort_values(["symbol", "date"], kind="stable")
+            codes, symbols = pd.factorize(candles["symbol"], sort=True)
+            ns = candles["date"].astype("int64").to_numpy()
+            bounds = np.searchsorted(codes, np.arange(len(symbols) + 1))
+            dates = [ns[bounds[i] : bounds[i + 1]] for i in range(len(symbols))]
+            self._listing = (np.asarray(symbols), dates, SNAPSHOT_TIMEFRAMES[timeframe])
+        return self._listing
+
     def fetch_markets(self, as_of: pd.Timestamp | None = None) -> pd.DataFrame:
         """Coins listed in the snapshot by ``as_of``; active = a candle closed in the 3 days
         before it, otherwise "delisted-in-snapshot" (the snapshot stopped recording it)."""
-        frames = self.frames()
-        timeframe = "1h" if "1h" in frames else "1d"
-        step = SNAPSHOT_TIMEFRAMES[timeframe]
         stamp = utc(as_of) if as_of is not None else self.as_of()
-        candles = frames[timeframe]
-        closed = candles.loc[candles["date"] + step <= stamp, ["symbol", "date"]]
-        listed = candles.loc[candles["date"] <= stamp].groupby("symbol")["date"].min()
-        if listed.empty:
+        symbols_all, dates_by_symbol, step = self._listing_index()
+        listed_mask, last_close = [], []
+        for dates in dates_by_symbol:  # one binary search per coin, not a scan of all candles
+            listed_mask.append(dates[0] <= stamp.value)
+            closed = np.searchsorted(dates, (stamp - step).value, side="right") - 1
+            last_close.append(dates[closed] + step.value if closed >= 0 else np.iinfo("int64").min)
+        listed_mask_arr = np.asarray(listed_mask, dtype=bool)
+        if not listed_mask_arr.any():
             return empty_markets()
-        last_close = closed.groupby("symbol")["date"].max() + step
-        last_close = last_close.reindex(listed.index)
-        active = (last_close >= stamp - ACTIVE_WINDOW).fillna(False).astype(bool)
+        listed = pd.Series(0, index=pd.Index(symbols_all[listed_mask_arr], name="symbol"))
+        last = np.asarray(last_close, dtype="int64")[listed_mask_arr]
+        active = pd.Series(last >= (stamp - ACTIVE_WINDOW).value, index=listed.index)
         symbols = listed.index.to_series()
         parts = symbols.str.split("/", n=1)
         frame = pd.DataFrame(

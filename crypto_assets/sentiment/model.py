@@ -158,13 +158,18 @@ class SentimentScorer:
         """
         from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
+        from crypto_assets.sentiment.pooling import MeanPoolClassifier, is_mean_pooled
+
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
         source = resolve_model(name_or_path)
         meta = read_meta(Path(source)) if Path(source).is_dir() else {}
         chosen = pick_device(device)
         tokenizer = AutoTokenizer.from_pretrained(source)
-        model = AutoModelForSequenceClassification.from_pretrained(source)
+        if Path(source).is_dir() and is_mean_pooled(source):
+            model = MeanPoolClassifier.from_pretrained(source)
+        else:
+            model = AutoModelForSequenceClassification.from_pretrained(source)
         model.to(chosen).eval()
         order = label_order(model.config.id2label, label_map)
         return cls(

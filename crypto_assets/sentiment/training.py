@@ -62,7 +62,18 @@ class TrainConfig(BaseModel):
     seed: int = 42
     max_train_rows: int | None = Field(None, ge=6)  # stratified subsample of the train split
     max_val_rows: int | None = Field(None, ge=3)
-    class_weighting: Literal["balanced", "none"] = "balanced"
+    class_weighting: Literal["balanced", "sqrt", "none"] = "balanced"
+    # "mean": masked mean of the last layer (how all-MiniLM-L6-v2 was pretrained); "cls": the
+    # stock BertForSequenceClassification head on [CLS] + pooler.
+    pooling: Literal["mean", "cls"] = "mean"
+    lr_schedule: Literal["linear", "cosine"] = "linear"
+    head_lr_multiplier: float = Field(1.0, gt=0)  # the fresh classifier may learn faster
+    layer_lr_decay: float = Field(1.0, gt=0, le=1)  # lr x decay**depth-from-top per layer
+    label_smoothing: float = Field(0.0, ge=0, lt=0.5)
+    # Epoch selection: a stratified inner dev split carved from the TRAIN part (never from the
+    # validation split, which stays an unbiased estimate); the best epoch's weights are kept.
+    dev_fraction: float = Field(0.0, ge=0, lt=0.5)
+    early_stopping_patience: int = Field(2, ge=1)
     # Freezing the 30k x 384 word-embedding matrix halves the optimizer's work per step on CPU
     # at little cost: the contextual layers, not the vocabulary table, learn the task.
     freeze_word_embeddings: bool = True
@@ -152,51 +163,108 @@ def _file_digest(path: Path) -> str:
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()[:16]
 
 
-def _fit(config: TrainConfig, train: pd.DataFrame, device: str, source: str):
+def _build_model(config: TrainConfig, source: str):
+    from transformers import AutoModelForSequenceClassification
+
+    id2label = dict(enumerate(LABELS))
+    if config.pooling == "mean":
+        from crypto_assets.sentiment.pooling import MeanPoolClassifier
+
+        return MeanPoolClassifier.from_encoder(source, id2label)
+    return AutoModelForSequenceClassification.from_pretrained(
+        source,
+        num_labels=3,
+        id2label=id2label,
+        label2id={name: i for i, name in id2label.items()},
+        ignore_mismatched_sizes=True,
+    )
+
+
+def _layer_depth(name: str, num_layers: int) -> int:
+    """0 for the classifier head, 1 for the top encoder layer, ..., num_layers + 1 for the
+    embeddings: the exponent of the layer-wise learning-rate decay."""
+    import re
+
+    found = re.search(r"\.layer\.(\d+)\.", name)
+    if found:
+        return num_layers - int(found.group(1))
+    if "embeddings" in name:
+        return num_layers + 1
+    return 0  # classifier, pooler, dropout-free heads
+
+
+def _param_groups(model, config: TrainConfig) -> list[dict]:
+    """AdamW groups: no decay on biases/LayerNorm; per-depth lr (head x multiplier, LLRD)."""
+    no_decay = ("bias", "LayerNorm.weight", "layer_norm")
+    num_layers = int(getattr(model.config, "num_hidden_layers", 0))
+    groups: dict[tuple[int, bool], dict] = {}
+    for name, param in model.named_parameters():
+        if not param.requires_grad:
+            continue
+        depth = _layer_depth(name, num_layers)
+        lr = config.learning_rate * config.layer_lr_decay**depth
+        if depth == 0:
+            lr = config.learning_rate * config.head_lr_multiplier
+        decay = not any(k in name for k in no_decay)
+        group = groups.setdefault(
+            (depth, decay),
+            {"params": [], "lr": lr, "weight_decay": config.weight_decay if decay else 0.0},
+        )
+        group["params"].append(param)
+    return list(groups.values())
+
+
+def _fit(
+    config: TrainConfig,
+    train: pd.DataFrame,
+    device: str,
+    source: str,
+    dev: pd.DataFrame | None = None,
+):
+    """Train; with a dev frame, keep the weights of the epoch with the best dev macro-F1.
+
+    Returns (model, tokenizer, history) where history lists per-epoch loss and dev scores.
+    """
     import torch
     from transformers import (
-        AutoModelForSequenceClassification,
         AutoTokenizer,
+        get_cosine_schedule_with_warmup,
         get_linear_schedule_with_warmup,
     )
 
     tokenizer = AutoTokenizer.from_pretrained(source)
-    model = AutoModelForSequenceClassification.from_pretrained(
-        source,
-        num_labels=3,
-        id2label=dict(enumerate(LABELS)),
-        label2id={name: i for i, name in enumerate(LABELS)},
-        ignore_mismatched_sizes=True,
-    ).to(device)
+    model = _build_model(config, source).to(device)
     if config.freeze_word_embeddings:
         model.get_input_embeddings().weight.requires_grad_(False)
     labels = train["label"].to_numpy()
-    weights = class_weights(labels) if config.class_weighting == "balanced" else np.ones(3)
-    loss_fn = torch.nn.CrossEntropyLoss(weight=torch.tensor(weights, dtype=torch.float32))
-    loss_fn = loss_fn.to(device)
-    no_decay = ("bias", "LayerNorm.weight", "layer_norm")
-    trainable = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
-    groups = [
-        {
-            "params": [p for n, p in trainable if not any(k in n for k in no_decay)],
-            "weight_decay": config.weight_decay,
-        },
-        {
-            "params": [p for n, p in trainable if any(k in n for k in no_decay)],
-            "weight_decay": 0.0,
-        },
-    ]
-    optimizer = torch.optim.AdamW(groups, lr=config.learning_rate)
+    if config.class_weighting == "balanced":
+        weights = class_weights(labels)
+    elif config.class_weighting == "sqrt":
+        weights = np.sqrt(class_weights(labels))
+    else:
+        weights = np.ones(3)
+    loss_fn = torch.nn.CrossEntropyLoss(
+        weight=torch.tensor(weights, dtype=torch.float32),
+        label_smoothing=config.label_smoothing,
+    ).to(device)
+    optimizer = torch.optim.AdamW(_param_groups(model, config), lr=config.learning_rate)
     steps_per_epoch = -(-len(train) // config.batch_size)
     total = steps_per_epoch * config.epochs
-    scheduler = get_linear_schedule_with_warmup(optimizer, int(config.warmup_ratio * total), total)
+    make_schedule = (
+        get_cosine_schedule_with_warmup
+        if config.lr_schedule == "cosine"
+        else get_linear_schedule_with_warmup
+    )
+    scheduler = make_schedule(optimizer, int(config.warmup_ratio * total), total)
     texts = train["text"].tolist()
     lengths = np.array([len(t) for t in texts])
     rng = np.random.default_rng(config.seed)
-    model.train()
+    history: list[dict] = []
+    best_f1, best_state, stale = -1.0, None, 0
     step = 0
     for epoch in range(config.epochs):
-        running = 0.0
+        model.train()
+        running, epoch_loss = 0.0, 0.0
         for idx in _batches(lengths, config.batch_size, config.length_buckets, rng):
             batch = tokenizer(
                 [texts[i] for i in idx],
@@ -213,12 +281,40 @@ def _fit(config: TrainConfig, train: pd.DataFrame, device: str, source: str):
             scheduler.step()
             optimizer.zero_grad(set_to_none=True)
             running += loss.item()
+            epoch_loss += loss.item()
             step += 1
             if step % 50 == 0:
                 log.info("epoch %d step %d/%d loss %.4f", epoch + 1, step, total, running / 50)
                 running = 0.0
+        entry = {"epoch": epoch + 1, "train_loss": epoch_loss / steps_per_epoch}
+        if dev is not None and len(dev):
+            model.eval()
+            scorer = SentimentScorer(
+                model=model,
+                tokenizer=tokenizer,
+                order=[0, 1, 2],
+                device=device,
+                name="dev",
+                batch_size=config.eval_batch_size,
+                max_length=config.max_length,
+            )
+            dev_metrics = metrics(dev["label"], scorer.model_proba(dev["text"].tolist()).argmax(1))
+            entry.update(dev_macro_f1=dev_metrics["macro_f1"], dev_accuracy=dev_metrics["accuracy"])
+            log.info("epoch %d dev macro-F1 %.4f", epoch + 1, dev_metrics["macro_f1"])
+            if dev_metrics["macro_f1"] > best_f1:
+                best_f1, stale = dev_metrics["macro_f1"], 0
+                best_state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
+                entry["kept"] = True
+            else:
+                stale += 1
+        history.append(entry)
+        if dev is not None and stale >= config.early_stopping_patience:
+            log.info("early stop after epoch %d (no dev gain for %d epochs)", epoch + 1, stale)
+            break
+    if best_state is not None:
+        model.load_state_dict(best_state)
     model.eval()
-    return model, tokenizer
+    return model, tokenizer, history
 
 
 def _batches(
@@ -258,6 +354,11 @@ def choose_lexicon_weight(
     return best, {str(k): v for k, v in table.items()}
 
 
+def _best_epoch(history: list[dict]) -> int:
+    kept = [h["epoch"] for h in history if h.get("kept")]
+    return kept[-1] if kept else len(history)
+
+
 def train_model(config: TrainConfig, output_dir: Path) -> TrainResult:
     """Fine-tune, evaluate on the held-out split and the crypto sets, save model + metadata."""
     import torch
@@ -271,10 +372,20 @@ def train_model(config: TrainConfig, output_dir: Path) -> TrainResult:
     train, val = split_train_val(data, config.val_fraction, config.seed)
     train = _subsample(train, config.max_train_rows, config.seed)
     val = _subsample(val, config.max_val_rows, config.seed)
-    log.info("training %s on %d texts (val %d) on %s", source, len(train), len(val), device)
+    dev = None
+    if config.dev_fraction > 0:
+        train, dev = split_train_val(train, config.dev_fraction, config.seed)
+    log.info(
+        "training %s on %d texts (dev %d, val %d) on %s",
+        source,
+        len(train),
+        0 if dev is None else len(dev),
+        len(val),
+        device,
+    )
 
     started = time.perf_counter()
-    model, tokenizer = _fit(config, train, device, source)
+    model, tokenizer, history = _fit(config, train, device, source, dev)
     if device.startswith("cuda"):
         torch.cuda.synchronize()
     train_seconds = time.perf_counter() - started
@@ -310,8 +421,10 @@ def train_model(config: TrainConfig, output_dir: Path) -> TrainResult:
         "rows_total": len(data),
         "rows_train": len(train),
         "rows_val": len(val),
+        "rows_dev": 0 if dev is None else len(dev),
         "label_counts_train": {LABELS[k]: int(v) for k, v in train["label"].value_counts().items()},
-        "split": f"stratified val_fraction={config.val_fraction} seed={config.seed}",
+        "split": f"stratified val_fraction={config.val_fraction} seed={config.seed}"
+        + ("" if dev is None else f"; dev carved from train: dev_fraction={config.dev_fraction}"),
         "crypto_test_file": CRYPTO_TEST_FILE.name,
         "crypto_tune_file": CRYPTO_TUNE_FILE.name,
     }
@@ -325,6 +438,8 @@ def train_model(config: TrainConfig, output_dir: Path) -> TrainResult:
         "crypto_accuracy": crypto_after["accuracy"],
         "lexicon_weight": lexicon_weight,
         "train_seconds": train_seconds,
+        "epochs_run": len(history),
+        "best_epoch": _best_epoch(history),
         "eval_texts_per_second": val_report["texts_per_second"],
     }
     params = config.model_dump(mode="json") | {"resolved_base_model": source, "device": device}
@@ -334,6 +449,7 @@ def train_model(config: TrainConfig, output_dir: Path) -> TrainResult:
         "crypto_test_model_only": crypto_before,
         "crypto_test_with_lexicon": crypto_after,
         "lexicon_weights_tried": lexicon_table,
+        "epochs": history,
     }
     meta = {
         "name": "crypto_assets_sentiment",

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import lightgbm as lgb
 import numpy as np
 import pandas as pd
@@ -9,19 +11,27 @@ import pytest
 
 from crypto_assets.horizons import HORIZONS
 from crypto_assets.ml import metrics
-from crypto_assets.ml.calibration import Calibrator, fit_calibrator
-from crypto_assets.ml.training import build_dataset
+from crypto_assets.ml.calibration import Calibrator, conservative_rate, fit_calibrator
+from crypto_assets.ml.training import Dataset, TrainConfig, build_dataset, calibrate
 from crypto_assets_tests.ml.conftest import read_binance
+
+H1 = HORIZONS["1h"]
 
 
 @pytest.fixture(scope="module")
-def hourly_dataset():
+def hourly_feb_sep() -> Dataset:
+    """25 real coins, hourly, 2024-02-01..09-07: a calm spring, then the August 5 crash."""
     hourly = read_binance("1h", 25)
-    hourly = hourly[
-        (hourly["date"] >= pd.Timestamp("2024-02-01", tz="UTC"))
-        & (hourly["date"] < pd.Timestamp("2024-05-01", tz="UTC"))
-    ]
-    return build_dataset({"1h": hourly}, HORIZONS["1h"])
+    hourly = hourly[hourly["date"] >= pd.Timestamp("2024-02-01", tz="UTC")]
+    return build_dataset({"1h": hourly}, H1)
+
+
+@pytest.fixture(scope="module")
+def hourly_dataset(hourly_feb_sep: Dataset) -> Dataset:
+    """The February..April part (rows whose label was known by 2024-05-01)."""
+    labelled = hourly_feb_sep.labelled
+    spring = labelled[labelled["label_end"] <= pd.Timestamp("2024-05-01", tz="UTC")]
+    return dataclasses.replace(hourly_feb_sep, labelled=spring.reset_index(drop=True))
 
 
 def test_calibration_fixes_an_overconfident_real_model_on_held_out_data(hourly_dataset) -> None:
@@ -87,3 +97,106 @@ def test_bad_input_is_refused() -> None:
         fit_calibrator(np.array([0.2, 0.4]), np.array([0.0, 2.0]))
     with pytest.raises(ValueError, match="shape"):
         fit_calibrator(np.array([0.2, 0.4]), np.array([0.0]))
+    with pytest.raises(ValueError, match="groups"):
+        fit_calibrator(np.array([0.2, 0.4]), np.array([0.0, 1.0]), groups=np.array([1]))
+    with pytest.raises(ValueError, match="bound_quantile"):
+        fit_calibrator(np.array([0.2, 0.4]), np.array([0.0, 1.0]), bound_quantile=0.9)
+
+
+def _moderate_sample() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """200 days x 10 coins; coin j scores s_j in 0.1..0.6 and comes true on a share s_j of the
+    days (a fixed pattern, not random numbers)."""
+    days = np.repeat(np.arange(200), 10)
+    score = np.tile(np.linspace(0.1, 0.6, 10), 200)
+    y = np.floor((days + 1) * score) - np.floor(days * score)
+    return score, y, days
+
+
+def test_extreme_scores_from_one_timestamp_are_capped() -> None:
+    """30 rows with extreme scores that all came true, but all at ONE moment (one market
+    move): one observation, so no 80 % claim may come from them. The same rows counted as
+    independent (the old behaviour) claim ~94 %; spread over 60 separate days with 54 hits
+    they do support a high claim."""
+    score, y, days = _moderate_sample()
+    extreme = np.linspace(0.95, 0.99, 30)
+    prob = np.r_[score, extreme]
+    hit = np.r_[y, np.ones(30)]
+    one_moment = fit_calibrator(prob, hit, groups=np.r_[days, np.full(30, 999)])
+    as_rows = fit_calibrator(prob, hit)
+    probe = np.array([0.95, 0.97, 0.99])
+    assert (as_rows.predict(probe) > 0.9).all()
+    capped = one_moment.predict(probe)
+    assert (capped < 0.65).all()  # pooled with the 0.6-score coin: its rate, bounded
+    assert one_moment.high == pytest.approx(capped.max())
+    assert one_moment.n_groups == 201
+    spread_hits = (np.arange(60) % 10 != 0).astype(float)  # 54 of 60
+    spread = fit_calibrator(
+        np.r_[score, np.linspace(0.95, 0.99, 60)],
+        np.r_[y, spread_hits],
+        groups=np.r_[days, 1000 + np.arange(60)],
+    )
+    assert 0.8 < spread.predict(np.array([0.97]))[0] < 0.9  # below the observed 0.9
+
+
+def test_conservative_rate_counts_independent_periods_not_rows() -> None:
+    assert conservative_rate(30, 30, 1, prior=0.35) == pytest.approx(0.35)  # no evidence
+    assert conservative_rate(30, 30, 30, prior=0.35) > 0.9
+    assert conservative_rate(0, 30, 1, prior=0.35) == pytest.approx(0.35)
+    low = conservative_rate(0, 3000, 100, prior=0.35)
+    assert 0.0 < low < 0.05  # below the prior: the upper bound, still far below it
+    assert conservative_rate(0, 0, 0, prior=0.3) == 0.3
+    # more independent periods, tighter bound
+    bounds = [conservative_rate(45, 50, n, prior=0.5) for n in (5, 20, 50)]
+    assert bounds == sorted(bounds) and bounds[-1] < 0.9
+
+
+def test_top_end_is_honest_on_a_held_out_crash(hourly_feb_sep: Dataset) -> None:
+    """A product-like LightGBM trained on Feb..mid-April, calibrated on mid-April..June,
+    judged on July..September (the August 5 crash) of 25 real coins.
+
+    Tolerance 0.10: the product says "~80 %", and a genuinely calibrated 0.85 bin can
+    realise ~0.75 by chance with the few independent days a 2-month window holds; a bin that
+    realises half of what it claims is not chance. The old calibrator (rows counted as
+    independent, shrunk to 0.5) made 258 calls at 0.81-0.88 here, from 28 hours on 4 days,
+    and 52 % of them came true; its top 1 % claimed 0.75 and realised 0.49.
+    """
+    data = hourly_feb_sep.labelled
+    features = hourly_feb_sep.features
+    gap = pd.Timedelta(hours=2)
+    c1, c2 = pd.Timestamp("2024-04-15", tz="UTC"), pd.Timestamp("2024-07-01", tz="UTC")
+    train = data[data["label_end"] <= c1]
+    calib = data[(data["date"] >= c1 + gap) & (data["label_end"] <= c2)]
+    held_out = data[data["date"] >= c2 + gap]
+    booster = lgb.train(
+        {
+            "objective": "binary",
+            "num_leaves": 15,
+            "min_data_in_leaf": 50,
+            "learning_rate": 0.05,
+            "bagging_fraction": 0.8,
+            "bagging_freq": 1,
+            "feature_fraction": 0.8,
+            "verbose": -1,
+            "num_threads": 1,
+            "seed": 1,
+        },
+        lgb.Dataset(train[features].to_numpy(np.float32), train["y_return"] > 0),
+        num_boost_round=300,
+    )
+    raw_calib = booster.predict(calib[features].to_numpy(np.float32))
+    raw_test = booster.predict(held_out[features].to_numpy(np.float32))
+    calibrator = calibrate(
+        raw_calib, calib["y_return"].to_numpy(), calib["date"], H1, TrainConfig()
+    )
+    prob = calibrator.predict(raw_test)
+    y = (held_out["y_return"] > 0).to_numpy(float)
+    assert (raw_test >= 0.8).sum() > 50  # the raw model does make extreme calls here
+    tolerance = 0.10
+    bins = np.floor(prob * 20) / 20
+    for lower in np.unique(bins[prob >= 0.8]):
+        in_bin = bins == lower
+        assert y[in_bin].mean() >= prob[in_bin].mean() - tolerance, lower
+    top = prob >= np.quantile(prob, 0.99)  # its most confident calls, whatever their level
+    assert y[top].mean() >= prob[top].mean() - tolerance
+    assert metrics.ece(prob, y) < 0.03
+    assert metrics.brier(prob, y) < metrics.brier(raw_test, y)

@@ -46,6 +46,10 @@ def demo_env(tmp_path_factory: pytest.TempPathFactory) -> dict:
     (root / "dagster_home").mkdir()
     get_settings.cache_clear()
     snapshot = cut_snapshot(root / "snapshot", COINS, "2024-01-01", "2024-07-20")
+    # `demo` sets these itself; owning them here means they are undone after the module
+    patch.setenv("CRYPTO_ASSETS_PROFILE", "demo")
+    patch.setenv("CRYPTO_ASSETS_SOURCE", "snapshot")
+    patch.setenv("CRYPTO_ASSETS_SNAPSHOT_DIR", str(snapshot))
     result = CliRunner().invoke(
         app, ["demo", "--snapshot", str(snapshot), "--skip-sentiment"], catch_exceptions=False
     )
@@ -83,6 +87,7 @@ def test_models_tracked_and_aliased(demo_env: dict) -> None:
     for horizon in HORIZON_NAMES:
         version = registry.champion_version(model_name(horizon))
         assert version == "1"
+        assert model_name(horizon).startswith("crypto_assets_demo_signal_")
         run = client.get_run(client.get_model_version(model_name(horizon), version).run_id)
         assert "rank_ic_mean" in run.data.metrics and "ece" in run.data.metrics
         assert run.data.params["horizon"] == horizon
@@ -108,7 +113,7 @@ def test_worse_retrain_does_not_replace_model_in_use(demo_env: dict) -> None:
 
 def test_top_and_status_commands(demo_env: dict) -> None:
     runner = CliRunner()
-    top = runner.invoke(app, ["top", "--json"], catch_exceptions=False)
+    top = runner.invoke(app, ["top", "--json", "--demo"], catch_exceptions=False)
     payload = json.loads(top.stdout)
     assert payload["day"] == "2024-07-19"
     assert payload["reason"]
@@ -116,7 +121,7 @@ def test_top_and_status_commands(demo_env: dict) -> None:
         assert coin["confidence_30d"] >= get_settings().confidence_threshold
     returns = [c["expected_return_30d"] for c in payload["coins"]]
     assert returns == sorted(returns, reverse=True)
-    status = json.loads(runner.invoke(app, ["status", "--json"]).stdout)
+    status = json.loads(runner.invoke(app, ["status", "--json", "--demo"]).stdout)
     by_asset = {row["asset"]: row for row in status}
     assert by_asset["clean_ohlcv"]["coins"] == len(COINS)
     assert by_asset["text_sentiment"]["note"] == "not materialized yet"
@@ -125,7 +130,7 @@ def test_top_and_status_commands(demo_env: dict) -> None:
 def test_threshold_never_lowered(demo_env: dict, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("CRYPTO_ASSETS_CONFIDENCE_THRESHOLD", "0.9999")
     get_settings.cache_clear()
-    payload = json.loads(CliRunner().invoke(app, ["top", "--json"]).stdout)
+    payload = json.loads(CliRunner().invoke(app, ["top", "--json", "--demo"]).stdout)
     get_settings.cache_clear()
     assert payload["coins"] == []
     assert payload["reason"].startswith("no coin reached 100%")

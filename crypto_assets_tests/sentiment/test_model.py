@@ -9,6 +9,7 @@ import pytest
 
 from crypto_assets.sentiment.model import (
     ModelNotAvailableError,
+    base_model_path,
     label_order,
     pick_device,
     proba_frame,
@@ -82,3 +83,55 @@ def test_presets() -> None:
     assert tiny.epochs == 1 and tiny.max_train_rows <= 64
     with pytest.raises(ValueError, match="preset"):
         TrainConfig.preset_named("huge")
+
+
+def test_layer_wise_learning_rates_and_head_multiplier() -> None:
+    from crypto_assets.sentiment.pooling import MeanPoolClassifier
+    from crypto_assets.sentiment.training import _layer_depth, _param_groups
+
+    assert _layer_depth("encoder.encoder.layer.5.attention.self.query.weight", 6) == 1
+    assert _layer_depth("encoder.encoder.layer.0.output.dense.weight", 6) == 6
+    assert _layer_depth("encoder.embeddings.position_embeddings.weight", 6) == 7
+    assert _layer_depth("classifier.weight", 6) == 0
+
+    model = MeanPoolClassifier.from_encoder(str(base_model_path()), {0: "a", 1: "b", 2: "c"})
+    config = TrainConfig.full(learning_rate=1e-4, layer_lr_decay=0.5, head_lr_multiplier=10)
+    groups = _param_groups(model, config)
+    lr_of = {id(p): g["lr"] for g in groups for p in g["params"]}
+    named = dict(model.named_parameters())
+    assert lr_of[id(named["classifier.weight"])] == pytest.approx(1e-3)
+    assert lr_of[id(named["encoder.encoder.layer.5.output.dense.weight"])] == pytest.approx(5e-5)
+    assert lr_of[id(named["encoder.encoder.layer.0.output.dense.weight"])] == pytest.approx(
+        1e-4 * 0.5**6
+    )
+    decay_of = {id(p): g["weight_decay"] for g in groups for p in g["params"]}
+    assert decay_of[id(named["classifier.bias"])] == 0.0
+    assert decay_of[id(named["classifier.weight"])] == config.weight_decay
+
+
+def test_mean_pooled_model_round_trips_through_a_folder(tmp_path: Path) -> None:
+    import torch
+    from transformers import AutoTokenizer
+
+    from crypto_assets.sentiment.model import SentimentScorer
+    from crypto_assets.sentiment.pooling import MeanPoolClassifier, is_mean_pooled
+
+    source = str(base_model_path())
+    torch.manual_seed(0)
+    model = MeanPoolClassifier.from_encoder(source, {0: "bearish", 1: "bullish", 2: "neutral"})
+    model.eval()
+    tokenizer = AutoTokenizer.from_pretrained(source)
+    model.save_pretrained(tmp_path)
+    tokenizer.save_pretrained(tmp_path)
+    assert is_mean_pooled(tmp_path) and not is_mean_pooled(source)
+
+    texts = ["$BTC to the moon", "Stocks slump as rates rise, and the dollar gains on the day"]
+    batch = tokenizer(texts, padding=True, return_tensors="pt")
+    with torch.inference_mode():
+        expected = torch.softmax(model(**batch).logits, -1).numpy()
+    scorer = SentimentScorer.load(tmp_path, device="cpu")
+    assert isinstance(scorer.model, MeanPoolClassifier)
+    assert scorer.order == [0, 1, 2]
+    np.testing.assert_allclose(scorer.model_proba(texts), expected, atol=1e-5)
+    # padding must not change a text's score: the mean ignores masked positions
+    np.testing.assert_allclose(scorer.model_proba(texts[:1]), expected[:1], atol=1e-5)
