@@ -48,6 +48,7 @@ def _quiet_dagster() -> None:
     for category in (dg.BetaWarning, dg.PreviewWarning, dg.SupersessionWarning, UserWarning):
         warnings.filterwarnings("ignore", category=category)
     logging.getLogger("dagster").setLevel(logging.WARNING)
+    logging.getLogger("mlflow").setLevel(logging.WARNING)
 
 
 def _print_market_summary() -> None:

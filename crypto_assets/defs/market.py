@@ -27,6 +27,7 @@ class UniverseConfig(dg.Config):
     symbols_allow: list[str] | None = None
     symbols_deny: list[str] | None = None
     max_symbols: int | None = None  # cap for quick runs; None = the whole universe
+    exclude_pegged: bool = True  # stablecoins, fiat and tokenised gold are not growth coins
 
 
 def _utc_now() -> pd.Timestamp:
@@ -77,6 +78,7 @@ def kraken_markets(context: dg.AssetExecutionContext, config: UniverseConfig) ->
             config.quotes or get_settings().quote_currencies,
             symbols_allow=config.symbols_allow,
             symbols_deny=config.symbols_deny,
+            exclude_pegged=config.exclude_pegged,
         )
         if config.max_symbols:
             universe = universe.sort_values("symbol").head(config.max_symbols)

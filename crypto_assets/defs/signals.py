@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from crypto_assets.defs.partitions import daily_partitions, horizon_partitions
-from crypto_assets.defs.storage import read_table
+from crypto_assets.defs.storage import delete_rows, read_table
 from crypto_assets.features.indicators import XRANK_SUFFIX, technical_feature_names
 from crypto_assets.features.labels import forward_returns
 from crypto_assets.horizons import HORIZON_NAMES, HORIZONS, TIMEFRAMES
@@ -450,6 +450,7 @@ def predictions(context: dg.AssetExecutionContext) -> dg.Output:
     group_name=SIGNALS_GROUP,
     partitions_def=daily_partitions,
     backfill_policy=dg.BackfillPolicy.single_run(),
+    required_resource_keys={"duckdb"},
     metadata={"partition_expr": "day"},
     kinds={"duckdb"},
 )
@@ -464,6 +465,9 @@ def top_coins(context: dg.AssetExecutionContext, predictions: pd.DataFrame) -> d
         tables.append(table)
         reasons[str(day.date())] = reason
     result = pd.concat(tables, ignore_index=True)
+    if result.empty:  # the IO manager skips empty frames: clear stale rows of these days here
+        window = context.partition_time_window
+        delete_rows(context.resources.duckdb, "top_coins", "day", window.start, window.end)
     last = list(reasons.values())[-1] if reasons else "no days"
     context.log.info(f"top_coins: {last}")
     return dg.Output(

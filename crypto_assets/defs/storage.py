@@ -42,3 +42,14 @@ def latest_candle_by_symbol(
             f'select symbol, max(date) as date from {SCHEMA}."{table}" group by symbol'
         ).df()
     return {row.symbol: pd.Timestamp(row.date).tz_convert("UTC") for row in latest.itertuples()}
+
+
+def delete_rows(duckdb: DuckDBResource, table: str, column: str, start, end) -> int:
+    """Delete the rows of ``[start, end)`` on ``column`` (a partition emptied by a new run)."""
+    if not table_exists(duckdb, table):
+        return 0
+    with duckdb.get_connection() as conn:
+        sql = f'delete from {SCHEMA}."{table}" where "{column}" >= ? and "{column}" < ?'
+        return conn.execute(
+            sql, [pd.Timestamp(start).to_pydatetime(), pd.Timestamp(end).to_pydatetime()]
+        ).fetchone()[0]

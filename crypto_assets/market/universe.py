@@ -114,6 +114,59 @@ def validate_symbols(symbols: Iterable[str], what: str = "symbol") -> list[str]:
     return cleaned
 
 
+# Bases that are fiat money or track it (stablecoins, tokenised gold): they are not coins that
+# can "grow fast", and a calm peg would otherwise top a ranking by P(net return > 0).
+# This is a classification of currencies, not a list of the universe, which always comes
+# from the exchange.
+PEGGED_BASES = frozenset(
+    {
+        "USD",
+        "EUR",
+        "GBP",
+        "CHF",
+        "CAD",
+        "AUD",
+        "JPY",
+        "ZUSD",
+        "ZEUR",
+        "ZGBP",
+        "ZCAD",
+        "ZJPY",
+        "USDT",
+        "USDC",
+        "DAI",
+        "TUSD",
+        "BUSD",
+        "FDUSD",
+        "PYUSD",
+        "USDE",
+        "USDS",
+        "USDD",
+        "USDP",
+        "USDG",
+        "USDQ",
+        "USDR",
+        "RLUSD",
+        "GUSD",
+        "LUSD",
+        "FRAX",
+        "SUSD",
+        "EURT",
+        "EURC",
+        "EURI",
+        "EURR",
+        "EUROP",
+        "AEUR",
+        "TGBP",
+        "PAXG",
+        "XAUT",
+        "UST",
+        "USTC",
+        "USD1",
+    }
+)
+
+
 def filter_universe(
     markets: pd.DataFrame,
     quotes: list[str] | tuple[str, ...] = DEFAULT_QUOTES,
@@ -122,8 +175,10 @@ def filter_universe(
     spot_only: bool = True,
     symbols_allow: list[str] | None = None,
     symbols_deny: list[str] | None = None,
+    exclude_pegged: bool = True,
 ) -> pd.DataFrame:
-    """The markets the pipeline follows: active spot markets in the given quote currencies.
+    """The markets the pipeline follows: active spot markets in the given quote currencies,
+    without fiat-pegged bases (stablecoins, fiat, tokenised gold) unless asked.
 
     An allow list narrows the result further (it never adds an inactive or off-quote market);
     the deny list always wins. Malformed list entries raise ValueError (user input).
@@ -141,6 +196,8 @@ def filter_universe(
         mask &= markets["symbol"].str.upper().isin(validate_symbols(symbols_allow, "allow"))
     if symbols_deny:
         mask &= ~markets["symbol"].str.upper().isin(validate_symbols(symbols_deny, "deny"))
+    if exclude_pegged and "base" in markets.columns:
+        mask &= ~markets["base"].astype(str).str.upper().isin(PEGGED_BASES)
     return markets.loc[mask].sort_values("symbol", kind="stable").reset_index(drop=True)
 
 

@@ -118,3 +118,23 @@ def test_merge_never_overwrites_stored(real_candles: pd.DataFrame) -> None:
 def test_missing_columns_are_named() -> None:
     with pytest.raises(ValueError, match=r"lacks columns \['volume'\]"):
         to_canonical(pd.DataFrame(columns=["symbol", "date", "open", "high", "low", "close"]))
+
+
+def test_universe_leaves_out_pegged_bases() -> None:
+    from crypto_assets.market.universe import filter_universe
+
+    markets = pd.DataFrame(
+        {
+            "symbol": ["BTC/USD", "USDT/USD", "EUR/USD", "PAXG/USD", "EURI/USDT", "SOL/USDC"],
+            "base": ["BTC", "USDT", "EUR", "PAXG", "EURI", "SOL"],
+            "quote": ["USD", "USD", "USD", "USD", "USDT", "USDC"],
+            "active": True,
+            "spot": True,
+        }
+    )
+    assert list(filter_universe(markets, ["USD", "USDT", "USDC"])["symbol"]) == [
+        "BTC/USD",
+        "SOL/USDC",
+    ]
+    kept = filter_universe(markets, ["USD"], exclude_pegged=False)
+    assert len(kept) == 4

@@ -135,3 +135,26 @@ def test_threshold_never_lowered(demo_env: dict, monkeypatch: pytest.MonkeyPatch
     assert payload["coins"] == []
     assert payload["reason"].startswith("no coin reached 100%")
     assert "the highest was" in payload["reason"]
+
+
+def test_emptied_top_list_clears_stored_rows(
+    demo_env: dict, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The IO manager skips empty frames; the asset itself must clear a day that no longer
+    has passing coins, or yesterday's list would linger."""
+
+    def run_top(threshold: str) -> int:
+        monkeypatch.setenv("CRYPTO_ASSETS_CONFIDENCE_THRESHOLD", threshold)
+        get_settings.cache_clear()
+        defs = build_definitions(get_settings())
+        materialize_partition(defs, "top_coins", "2024-07-19", dg.DagsterInstance.get())
+        with _db() as conn:
+            return conn.execute(
+                "select count(*) from crypto.top_coins where day = '2024-07-19'"
+            ).fetchone()[0]
+
+    try:
+        assert run_top("0.0") == len(COINS)  # everyone passes a zero bar
+        assert run_top("0.9999") == 0  # nobody passes: the stored list is cleared
+    finally:
+        get_settings.cache_clear()
