@@ -8,9 +8,9 @@ Run from the repository root:
 Runs ``crypto_assets.ml.backtest.run_backtest`` with the default ``TrainConfig`` (the product's
 configuration) and prints a markdown table: per horizon the out-of-sample rank IC of the model
 and of the naive baseline (the trailing return over the same horizon, "momentum") measured on
-the same test rows in the same run, calibration (Brier, ECE), the ">= 80 %" calls and their hit
-rate, the top-decile vs equal-weight net return on non-overlapping rebalances, and the
-wall-clock time of the whole run.
+the same test rows in the same run, calibration (Brier, ECE), the ">= 80 %" calls (and from how
+many distinct timestamps they came) and their hit rate, the top-decile vs equal-weight net
+return on non-overlapping rebalances, and the wall-clock time of the whole run.
 """
 
 from __future__ import annotations
@@ -41,7 +41,8 @@ def _fmt(value: object, pct: bool = False) -> str:
 def table(result: dict) -> str:
     lines = [
         "| horizon | folds | predictions | test period | rank IC (model) | rank IC (momentum) "
-        "| IC IR | Brier | ECE | calls >= 80 % | hit rate | top decile | equal weight |",
+        "| IC IR | Brier | ECE | calls >= 80 % (timestamps) | hit rate | top decile "
+        "| equal weight |",
         "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for name, f in result["horizons"].items():
@@ -49,7 +50,8 @@ def table(result: dict) -> str:
             f"| {name} | {f['n_folds']} | {f['n_predictions']} | "
             f"{f['test_start'][:10]}..{f['test_end'][:10]} | {_fmt(f['rank_ic_mean'])} | "
             f"{_fmt(f['momentum_rank_ic_mean'])} | {_fmt(f['rank_ic_ir'])} | {_fmt(f['brier'])} | "
-            f"{_fmt(f['ece'])} | {f['n_calls_at_80']} | {_fmt(f['hit_rate_at_80'])} | "
+            f"{_fmt(f['ece'])} | {f['n_calls_at_80']} ({f['n_call_times_at_80']}) | "
+            f"{_fmt(f['hit_rate_at_80'])} | "
             f"{_fmt(f['top_decile_return'], True)} | {_fmt(f['equal_weight_return'], True)} |"
         )
     for name, reason in result["skipped"].items():
@@ -65,7 +67,7 @@ def main() -> int:
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", stream=sys.stderr)
     started = time.perf_counter()
-    result = run_backtest(args.snapshot, horizons=args.horizons)
+    result = run_backtest(args.snapshot, horizons=args.horizons, diagnostics=True)
     elapsed = time.perf_counter() - started
     if args.json:
         args.json.write_text(json.dumps(result, indent=2, allow_nan=False))

@@ -237,6 +237,7 @@ _lookback = dg.TimeWindowPartitionMapping(start_offset=-LOOKBACK_DAYS)
         "clean_ohlcv": dg.AssetOut(metadata={"partition_expr": "date"}, kinds={"duckdb"}),
         "data_quality": dg.AssetOut(metadata={"partition_expr": "day"}, kinds={"duckdb"}),
     },
+    check_specs=[dg.AssetCheckSpec("clean_schema", asset="clean_ohlcv")],
 )
 def clean_ohlcv(
     context: dg.AssetExecutionContext, ohlcv_hourly: pd.DataFrame, ohlcv_daily: pd.DataFrame
@@ -281,6 +282,17 @@ def clean_ohlcv(
             "last_candle": str(clean_all["date"].max()) if len(clean_all) else "-",
             "excluded_coin_days": len(excluded),
         },
+    )
+    violations = {
+        timeframe: len(validation_failures(part.drop(columns="timeframe"), timeframe))
+        for timeframe, part in clean_all.groupby("timeframe")
+    }
+    yield dg.AssetCheckResult(
+        check_name="clean_schema",
+        asset_key="clean_ohlcv",
+        passed=not any(violations.values()),
+        description="What sanitation lets through must pass the candle schema, always.",
+        metadata={f"violations_{tf}": n for tf, n in violations.items()},
     )
     yield dg.Output(
         quality_all,

@@ -7,6 +7,7 @@ the version behind the registry alias, so a worse retrain never reaches the top 
 """
 
 import subprocess
+from collections.abc import Iterator
 
 import dagster as dg
 import mlflow
@@ -245,8 +246,9 @@ def _clean_metrics(values: dict) -> dict[str, float]:
     required_resource_keys={"duckdb", "mlflow"},
     metadata={"partition_expr": "horizon"},
     kinds={"lightgbm", "mlflow"},
+    check_specs=[dg.AssetCheckSpec("skill_and_calibration", asset="models")],
 )
-def models(context: dg.AssetExecutionContext, config: ModelConfig) -> dg.Output:
+def models(context: dg.AssetExecutionContext, config: ModelConfig) -> Iterator:
     """Per horizon: LightGBM regressor (expected net return) + calibrated classifier
     (P(net return > 0)), evaluated walk-forward with purge and embargo, logged to MLflow and
     registered; the alias moves only if rank IC beats the model in use."""
@@ -263,7 +265,8 @@ def models(context: dg.AssetExecutionContext, config: ModelConfig) -> dg.Output:
     )
     if candles.empty or features.empty:
         context.log.warning(f"{horizon.name}: no clean candles/features stored yet; skipped")
-        return dg.Output(empty, metadata={"skipped": "no clean candles or features stored"})
+        yield from _skipped_model(empty, "no clean candles or features stored")
+        return
     features = _utc(features, "date")[["symbol", "date", *_feature_names(horizon.timeframe)]]
     train_config = TrainConfig(
         retrain_every_days=config.retrain_every_days, optuna_trials=config.optuna_trials
@@ -282,7 +285,8 @@ def models(context: dg.AssetExecutionContext, config: ModelConfig) -> dg.Output:
         model = train_final(dataset, horizon, train_config, report.oof)
     except InsufficientDataError as exc:
         context.log.warning(f"{horizon.name}: {exc}")
-        return dg.Output(empty, metadata={"skipped": str(exc)})
+        yield from _skipped_model(empty, str(exc))
+        return
     model.metrics = report.overall
     tracking = context.resources.mlflow
     profile = get_settings().profile
@@ -340,7 +344,7 @@ def models(context: dg.AssetExecutionContext, config: ModelConfig) -> dg.Output:
         ["horizon", "model_version", *[c for c in folds if c not in ("horizon", "model_version")]]
     ]
     overall = report.overall
-    return dg.Output(
+    yield dg.Output(
         folds,
         metadata={
             "model": f"{name} v{version}",
@@ -351,6 +355,63 @@ def models(context: dg.AssetExecutionContext, config: ModelConfig) -> dg.Output:
             "n_folds": report.n_folds,
             "rows": len(dataset.labelled),
             **{k: dg.MetadataValue.float(float(v)) for k, v in _clean_metrics(overall).items()},
+        },
+    )
+    yield _skill_check(overall)
+
+
+MAX_ECE = 0.10
+
+
+def _skill_check(overall: dict) -> dg.AssetCheckResult:
+    """Warn when the walk-forward says the model does not beat momentum or is miscalibrated."""
+    ic, momentum = overall.get("rank_ic_mean"), overall.get("momentum_rank_ic_mean")
+    ece = overall.get("ece")
+    problems = []
+    if ic is None or not np.isfinite(ic) or (momentum is not None and ic <= momentum):
+        problems.append(f"rank IC {ic} does not beat momentum {momentum}")
+    if ece is None or not np.isfinite(ece) or ece > MAX_ECE:
+        problems.append(f"ECE {ece} above {MAX_ECE}")
+    return dg.AssetCheckResult(
+        check_name="skill_and_calibration",
+        passed=not problems,
+        severity=dg.AssetCheckSeverity.WARN,
+        description="; ".join(problems) or "beats momentum, calibrated within the bound",
+        metadata=_clean_metrics(
+            {k: overall.get(k) for k in ("rank_ic_mean", "momentum_rank_ic_mean", "ece", "brier")}
+        ),
+    )
+
+
+def _skipped_model(empty: pd.DataFrame, reason: str) -> Iterator:
+    yield dg.Output(empty, metadata={"skipped": reason})
+    yield dg.AssetCheckResult(
+        check_name="skill_and_calibration",
+        passed=False,
+        severity=dg.AssetCheckSeverity.WARN,
+        description=f"no model trained: {reason}",
+    )
+
+
+def _coverage_check(frame: pd.DataFrame, skipped: dict[str, str]) -> dg.AssetCheckResult:
+    """Every coin of the day x every horizon predicted, probabilities in [0, 1]."""
+    if frame.empty:
+        return dg.AssetCheckResult(
+            check_name="every_coin_every_horizon", passed=False, metadata={"skipped": str(skipped)}
+        )
+    last = frame[frame["day"] == frame["day"].max()]
+    coins = last.groupby("horizon")["symbol"].nunique().to_dict()
+    universe = last["symbol"].nunique()
+    in_range = bool(frame["probability"].between(0, 1).all())
+    complete = len(coins) == len(HORIZON_NAMES) and all(n == universe for n in coins.values())
+    return dg.AssetCheckResult(
+        check_name="every_coin_every_horizon",
+        passed=bool(complete and in_range and np.isfinite(frame["expected_return"]).all()),
+        metadata={
+            "coins": universe,
+            **{f"coins_{h}": n for h, n in coins.items()},
+            "probabilities_in_0_1": in_range,
+            "skipped": str(skipped or "-"),
         },
     )
 
@@ -388,8 +449,9 @@ PREDICTION_COLUMNS = [
     required_resource_keys={"duckdb", "mlflow"},
     metadata={"partition_expr": "day"},
     kinds={"lightgbm"},
+    check_specs=[dg.AssetCheckSpec("every_coin_every_horizon", asset="predictions")],
 )
-def predictions(context: dg.AssetExecutionContext) -> dg.Output:
+def predictions(context: dg.AssetExecutionContext) -> Iterator:
     """Every coin of the clean universe x every horizon: expected net return, calibrated
     probability, the model version that made it, and the three features that pushed it most."""
     from crypto_assets.ml.explain import explain_frame
@@ -435,7 +497,8 @@ def predictions(context: dg.AssetExecutionContext) -> dg.Output:
             )
     frame = pd.concat(rows, ignore_index=True) if rows else pd.DataFrame()
     frame = _typed(frame, PREDICTION_COLUMNS, times=("day", "as_of"))
-    return dg.Output(
+    yield _coverage_check(frame, skipped)
+    yield dg.Output(
         frame,
         metadata={
             "rows": len(frame),

@@ -119,6 +119,21 @@ def n_calls_at(prob: np.ndarray, threshold: float = 0.80) -> int:
     return int(np.sum(p >= threshold))
 
 
+def n_call_times(
+    prob: np.ndarray | pd.Series, dates: np.ndarray | pd.Series, threshold: float = 0.80
+) -> int:
+    """Distinct timestamps among the ``prob >= threshold`` calls.
+
+    Calls made for many coins at one moment ride one market move: 45 calls from 10 hours are
+    ~10 observations, not 45, and this says how much evidence a hit rate rests on.
+    """
+    p = np.asarray(prob, dtype=float)
+    when = np.asarray(dates)
+    if p.shape != when.shape:
+        raise ValueError(f"prob and dates differ in shape: {p.shape} vs {when.shape}")
+    return len(pd.unique(when[p >= threshold]))
+
+
 def hit_rate_at(prob: np.ndarray, y: np.ndarray, threshold: float = 0.80) -> float | None:
     """Share of ``prob >= threshold`` calls that came true; None when there were no calls."""
     p, t = _binary(prob, y)

@@ -469,7 +469,19 @@ def _nested_calibrator(
     """Calibrator from an inner purged split of the training data (used before any OOF exists)."""
     split = _inner_split(train, horizon, config)
     if split is None:
-        return Calibrator("identity")
+        # no held-out scores to learn a map from: claim nothing beyond the training base rate
+        # (pulled toward 0.5 by its independent periods), never the raw, uncalibrated score
+        up = (train["y_return"].to_numpy(dtype=float) > 0).astype(float)
+        return fit_calibrator(
+            np.full(len(up), 0.5),
+            up,
+            method="identity",
+            n_independent=0.0,
+            prior_strength=max(config.calibration_prior_periods, 1.0),
+            groups=independent_groups(
+                train["date"], horizon, pd.Timedelta(days=config.calibration_cluster_days)
+            ),
+        )
     inner, valid = split
     inner = inner[_stride_mask(inner["date"], horizon.timeframe, config.stride(horizon))]
     fitted = _fit(inner, features, params, config)
@@ -503,6 +515,7 @@ def summarise(
         "ece_raw": metrics.ece(oof["prob_raw"], up),
         "n_calls_at_80": metrics.n_calls_at(oof["prob_calibrated"], threshold),
         "hit_rate_at_80": metrics.hit_rate_at(oof["prob_calibrated"], up, threshold),
+        "n_call_times_at_80": metrics.n_call_times(oof["prob_calibrated"], oof["date"], threshold),
         "top_decile_return": metrics.top_decile_return(
             oof["pred_return"], y, oof["date"], step=step
         ),

@@ -58,6 +58,16 @@ def test_hit_rate_and_calls_at_threshold() -> None:
     assert metrics.hit_rate_at(prob, y, 0.95) is None
 
 
+def test_call_times_count_moments_not_rows() -> None:
+    prob = np.array([0.9, 0.85, 0.95, 0.81, 0.2])
+    dates = [T1, T1, T1, T2, T2]  # three calls at one moment are one market move
+    assert metrics.n_calls_at(prob, 0.8) == 4
+    assert metrics.n_call_times(prob, dates, 0.8) == 2
+    assert metrics.n_call_times(prob, dates, 0.99) == 0
+    with pytest.raises(ValueError, match="shape"):
+        metrics.n_call_times(prob, dates[:2])
+
+
 def test_portfolio_returns_use_non_overlapping_rebalances() -> None:
     dates = pd.date_range("2024-01-01", periods=3, freq="D", tz="UTC")
     rows = []

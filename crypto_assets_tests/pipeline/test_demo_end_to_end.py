@@ -109,6 +109,17 @@ def test_worse_retrain_does_not_replace_model_in_use(demo_env: dict) -> None:
     assert meta["promoted"].value is False
     assert meta["model"].value.endswith("v2") and meta["in_use"].value == "v1"
     assert registry.champion_version(model_name("30d")) == "1"
+    (check,) = result.get_asset_check_evaluations()
+    assert check.check_name == "skill_and_calibration"
+    assert {"rank_ic_mean", "ece"} <= set(check.metadata)
+
+
+def test_predictions_cover_every_coin_and_horizon(demo_env: dict) -> None:
+    defs = build_definitions(get_settings())
+    result = materialize_partition(defs, "predictions", "2024-07-19", dg.DagsterInstance.get())
+    (check,) = result.get_asset_check_evaluations()
+    assert check.passed, check.metadata
+    assert check.metadata["coins"].value == len(COINS)
 
 
 def test_top_and_status_commands(demo_env: dict) -> None:

@@ -42,6 +42,7 @@ def test_market_range_then_incremental(project_env: Path, monkeypatch, tmp_path:
     checks = _checks(first)
     assert checks["ohlcv_hourly:ohlcv_schema"]["passed"]
     assert checks["ohlcv_daily:ohlcv_schema"]["passed"]
+    assert checks["clean_ohlcv:clean_schema"]["passed"]
     meta = first.asset_materializations_for_node("ohlcv_hourly")[0].metadata
     assert meta["coins"].value == 2 and meta["rows"].value == 2 * 7 * 24
     assert "snapshot" in meta["source"].value

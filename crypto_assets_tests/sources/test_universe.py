@@ -7,6 +7,7 @@ import pytest
 
 from crypto_assets.market.universe import (
     MARKET_COLUMNS,
+    PEGGED_BASES,
     UniverseDiff,
     diff_universe,
     filter_universe,
@@ -41,7 +42,7 @@ def test_statuses_match_recorded_file(markets_2026: pd.DataFrame) -> None:
 @pytest.mark.parametrize("date", ["2025-06-11", "2026-01-12"])
 def test_default_universe_counts_match_raw_file(date: str) -> None:
     markets = replay_markets(date)
-    universe = filter_universe(markets, ["USD", "USDT", "USDC"])
+    universe = filter_universe(markets, ["USD", "USDT", "USDC"], exclude_pegged=False)
     expected = {
         pid
         for pid, info in raw_pairs(date).items()
@@ -50,6 +51,12 @@ def test_default_universe_counts_match_raw_file(date: str) -> None:
     assert len(universe) == len(expected) > 400
     assert set(universe["exchange_symbol"]) == expected
     assert universe["active"].all() and set(universe["quote"]) <= {"USD", "USDT", "USDC"}
+    # the default leaves out fiat-pegged bases (stablecoins, fiat, tokenised gold), only those
+    default = filter_universe(markets, ["USD", "USDT", "USDC"])
+    pegged = set(universe["symbol"]) - set(default["symbol"])
+    assert {"USDT/USD", "USDC/USD", "EUR/USD"} <= pegged
+    assert all(symbol.split("/")[0] in PEGGED_BASES for symbol in pegged)
+    assert len(default) > 400
 
 
 def test_diff_2025_06_to_2025_09_real_listings() -> None:
