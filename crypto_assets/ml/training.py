@@ -19,6 +19,9 @@ import json
 import logging
 import math
 import os
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -150,6 +153,20 @@ class TrainConfig(BaseModel):
         return lightgbm_device() if self.device == "auto" else self.device
 
 
+@contextmanager
+def _native_stderr_silenced() -> Iterator[None]:
+    """Send file descriptor 2 to /dev/null for a moment: native code bypasses Python logging."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "w") as devnull:
+            os.dup2(devnull.fileno(), 2)
+            yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
 @lru_cache(maxsize=1)
 def lightgbm_device() -> str:
     """'cuda' (or 'gpu', OpenCL) when this LightGBM build can train on a GPU, else 'cpu'.
@@ -160,11 +177,12 @@ def lightgbm_device() -> str:
     y = np.arange(100, dtype=float) % 2
     for device in ("cuda", "gpu"):
         try:
-            lgb.train(
-                {"device_type": device, "objective": "binary", "verbose": -1, "num_leaves": 2},
-                lgb.Dataset(x, y),
-                num_boost_round=1,
-            )
+            with _native_stderr_silenced():  # the C++ library prints "[Fatal] ..." itself
+                lgb.train(
+                    {"device_type": device, "objective": "binary", "verbose": -1, "num_leaves": 2},
+                    lgb.Dataset(x, y),
+                    num_boost_round=1,
+                )
         except Exception as exc:  # LightGBMError for a build without it; others for no device
             log.info("lightgbm: device_type=%s unavailable (%s)", device, str(exc)[:120])
             continue
