@@ -128,8 +128,17 @@ def run_pipeline(
     materialize_range(defs, "group:market", first, last, instance, run_config=run_config)
     summary.steps.append("market")
     if with_sentiment:
-        progress("sentiment scorer (fine-tune, evaluate, register) and scored texts")
-        materialize_partition(defs, "sentiment_model text_sentiment", None, instance)
+        from crypto_assets.ml import registry
+        from crypto_assets.sentiment.tracking import MODEL_NAME
+
+        registry.configure_tracking(settings.mlflow_tracking_uri, settings.mlflow_artifact_root)
+        in_use = registry.champion_version(MODEL_NAME)
+        if in_use is None:  # first run: fine-tune once; later runs reuse the model in use
+            progress("sentiment scorer: fine-tune, evaluate, register (first run only)")
+            materialize_partition(defs, "sentiment_model text_sentiment", None, instance)
+        else:
+            progress(f"scoring texts with sentiment model v{in_use}")
+            materialize_partition(defs, "text_sentiment", None, instance)
         summary.steps.append("sentiment")
     progress("features and labels")
     materialize_range(defs, "technical_features labels feature_table", first, last, instance)
