@@ -27,7 +27,7 @@ class UniverseConfig(dg.Config):
     symbols_allow: list[str] | None = None
     symbols_deny: list[str] | None = None
     max_symbols: int | None = None  # cap for quick runs; None = the whole universe
-    exclude_pegged: bool = True  # stablecoins, fiat and tokenised gold are not growth coins
+    exclude_pegged: bool = False  # drop stablecoins/fiat/gold from the data (never in top list)
 
 
 def _utc_now() -> pd.Timestamp:

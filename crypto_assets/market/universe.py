@@ -114,8 +114,9 @@ def validate_symbols(symbols: Iterable[str], what: str = "symbol") -> list[str]:
     return cleaned
 
 
-# Bases that are fiat money or track it (stablecoins, tokenised gold): they are not coins that
-# can "grow fast", and a calm peg would otherwise top a ranking by P(net return > 0).
+# Bases that are fiat money or track it (stablecoins, tokenised gold): their candles are real
+# market data, but they are not coins that can "grow fast", and a calm peg would otherwise top
+# a ranking by P(net return > 0), so the top list never shows them.
 # This is a classification of currencies, not a list of the universe, which always comes
 # from the exchange.
 PEGGED_BASES = frozenset(
@@ -175,10 +176,10 @@ def filter_universe(
     spot_only: bool = True,
     symbols_allow: list[str] | None = None,
     symbols_deny: list[str] | None = None,
-    exclude_pegged: bool = True,
+    exclude_pegged: bool = False,
 ) -> pd.DataFrame:
-    """The markets the pipeline follows: active spot markets in the given quote currencies,
-    without fiat-pegged bases (stablecoins, fiat, tokenised gold) unless asked.
+    """The markets the pipeline follows: active spot markets in the given quote currencies
+    (optionally without fiat-pegged bases; the top list never recommends those anyway).
 
     An allow list narrows the result further (it never adds an inactive or off-quote market);
     the deny list always wins. Malformed list entries raise ValueError (user input).

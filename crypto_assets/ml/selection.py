@@ -8,6 +8,7 @@ from __future__ import annotations
 import pandas as pd
 
 from crypto_assets.horizons import HORIZON_NAMES
+from crypto_assets.market.universe import PEGGED_BASES
 
 TOP_COLUMNS = [
     "day",
@@ -23,8 +24,14 @@ TOP_COLUMNS = [
 def select_top_coins(
     predictions: pd.DataFrame, threshold: float = 0.80, horizon: str = "30d"
 ) -> tuple[pd.DataFrame, str]:
-    """(table of passing coins sorted by expected 30d return, a sentence on the outcome)."""
+    """(table of passing coins sorted by expected 30d return, a sentence on the outcome).
+
+    Fiat-pegged bases (stablecoins, fiat, tokenised gold) are never eligible: a calm peg is not
+    a coin that grows fast, however sure the model is that it will not fall."""
     empty = pd.DataFrame({c: pd.Series(dtype=_dtype(c)) for c in TOP_COLUMNS})
+    if not predictions.empty:
+        base = predictions["symbol"].astype(str).str.split("/").str[0].str.upper()
+        predictions = predictions[~base.isin(PEGGED_BASES)]
     if predictions.empty:
         return empty, "no predictions for this day"
     wide = predictions.pivot_table(

@@ -39,6 +39,12 @@ def test_only_passing_coins_sorted_by_30d_return() -> None:
     assert reason == "3 of 4 coins reached 80% 30d confidence"
 
 
+def test_pegged_coins_are_never_recommended() -> None:
+    preds = _predictions({"EURI/USDT": 0.99, "A/USD": 0.81}, {"EURI/USDT": 0.3, "A/USD": 0.1})
+    table, _ = select_top_coins(preds, 0.80)
+    assert list(table["symbol"]) == ["A/USD"]
+
+
 def test_empty_list_says_why() -> None:
     preds = _predictions({"A/USD": 0.61, "B/USD": 0.74}, {"A/USD": 0.2, "B/USD": 0.1})
     table, reason = select_top_coins(preds, 0.80)

@@ -52,7 +52,7 @@ def test_default_universe_counts_match_raw_file(date: str) -> None:
     assert set(universe["exchange_symbol"]) == expected
     assert universe["active"].all() and set(universe["quote"]) <= {"USD", "USDT", "USDC"}
     # the default leaves out fiat-pegged bases (stablecoins, fiat, tokenised gold), only those
-    default = filter_universe(markets, ["USD", "USDT", "USDC"])
+    default = filter_universe(markets, ["USD", "USDT", "USDC"], exclude_pegged=True)
     pegged = set(universe["symbol"]) - set(default["symbol"])
     assert {"USDT/USD", "USDC/USD", "EUR/USD"} <= pegged
     assert all(symbol.split("/")[0] in PEGGED_BASES for symbol in pegged)
