@@ -48,6 +48,7 @@ def _quiet_dagster() -> None:
     for category in (dg.BetaWarning, dg.PreviewWarning, dg.SupersessionWarning, UserWarning):
         warnings.filterwarnings("ignore", category=category)
     logging.getLogger("dagster").setLevel(logging.WARNING)
+    os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")  # mlflow resets its level on import
     logging.getLogger("mlflow").setLevel(logging.WARNING)
 
 
