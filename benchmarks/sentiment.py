@@ -113,6 +113,9 @@ def main() -> None:
             "train_seconds": registered.result.train_seconds,
             "device": registered.result.device,
             "rows_train": registered.result.data_info["rows_train"],
+            "rows_dev": registered.result.data_info.get("rows_dev", 0),
+            "epochs": registered.result.report.get("epochs", []),
+            "best_epoch": registered.result.metrics.get("best_epoch"),
             "lexicon_weights_tried": registered.result.report["lexicon_weights_tried"],
         }
     scorer = service.load_scorer(batch_size=128)

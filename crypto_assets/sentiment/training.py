@@ -1,9 +1,11 @@
 """Fine-tune a pretrained encoder (all-MiniLM-L6-v2 by default) into a 3-class sentiment model.
 
 Why a plain torch loop rather than transformers.Trainer: it is short, deterministic under fixed
-seeds, needs no accelerate, and runs unchanged on CPU or CUDA. Class imbalance (neutral is 62 %)
-is handled with inverse-frequency class weights in the loss. The validation split is stratified,
-seeded and never trained on; it selects nothing but reports the metric the registry compares.
+seeds, needs no accelerate, and runs unchanged on CPU or CUDA. The full preset fine-tunes on the
+masked MEAN of the token vectors (how all-MiniLM-L6-v2 was pretrained), with a faster-learning
+head and square-root class weights (neutral is 62 %). The best epoch is chosen on a dev split
+carved from the TRAIN part; the validation split is stratified, seeded, never trained on and
+selects nothing, so its macro-F1 (the metric the registry compares) stays unbiased.
 """
 
 from __future__ import annotations
@@ -52,27 +54,29 @@ class TrainConfig(BaseModel):
     base_model: str | None = None  # None: bundled all-MiniLM-L6-v2
     data_path: Path = DEFAULT_TRAIN_FILE
     max_length: int = Field(64, ge=8, le=512)
-    epochs: int = Field(3, ge=1, le=20)
+    epochs: int = Field(4, ge=1, le=20)
     batch_size: int = Field(32, ge=1)
     eval_batch_size: int = Field(128, ge=1)
-    learning_rate: float = Field(8e-5, gt=0)
+    learning_rate: float = Field(1.5e-4, gt=0)
     weight_decay: float = 0.01
     warmup_ratio: float = Field(0.06, ge=0, le=0.5)
     val_fraction: float = Field(0.15, gt=0, lt=0.5)
     seed: int = 42
     max_train_rows: int | None = Field(None, ge=6)  # stratified subsample of the train split
     max_val_rows: int | None = Field(None, ge=3)
-    class_weighting: Literal["balanced", "sqrt", "none"] = "balanced"
+    # "sqrt": square root of the inverse-frequency weights. Full balancing over-predicted the
+    # minority classes (lower precision, lower macro-F1 in the dev-split proxy runs).
+    class_weighting: Literal["balanced", "sqrt", "none"] = "sqrt"
     # "mean": masked mean of the last layer (how all-MiniLM-L6-v2 was pretrained); "cls": the
     # stock BertForSequenceClassification head on [CLS] + pooler.
     pooling: Literal["mean", "cls"] = "mean"
     lr_schedule: Literal["linear", "cosine"] = "linear"
-    head_lr_multiplier: float = Field(1.0, gt=0)  # the fresh classifier may learn faster
+    head_lr_multiplier: float = Field(20.0, gt=0)  # the fresh linear head learns faster
     layer_lr_decay: float = Field(1.0, gt=0, le=1)  # lr x decay**depth-from-top per layer
     label_smoothing: float = Field(0.0, ge=0, lt=0.5)
     # Epoch selection: a stratified inner dev split carved from the TRAIN part (never from the
     # validation split, which stays an unbiased estimate); the best epoch's weights are kept.
-    dev_fraction: float = Field(0.0, ge=0, lt=0.5)
+    dev_fraction: float = Field(0.1, ge=0, lt=0.5)
     early_stopping_patience: int = Field(2, ge=1)
     # Freezing the 30k x 384 word-embedding matrix halves the optimizer's work per step on CPU
     # at little cost: the contextual layers, not the vocabulary table, learn the task.
@@ -308,7 +312,7 @@ def _fit(
             else:
                 stale += 1
         history.append(entry)
-        if dev is not None and stale >= config.early_stopping_patience:
+        if stale >= config.early_stopping_patience and epoch + 1 < config.epochs:
             log.info("early stop after epoch %d (no dev gain for %d epochs)", epoch + 1, stale)
             break
     if best_state is not None:
