@@ -53,6 +53,12 @@ class Settings(BaseSettings):
     retrain_every_days: int = 30
     model_n_estimators: int | None = None  # fewer trees for quick runs/tests; None: 300
 
+    # --- sentiment scorer (env CRYPTO_ASSETS_SENTIMENT_*) ---------------------------------
+    sentiment_hf_model: str | None = None  # a local HF classifier instead of the MLflow champion
+    sentiment_label_map: dict[str, str] | None = None  # for LABEL_0-style class names
+    sentiment_device: str = "auto"
+    sentiment_batch_size: int = 64
+
     # --- secrets (never logged; SecretStr hides them in reprs) ---------------------------
     cryptopanic_api_key: SecretStr | None = None
     telegram_bot_token: SecretStr | None = None

@@ -15,7 +15,6 @@ from pathlib import Path
 
 import pandas as pd
 import pandera.pandas as pa
-from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from crypto_assets.ml import registry
 from crypto_assets.sentiment.evaluation import evaluate_scorer, read_labels
@@ -35,19 +34,8 @@ log = logging.getLogger(__name__)
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # the product never downloads models implicitly
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-
-
-class SentimentSettings(BaseSettings):
-    """Scorer switches from the environment (prefix CRYPTO_ASSETS_SENTIMENT_)."""
-
-    model_config = SettingsConfigDict(
-        env_prefix="CRYPTO_ASSETS_SENTIMENT_", env_file=".env", extra="ignore"
-    )
-
-    hf_model: str | None = None  # None: the MLflow champion (the project's fine-tuned model)
-    label_map: dict[str, str] | None = None  # for HF models with LABEL_0.. style class names
-    device: str = "auto"
-    batch_size: int = 64
+os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")  # no load reports in the terminal
+os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
 
 
 def models_dir(settings: Settings | None = None) -> Path:
@@ -74,13 +62,16 @@ def configured_scorer(
     models: Path, *, device: str | None = None, batch_size: int | None = None
 ) -> SentimentScorer:
     """The HF override if configured, else the champion from the (already configured) MLflow."""
-    sentiment = SentimentSettings()
-    device = device or sentiment.device
-    batch_size = batch_size or sentiment.batch_size
-    if sentiment.hf_model:
-        log.info("sentiment model override: %s", sentiment.hf_model)
+    settings = get_settings()
+    device = device or settings.sentiment_device
+    batch_size = batch_size or settings.sentiment_batch_size
+    if settings.sentiment_hf_model:
+        log.info("sentiment model override: %s", settings.sentiment_hf_model)
         return SentimentScorer.load(
-            sentiment.hf_model, device=device, batch_size=batch_size, label_map=sentiment.label_map
+            settings.sentiment_hf_model,
+            device=device,
+            batch_size=batch_size,
+            label_map=settings.sentiment_label_map,
         )
     return load_champion(models, device=device, batch_size=batch_size)
 

@@ -192,12 +192,18 @@ def test_hf_override_uses_same_interface(
     # any local HF sequence-classification folder: here the tiny model trained above
     folder = next((store.root / "data" / "models" / "sentiment").glob("*/config.json")).parent
     monkeypatch.setenv("CRYPTO_ASSETS_SENTIMENT_HF_MODEL", str(folder))
+    get_settings.cache_clear()
     scorer = load_scorer()
     scores = score_table(load_texts(["cryptopanic_news"], limit_per_source=3), scorer)
     assert scores["model_version"].eq("external").all()
     monkeypatch.setenv("CRYPTO_ASSETS_SENTIMENT_HF_MODEL", "ElKulako/cryptobert-not-cached")
-    with pytest.raises(ModelNotAvailableError, match="ElKulako/cryptobert-not-cached"):
-        load_scorer()
+    get_settings.cache_clear()
+    try:
+        with pytest.raises(ModelNotAvailableError, match="ElKulako/cryptobert-not-cached"):
+            load_scorer()
+    finally:
+        monkeypatch.delenv("CRYPTO_ASSETS_SENTIMENT_HF_MODEL")
+        get_settings.cache_clear()
 
 
 def test_text_sentiment_fails_loudly_without_model(tmp_path: Path, monkeypatch) -> None:
