@@ -70,8 +70,6 @@ def materialize_range(
     run_config: dict | None = None,
 ) -> dg.ExecuteInProcessResult:
     """One run over a range of daily partitions (assets with a single-run backfill policy)."""
-    job = defs.resolve_implicit_global_asset_job_def()
-    del job  # resolving validates the definitions once, with a clear error
     result = dg.materialize(
         list(defs.assets or []),
         selection=_selection(selection),

@@ -14,6 +14,7 @@ from crypto_assets.defs.storage import latest_candle_by_symbol, read_table
 from crypto_assets.market.sanitation import merge_new_candles, sanitize_ohlcv
 from crypto_assets.market.schemas import validation_failures
 from crypto_assets.market.universe import diff_universe, filter_universe
+from crypto_assets.resources.market_source import SnapshotSource
 from crypto_assets.settings import get_settings
 
 MARKET_GROUP = "market"
@@ -47,10 +48,6 @@ def _source_now(source: object) -> pd.Timestamp:
     return stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
 
 
-def _is_snapshot(source: object) -> bool:
-    return type(source).__name__ == "SnapshotSource"
-
-
 @dg.asset(
     group_name=MARKET_GROUP,
     partitions_def=daily_partitions,
@@ -68,7 +65,7 @@ def kraken_markets(context: dg.AssetExecutionContext, config: UniverseConfig) ->
     frames: list[pd.DataFrame] = []
     live_list: pd.DataFrame | None = None
     for day in days:
-        if _is_snapshot(source):
+        if isinstance(source, SnapshotSource):
             markets = source.fetch_markets(as_of=day + pd.Timedelta(days=1))
         else:  # a live exchange only knows today's list: fetch once, stamp with fetch time
             live_list = source.fetch_markets() if live_list is None else live_list
