@@ -15,6 +15,8 @@ from rich.table import Table
 
 from crypto_assets.settings import DEFAULT_SNAPSHOT_DIR, get_settings
 
+PIPELINE_STEPS = 8  # market, sentiment, features, 4 models, predictions (runner.run_pipeline)
+
 app = typer.Typer(help="crypto_assets: rank crypto coins by their chance to grow fast.")
 snapshot_app = typer.Typer(help="Record and inspect market snapshots.")
 app.add_typer(snapshot_app, name="snapshot")
@@ -52,6 +54,50 @@ def _quiet_dagster() -> None:
     logging.getLogger("mlflow").setLevel(logging.WARNING)
 
 
+class StepProgress:
+    """A progress display for the pipeline's steps: spinner, step count and elapsed time; each
+    finished step stays on screen with its duration."""
+
+    def __init__(self, total_steps: int) -> None:
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            SpinnerColumn,
+            TextColumn,
+            TimeElapsedColumn,
+        )
+
+        self._progress = Progress(
+            SpinnerColumn(),
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=err,
+            transient=False,
+        )
+        self._task = self._progress.add_task("starting", total=total_steps)
+        self._started = False
+
+    def __enter__(self) -> StepProgress:
+        self._progress.start()
+        return self
+
+    def __call__(self, message: str) -> None:
+        if self._started:
+            self._progress.advance(self._task)
+        self._started = True
+        self._progress.update(self._task, description=message)
+
+    def __exit__(self, *exc: object) -> None:
+        if not any(exc):
+            self._progress.update(
+                self._task, completed=self._progress.tasks[0].total, description="done"
+            )
+        self._progress.stop()
+
+
 def _print_market_summary() -> None:
     from crypto_assets.status import market_summary
 
@@ -72,7 +118,11 @@ def _print_market_summary() -> None:
 
 @app.command()
 def run(
-    days: int = typer.Option(30, help="Daily partitions to materialize, ending yesterday (UTC)."),
+    days: int = typer.Option(
+        365,
+        help="Days of history, ending yesterday (UTC); Kraken serves 720 daily and 720 hourly "
+        "candles, so hourly history is at most 30 days until the schedules accumulate more.",
+    ),
     max_symbols: int | None = typer.Option(None, help="Cap the universe (quick look)."),
 ) -> None:
     """Materialize the whole graph against the live exchange (public endpoints, no key)."""
@@ -95,13 +145,8 @@ def run(
     first = max(last - pd.Timedelta(days=days - 1), pd.Timestamp(settings.history_start, tz="UTC"))
     universe = {"max_symbols": max_symbols} if max_symbols else None
     try:
-        run_pipeline(
-            settings,
-            first,
-            last,
-            progress=lambda m: err.print(f"[cyan]>[/] {m}"),
-            universe_config=universe,
-        )
+        with StepProgress(total_steps=PIPELINE_STEPS) as progress:
+            run_pipeline(settings, first, last, progress=progress, universe_config=universe)
     except PipelineError as exc:
         _fail(str(exc))
     _print_market_summary()
@@ -130,13 +175,10 @@ def demo(
     if days:
         first = max(first, last - pd.Timedelta(days=days - 1))
     try:
-        run_pipeline(
-            settings,
-            first,
-            last,
-            progress=lambda m: err.print(f"[cyan]>[/] {m}"),
-            with_sentiment=not skip_sentiment,
-        )
+        with StepProgress(total_steps=PIPELINE_STEPS) as progress:
+            run_pipeline(
+                settings, first, last, progress=progress, with_sentiment=not skip_sentiment
+            )
     except PipelineError as exc:
         _fail(str(exc))
     _print_market_summary()

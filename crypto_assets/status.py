@@ -151,13 +151,21 @@ def latest_top_coins(settings: Settings) -> tuple[str, pd.DataFrame, str]:
         return "-", empty, "nothing materialized yet: run `make demo` or `make run`"
     with conn:
         if "predictions" not in _tables(conn):
-            return "-", empty, "no predictions yet: materialize `predictions`"
+            return (
+                "-",
+                empty,
+                (
+                    "no predictions yet: no model in use for any horizon (models need at least "
+                    "60 days of clean history, 90 for 30d; `crypto-assets backfill --kraken-csv` "
+                    "loads Kraken's archive)"
+                ),
+            )
         frame = conn.execute(
             f"select * from {SCHEMA}.predictions where day = "
             f"(select max(day) from {SCHEMA}.predictions)"
         ).df()
     if frame.empty:
-        return "-", empty, "no predictions stored"
+        return "-", empty, "no predictions stored: no model in use for any horizon yet"
     for column in ("day", "as_of"):
         frame[column] = pd.to_datetime(frame[column], utc=True)
     table, reason = select_top_coins(frame, settings.confidence_threshold)

@@ -497,6 +497,8 @@ def predictions(context: dg.AssetExecutionContext) -> Iterator:
             )
     frame = pd.concat(rows, ignore_index=True) if rows else pd.DataFrame()
     frame = _typed(frame, PREDICTION_COLUMNS, times=("day", "as_of"))
+    if frame.empty:  # the IO manager skips empty frames: clear stale rows of these days here
+        delete_rows(duckdb, "predictions", "day", window.start, window.end)
     yield _coverage_check(frame, skipped)
     yield dg.Output(
         frame,
@@ -513,23 +515,31 @@ def predictions(context: dg.AssetExecutionContext) -> Iterator:
     group_name=SIGNALS_GROUP,
     partitions_def=daily_partitions,
     backfill_policy=dg.BackfillPolicy.single_run(),
+    deps=["predictions"],
     required_resource_keys={"duckdb"},
     metadata={"partition_expr": "day"},
     kinds={"duckdb"},
 )
-def top_coins(context: dg.AssetExecutionContext, predictions: pd.DataFrame) -> dg.Output:
+def top_coins(context: dg.AssetExecutionContext) -> dg.Output:
     """Coins whose 30d probability is at least the threshold (default 80 %), sorted by expected
     30d return; all others hidden. Empty, with the reason, when none qualify."""
     threshold = get_settings().confidence_threshold
     tables, reasons = [], {}
-    frame = _utc(predictions, "day", "as_of")
+    window = context.partition_time_window
+    # read, not an IO-manager input: with no model in use yet there is no predictions table
+    frame = read_table(
+        context.resources.duckdb,
+        "predictions",
+        "day >= ? and day < ?",
+        [pd.Timestamp(window.start).to_pydatetime(), pd.Timestamp(window.end).to_pydatetime()],
+    )
+    frame = _typed(frame, PREDICTION_COLUMNS, times=("day", "as_of"))
     for day in _days(context.partition_time_window):
         table, reason = select_top_coins(frame[frame["day"] == day], threshold)
         tables.append(table)
         reasons[str(day.date())] = reason
     result = pd.concat(tables, ignore_index=True)
     if result.empty:  # the IO manager skips empty frames: clear stale rows of these days here
-        window = context.partition_time_window
         delete_rows(context.resources.duckdb, "top_coins", "day", window.start, window.end)
     last = list(reasons.values())[-1] if reasons else "no days"
     context.log.info(f"top_coins: {last}")
