@@ -328,9 +328,17 @@ def backtest(
         out.print(f"skipped {name}: {reason}")
 
 
-def main() -> None:  # pragma: no cover - console entry point
+def main() -> None:
+    """Console entry point. Ends the process without interpreter teardown, once output is
+    flushed: duckdb's bindings otherwise print a false "leaked ..." report at every exit."""
     try:
-        app()
+        app()  # standalone mode: always ends in SystemExit, usage errors already printed
+        code = 0
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
     except KeyboardInterrupt:
         err.print("interrupted")
-        sys.exit(130)
+        code = 130
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)

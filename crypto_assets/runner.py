@@ -15,7 +15,7 @@ import pandas as pd
 from crypto_assets.horizons import HORIZON_NAMES
 from crypto_assets.settings import PROJECT_ROOT, Settings
 
-QUIET_LOGGERS = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
+QUIET_LOGGERS = {"loggers": {"console": {"config": {"log_level": "ERROR"}}}}
 RANGE_START_TAG = "dagster/asset_partition_range_start"
 RANGE_END_TAG = "dagster/asset_partition_range_end"
 
