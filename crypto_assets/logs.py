@@ -46,12 +46,3 @@ class JsonFileHandler(logging.FileHandler):
         super().__init__(folder / filename, encoding="utf-8")
         self.setLevel(level)
         self.setFormatter(JsonFormatter())
-
-
-def configure_json_logging(level: int = logging.INFO) -> None:
-    handler = logging.StreamHandler()
-    handler.setFormatter(JsonFormatter())
-    root = logging.getLogger("crypto_assets")
-    root.handlers[:] = [handler]
-    root.setLevel(level)
-    root.propagate = False

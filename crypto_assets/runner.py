@@ -6,30 +6,20 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import dagster as dg
 import pandas as pd
 
+from crypto_assets.defs.jobs import RANGE_END_TAG, RANGE_START_TAG
 from crypto_assets.horizons import HORIZON_NAMES
 from crypto_assets.settings import PROJECT_ROOT, Settings
 
 QUIET_LOGGERS = {"loggers": {"console": {"config": {"log_level": "ERROR"}}}}
-RANGE_START_TAG = "dagster/asset_partition_range_start"
-RANGE_END_TAG = "dagster/asset_partition_range_end"
 
 
 class PipelineError(RuntimeError):
     """A run that failed, with the step and its error in one line."""
-
-
-@dataclass
-class PipelineSummary:
-    source: str
-    first_day: str
-    last_day: str
-    steps: list[str] = field(default_factory=list)
 
 
 def dagster_instance() -> dg.DagsterInstance:
@@ -61,6 +51,27 @@ def _selection(selection: str | dg.AssetSelection) -> str | dg.AssetSelection:
     return selection
 
 
+def _materialize(
+    defs: dg.Definitions,
+    selection: str | dg.AssetSelection,
+    instance: dg.DagsterInstance,
+    what: str,
+    run_config: dict | None,
+    **partition: object,
+) -> dg.ExecuteInProcessResult:
+    result = dg.materialize(
+        list(defs.assets or []),
+        selection=_selection(selection),
+        resources=defs.resources,
+        instance=instance,
+        run_config={**QUIET_LOGGERS, **(run_config or {})},
+        raise_on_error=False,
+        **partition,
+    )
+    _raise_on_failure(result, f"{selection} {what}")
+    return result
+
+
 def materialize_range(
     defs: dg.Definitions,
     selection: str | dg.AssetSelection,
@@ -70,17 +81,10 @@ def materialize_range(
     run_config: dict | None = None,
 ) -> dg.ExecuteInProcessResult:
     """One run over a range of daily partitions (assets with a single-run backfill policy)."""
-    result = dg.materialize(
-        list(defs.assets or []),
-        selection=_selection(selection),
-        resources=defs.resources,
-        instance=instance,
-        tags={RANGE_START_TAG: first_day, RANGE_END_TAG: last_day},
-        run_config={**QUIET_LOGGERS, **(run_config or {})},
-        raise_on_error=False,
+    tags = {RANGE_START_TAG: first_day, RANGE_END_TAG: last_day}
+    return _materialize(
+        defs, selection, instance, f"{first_day}..{last_day}", run_config, tags=tags
     )
-    _raise_on_failure(result, f"{selection} {first_day}..{last_day}")
-    return result
 
 
 def materialize_partition(
@@ -90,17 +94,10 @@ def materialize_partition(
     instance: dg.DagsterInstance,
     run_config: dict | None = None,
 ) -> dg.ExecuteInProcessResult:
-    result = dg.materialize(
-        list(defs.assets or []),
-        selection=_selection(selection),
-        resources=defs.resources,
-        instance=instance,
-        partition_key=partition_key,
-        run_config={**QUIET_LOGGERS, **(run_config or {})},
-        raise_on_error=False,
+    """One run of one partition (or of unpartitioned assets when ``partition_key`` is None)."""
+    return _materialize(
+        defs, selection, instance, f"[{partition_key}]", run_config, partition_key=partition_key
     )
-    _raise_on_failure(result, f"{selection} [{partition_key}]")
-    return result
 
 
 def run_pipeline(
@@ -111,20 +108,18 @@ def run_pipeline(
     instance: dg.DagsterInstance | None = None,
     universe_config: dict | None = None,
     with_sentiment: bool = True,
-) -> PipelineSummary:
+) -> None:
     """Materialize the graph for days ``first_day..last_day`` (inclusive) in dependency order."""
     from crypto_assets.definitions import build_definitions
 
     defs = build_definitions(settings)
     instance = instance or dagster_instance()
     first, last = first_day.strftime("%Y-%m-%d"), last_day.strftime("%Y-%m-%d")
-    summary = PipelineSummary(source=settings.source, first_day=first, last_day=last)
     run_config = (
         {"ops": {"kraken_markets": {"config": universe_config}}} if universe_config else None
     )
     progress(f"market data {first}..{last} (universe, candles, sanitation)")
     materialize_range(defs, "group:market", first, last, instance, run_config=run_config)
-    summary.steps.append("market")
     if with_sentiment:
         from crypto_assets.ml import registry
         from crypto_assets.sentiment.tracking import MODEL_NAME
@@ -137,15 +132,10 @@ def run_pipeline(
         else:
             progress(f"scoring texts with sentiment model v{in_use}")
             materialize_partition(defs, "text_sentiment", None, instance)
-        summary.steps.append("sentiment")
     progress("features and labels")
     materialize_range(defs, "technical_features labels feature_table", first, last, instance)
-    summary.steps.append("features")
     for horizon in HORIZON_NAMES:
         progress(f"model {horizon} (walk-forward evaluation, MLflow, registry)")
         materialize_partition(defs, "models", horizon, instance)
-    summary.steps.append("models")
     progress(f"predictions and top coins for {last}")
     materialize_partition(defs, "predictions top_coins", last, instance)
-    summary.steps.append("predictions")
-    return summary

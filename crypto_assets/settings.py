@@ -50,7 +50,6 @@ class Settings(BaseSettings):
     # --- signals -----------------------------------------------------------------------
     round_trip_cost: float = 0.004  # 2 x Kraken Pro entry-tier taker fee (0.40 %)
     confidence_threshold: float = 0.80
-    retrain_every_days: int = 30
     model_n_estimators: int | None = None  # fewer trees for quick runs/tests; None: 300
 
     # --- sentiment scorer (env CRYPTO_ASSETS_SENTIMENT_*) ---------------------------------

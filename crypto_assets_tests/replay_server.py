@@ -344,9 +344,8 @@ class _Handler(BaseHTTPRequestHandler):
                 status, body = 200, json.dumps(RATE_LIMITED).encode()
             elif fault.kind == "http429":
                 status, body = 429, json.dumps(RATE_LIMITED).encode()
-        if parts.path.startswith("/_replay/"):
-            pass
-        elif fault is None or fault.kind != "delay":
+        is_control = parts.path.startswith("/_replay/")
+        if not is_control and (fault is None or fault.kind != "delay"):
             self._log(parts.path, parts.query, status)
         content_type = "application/json" if body[:1] in (b"{", b"[") else "text/plain"
         try:

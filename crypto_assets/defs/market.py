@@ -9,7 +9,7 @@ from collections.abc import Iterator
 import dagster as dg
 import pandas as pd
 
-from crypto_assets.defs.partitions import daily_partitions
+from crypto_assets.defs.partitions import daily_partitions, partition_days
 from crypto_assets.defs.storage import latest_candle_by_symbol, read_table
 from crypto_assets.market.sanitation import merge_new_candles, sanitize_ohlcv
 from crypto_assets.market.schemas import validation_failures
@@ -35,10 +35,6 @@ def _utc_now() -> pd.Timestamp:
     return pd.Timestamp.now(tz="UTC")
 
 
-def _days(window: dg.TimeWindow) -> list[pd.Timestamp]:
-    return list(pd.date_range(window.start, window.end, freq="D", inclusive="left", tz="UTC"))
-
-
 def _source_now(source: object) -> pd.Timestamp:
     """The source's clock: a snapshot is 'now' at its end, a live exchange at wall time."""
     now = getattr(source, "now", None)
@@ -61,7 +57,7 @@ def kraken_markets(context: dg.AssetExecutionContext, config: UniverseConfig) ->
     """The full market list of the exchange per day (never a hard-coded symbol list), with
     ``in_universe`` marking the markets the pipeline follows."""
     source = context.resources.market_source
-    days = _days(context.partition_time_window)
+    days = partition_days(context.partition_time_window)
     frames: list[pd.DataFrame] = []
     live_list: pd.DataFrame | None = None
     for day in days:
@@ -247,7 +243,7 @@ def clean_ohlcv(
         if raw.empty:
             continue
         raw = raw.assign(date=pd.to_datetime(raw["date"], utc=True))
-        for day in _days(context.partition_time_window):
+        for day in partition_days(context.partition_time_window):
             day_end = day + pd.Timedelta(days=1)
             window = raw[
                 (raw["date"] >= day - pd.Timedelta(days=LOOKBACK_DAYS)) & (raw["date"] < day_end)

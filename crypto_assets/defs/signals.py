@@ -14,7 +14,7 @@ import mlflow
 import numpy as np
 import pandas as pd
 
-from crypto_assets.defs.partitions import daily_partitions, horizon_partitions
+from crypto_assets.defs.partitions import daily_partitions, horizon_partitions, partition_days
 from crypto_assets.defs.storage import delete_rows, read_table
 from crypto_assets.features.indicators import XRANK_SUFFIX, technical_feature_names
 from crypto_assets.features.labels import forward_returns
@@ -52,10 +52,6 @@ def _feature_names(timeframe: str) -> list[str]:
 
 FEATURE_COLUMNS = sorted(set(_feature_names("1h")) | set(_feature_names("1d")))
 LABEL_COLUMNS = [c for h in HORIZON_NAMES for c in (f"fwd_ret_{h}", f"label_end_{h}")]
-
-
-def _days(window: dg.TimeWindow) -> list[pd.Timestamp]:
-    return list(pd.date_range(window.start, window.end, freq="D", inclusive="left", tz="UTC"))
 
 
 def clean_history(duckdb, timeframe: str, until: pd.Timestamp | None = None) -> pd.DataFrame:
@@ -468,20 +464,35 @@ def predictions(context: dg.AssetExecutionContext) -> Iterator:
             skipped[horizon] = "no model in use (materialize `models` first)"
         else:
             champions[horizon] = loaded
-    for day in _days(window):
-        day_end = day + pd.Timedelta(days=1)
-        for horizon, (model, version) in champions.items():
-            timeframe = HORIZONS[horizon].timeframe
-            latest = read_table(
+    features_by_tf = {  # one read per timeframe for the whole window, sliced per day below
+        timeframe: _utc(
+            read_table(
                 duckdb,
                 "feature_table",
                 "timeframe = ? and date >= ? and date < ?",
-                [timeframe, day.to_pydatetime(), day_end.to_pydatetime()],
+                [
+                    timeframe,
+                    pd.Timestamp(window.start).to_pydatetime(),
+                    pd.Timestamp(window.end).to_pydatetime(),
+                ],
+            ),
+            "date",
+        )
+        for timeframe in {HORIZONS[h].timeframe for h in champions}
+    }
+    for day in partition_days(window):
+        day_end = day + pd.Timedelta(days=1)
+        for horizon, (model, version) in champions.items():
+            timeframe = HORIZONS[horizon].timeframe
+            features = features_by_tf[timeframe]
+            latest = (
+                features[(features["date"] >= day) & (features["date"] < day_end)]
+                if len(features)
+                else features
             )
             if latest.empty:
                 skipped.setdefault(horizon, f"no {timeframe} features on {day.date()}")
                 continue
-            latest = _utc(latest, "date")
             latest = latest[latest["date"] == latest.groupby("symbol")["date"].transform("max")]
             predicted = model.predict(latest)
             explained = explain_frame(model, latest, k=3)
@@ -534,7 +545,7 @@ def top_coins(context: dg.AssetExecutionContext) -> dg.Output:
         [pd.Timestamp(window.start).to_pydatetime(), pd.Timestamp(window.end).to_pydatetime()],
     )
     frame = _typed(frame, PREDICTION_COLUMNS, times=("day", "as_of"))
-    for day in _days(context.partition_time_window):
+    for day in partition_days(context.partition_time_window):
         table, reason = select_top_coins(frame[frame["day"] == day], threshold)
         tables.append(table)
         reasons[str(day.date())] = reason

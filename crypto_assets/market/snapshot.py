@@ -48,13 +48,3 @@ def read_snapshot(snapshot_dir: Path | str) -> dict[str, pd.DataFrame]:
         except ValueError as exc:
             raise SnapshotError(f"{file}: {exc}") from exc
     return frames
-
-
-def snapshot_as_of(frames: dict[str, pd.DataFrame]) -> pd.Timestamp:
-    """The time a snapshot is 'as of': when its newest candle completed."""
-    from crypto_assets.horizons import TIMEFRAMES
-
-    ends = [f["date"].max() + TIMEFRAMES[tf] for tf, f in frames.items() if len(f)]
-    if not ends:
-        raise SnapshotError("snapshot holds no candles")
-    return max(ends)

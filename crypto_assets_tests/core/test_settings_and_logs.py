@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from crypto_assets.logs import JsonFileHandler, JsonFormatter, configure_json_logging, redact
+from crypto_assets.logs import JsonFileHandler, redact
 from crypto_assets.settings import Settings, get_settings
 
 
@@ -60,12 +60,3 @@ def test_json_lines(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     assert first["message"] == "fetched 5 candles token=***"
     assert first["symbol"] == "BTC/USD" and first["level"] == "INFO"
     assert second["level"] == "ERROR" and "RuntimeError: boom" in second["exc"]
-
-
-def test_configure_json_logging(capsys: pytest.CaptureFixture[str]) -> None:
-    configure_json_logging()
-    logging.getLogger("crypto_assets.anything").warning("hello")
-    payload = json.loads(capsys.readouterr().err.strip().splitlines()[-1])
-    assert payload["message"] == "hello" and payload["logger"] == "crypto_assets.anything"
-    logging.getLogger("crypto_assets").handlers.clear()
-    assert isinstance(JsonFormatter(), logging.Formatter)
