@@ -1,0 +1,219 @@
+"""The whole graph on a small real snapshot: market data, features, labels, four horizon models
+in MLflow, predictions, the top list; then the registry alias rule, the empty-list case and
+what `top` / `status` tell a user. One module-scoped run keeps the suite fast.
+
+The run is started as data, ``run_pipeline(Settings(profile="demo", ...))``, with every
+CRYPTO_ASSETS_* variable and DAGSTER_HOME removed from the environment: settings reach the
+assets through resources, never through the environment. The CLI commands afterwards read the
+environment (that is their job), pointed at the same folders.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+
+import dagster as dg
+import duckdb
+import pandas as pd
+import pytest
+from mlflow.tracking import MlflowClient
+from typer.testing import CliRunner
+
+from crypto_assets.cli import app
+from crypto_assets.definitions import build_definitions
+from crypto_assets.defs.pipeline import PROFILE_TAG
+from crypto_assets.horizons import HORIZON_NAMES
+from crypto_assets.ml import registry
+from crypto_assets.resources.settings import PipelineSettings
+from crypto_assets.runner import dagster_instance, run_job, run_pipeline
+from crypto_assets.settings import Settings
+from crypto_assets.status import asset_status, model_status
+from crypto_assets_tests.fixtures import cut_snapshot, isolated_settings, point_environment
+
+COINS = [
+    "BTC/USDT",
+    "ETH/USDT",
+    "SOL/USDT",
+    "XRP/USDT",
+    "DOGE/USDT",
+    "BCH/USDT",
+    "LINK/USDT",
+    "AVAX/USDT",
+]
+LAST_DAY = "2024-07-19"
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    root = tmp_path_factory.mktemp("e2e")
+    snapshot = cut_snapshot(root / "snapshot", COINS, "2024-01-01", "2024-07-20")
+    patch = pytest.MonkeyPatch()
+    for name in [n for n in os.environ if n.startswith("CRYPTO_ASSETS_") or n == "DAGSTER_HOME"]:
+        patch.delenv(name)
+    settings = isolated_settings(
+        root,
+        profile="demo",
+        source="snapshot",
+        snapshot_dir=snapshot,
+        model_n_estimators=60,  # the real trainer, fewer trees
+    )
+    messages: list[str] = []
+    steps = run_pipeline(
+        settings,
+        pd.Timestamp("2024-01-01", tz="UTC"),
+        pd.Timestamp(LAST_DAY, tz="UTC"),
+        progress=messages.append,
+        skip_jobs=("sentiment_job",),
+    )
+    yield {"root": root, "settings": settings, "steps": steps, "messages": messages}
+    patch.undo()
+
+
+@pytest.fixture
+def cli_env(demo: dict, monkeypatch: pytest.MonkeyPatch) -> Settings:
+    point_environment(monkeypatch, demo["root"])
+    return demo["settings"]
+
+
+def _db(settings: Settings) -> duckdb.DuckDBPyConnection:
+    return duckdb.connect(str(settings.resolved_duckdb_path), read_only=True)
+
+
+def test_demo_runs_whole_graph_through_named_jobs(demo: dict) -> None:
+    settings = demo["settings"]
+    assert [m.split(" ")[0] for m in demo["messages"]] == [
+        "market_job",
+        "features_job",
+        *["retrain_job"] * len(HORIZON_NAMES),
+        "predictions_job",
+    ]
+    with _db(settings) as conn:
+        preds = conn.execute("select * from crypto.predictions").df()
+        quality = conn.execute("select count(distinct symbol) from crypto.data_quality").fetchone()
+    assert quality[0] == len(COINS)
+    assert set(preds["horizon"]) == set(HORIZON_NAMES)
+    assert set(preds["symbol"]) == set(COINS)
+    assert preds["probability"].between(0, 1).all()
+    assert preds["explanation"].str.len().gt(0).all()
+    assert preds["model_version"].notna().all()
+    as_of = pd.to_datetime(preds["as_of"], utc=True)
+    assert (as_of <= pd.Timestamp("2024-07-20", tz="UTC")).all()  # nothing from the future
+    runs = dagster_instance(settings).get_runs()
+    assert {r.job_name for r in runs} == {s.job for s in demo["steps"]}
+    assert all(r.tags[PROFILE_TAG] == "demo" for r in runs)
+
+
+def test_demo_models_registered_without_environment(demo: dict) -> None:
+    settings = demo["settings"]
+    names = PipelineSettings.from_settings(settings)
+    registry.configure_tracking(settings.mlflow_tracking_uri, settings.mlflow_artifact_root)
+    client = MlflowClient()
+    for horizon in HORIZON_NAMES:
+        name = names.signal_model_name(horizon)
+        assert name == f"crypto_assets_demo_signal_{horizon}"
+        assert registry.champion_version(name) == "1"
+        run = client.get_run(client.get_model_version(name, "1").run_id)
+        assert "rank_ic_mean" in run.data.metrics and "ece" in run.data.metrics
+        assert run.data.params["horizon"] == horizon
+        assert float(run.data.params["round_trip_cost"]) == settings.round_trip_cost
+        assert float(run.data.params["confidence_threshold"]) == settings.confidence_threshold
+        assert run.data.tags["git_commit"]
+
+
+def test_worse_retrain_does_not_replace_model_in_use(demo: dict) -> None:
+    """A retrain that cannot beat the champion (min_improvement = 1 rank-IC point) registers a
+    new version but leaves the alias, and so the predictions, on the old one."""
+    settings = demo["settings"]
+    result = run_job(
+        build_definitions(settings),
+        "retrain_job",
+        dagster_instance(settings),
+        profile="demo",
+        partition_key="30d",
+        run_config={"ops": {"models": {"config": {"min_improvement": 1.0}}}},
+    )
+    meta = result.asset_materializations_for_node("models")[0].metadata
+    assert meta["promoted"].value is False
+    assert meta["model"].value.endswith("v2") and meta["in_use"].value == "v1"
+    assert registry.champion_version("crypto_assets_demo_signal_30d") == "1"
+    (check,) = result.get_asset_check_evaluations()
+    assert check.check_name == "skill_and_calibration"
+    assert {"rank_ic_mean", "ece"} <= set(check.metadata)
+
+
+def test_predictions_cover_every_coin_and_horizon(demo: dict) -> None:
+    settings = demo["settings"]
+    result = run_job(
+        build_definitions(settings),
+        "predictions_job",
+        dg.DagsterInstance.ephemeral(),
+        profile="demo",
+        partition_key=LAST_DAY,
+    )
+    (check,) = result.get_asset_check_evaluations()
+    assert check.passed, check.metadata
+    assert check.metadata["coins"].value == len(COINS)
+    meta = result.asset_materializations_for_node("predictions")[0].metadata
+    assert set(meta["model_versions"].value) == set(HORIZON_NAMES)
+    distribution = meta["probability_distribution"].value
+    assert "median" in distribution and "30d" in distribution and "(0.9, 1.0]" in distribution
+    assert "probability" in meta["preview"].value
+    top_meta = result.asset_materializations_for_node("top_coins")[0].metadata
+    assert "30d" in top_meta["model_versions"].value
+    assert "median" in top_meta["probability_distribution"].value
+
+
+def test_top_and_status_commands(cli_env: Settings) -> None:
+    runner = CliRunner()
+    top = runner.invoke(app, ["top", "--json", "--demo"], catch_exceptions=False)
+    payload = json.loads(top.stdout)
+    assert payload["day"] == LAST_DAY
+    assert payload["reason"]
+    for coin in payload["coins"]:
+        assert coin["confidence_30d"] >= cli_env.confidence_threshold
+    returns = [c["expected_return_30d"] for c in payload["coins"]]
+    assert returns == sorted(returns, reverse=True)
+    status = json.loads(runner.invoke(app, ["status", "--json", "--demo"]).stdout)
+    by_asset = {row["asset"]: row for row in status["assets"]}
+    assert by_asset["clean_ohlcv"]["coins"] == len(COINS)
+    assert by_asset["text_sentiment"]["note"] == "not materialized yet"  # sentiment_job skipped
+    models = {row["horizon"]: row for row in status["models"]}
+    assert set(models) == set(HORIZON_NAMES)
+    assert all(row["in_use"] == "1" and row["rank_ic"] is not None for row in models.values())
+
+
+def test_threshold_never_lowered(cli_env: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CRYPTO_ASSETS_CONFIDENCE_THRESHOLD", "0.9999")
+    payload = json.loads(CliRunner().invoke(app, ["top", "--json", "--demo"]).stdout)
+    assert payload["coins"] == []
+    assert payload["reason"].startswith("no coin reached 100%")
+    assert "the highest was" in payload["reason"]
+
+
+def test_emptied_top_list_clears_stored_rows_and_status_says_so(demo: dict) -> None:
+    """An emptied top list replaces the day's stored rows (none linger from a run with a lower
+    bar), and `status` reports the empty materialization instead of hiding it."""
+    settings = demo["settings"]
+
+    def run_top(threshold: float) -> int:
+        adjusted = settings.model_copy(update={"confidence_threshold": threshold})
+        run_job(
+            build_definitions(adjusted),
+            "predictions_job",
+            dg.DagsterInstance.ephemeral(),
+            profile="demo",
+            partition_key=LAST_DAY,
+            assets=["top_coins"],
+        )
+        with _db(settings) as conn:
+            return conn.execute(
+                f"select count(*) from crypto.top_coins where day = '{LAST_DAY}'"
+            ).fetchone()[0]
+
+    assert run_top(0.0) == len(COINS)  # everyone passes a zero bar
+    assert run_top(0.9999) == 0  # nobody passes: the stored list is cleared
+    row = {r["asset"]: r for r in asset_status(settings)}["top_coins"]
+    assert row["note"] == f"materialized, 0 rows ({LAST_DAY})"
+    assert row["last_rows"] == 0
+    assert len(model_status(settings)) == len(HORIZON_NAMES)
