@@ -1,17 +1,22 @@
-"""One settings object for the whole project (paths, source choice, thresholds, secrets).
+"""One settings object for the whole project (paths, source choice, thresholds).
 
 Values come from the environment (prefix ``CRYPTO_ASSETS_``) or a ``.env`` file in the working
 directory, so nothing secret or machine-specific lives in code. Paths default to folders inside
 the project root so that a fresh clone works with no set-up.
+
+A ``Settings`` is built once by an entry point (the CLI, ``crypto_assets.definitions``) and
+passed down as data: into resources (``crypto_assets.resources.settings.PipelineSettings`` for
+assets) and as arguments to plain functions. Nothing else reads the environment; overrides are
+constructor arguments, e.g. ``Settings(profile="demo", source="snapshot", snapshot_dir=...)``.
+Each domain adds its knobs in one clearly marked block below; secrets are ``SecretStr``.
 """
 
 from __future__ import annotations
 
-from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic import AliasChoices, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -34,8 +39,13 @@ class Settings(BaseSettings):
     duckdb_path: Path | None = None  # default: <data_dir>/crypto_assets.duckdb
     mlflow_tracking_uri: str = f"sqlite:///{PROJECT_ROOT / 'mlruns' / 'mlflow.db'}"
     mlflow_artifact_root: Path = PROJECT_ROOT / "mlruns" / "artifacts"
+    # Dagster's own variable (no prefix): the instance the CLI runs in and `make dev` shows.
+    dagster_home: Path = Field(
+        PROJECT_ROOT / ".dagster_home",
+        validation_alias=AliasChoices("DAGSTER_HOME", "dagster_home"),
+    )
 
-    # --- market data source ------------------------------------------------------------
+    # --- market ------------------------------------------------------------------------
     source: Literal["live", "snapshot"] = "live"
     snapshot_dir: Path = DEFAULT_SNAPSHOT_DIR
     exchange_id: str = "kraken"
@@ -47,7 +57,9 @@ class Settings(BaseSettings):
     request_timeout_ms: int = 20_000
     max_retries: int = 4
 
-    # --- signals -----------------------------------------------------------------------
+    # --- signals (features, labels, models, predictions) --------------------------------
+    # The one source of both values: labels, training, the backtest and the top list read them
+    # from here (through the `settings` resource or an argument), never from a default.
     round_trip_cost: float = 0.004  # 2 x Kraken Pro entry-tier taker fee (0.40 %)
     confidence_threshold: float = 0.80
     model_n_estimators: int | None = None  # fewer trees for quick runs/tests; None: 300
@@ -57,10 +69,6 @@ class Settings(BaseSettings):
     sentiment_label_map: dict[str, str] | None = None  # for LABEL_0-style class names
     sentiment_device: str = "auto"
     sentiment_batch_size: int = 64
-
-    # --- secrets (never logged; SecretStr hides them in reprs) ---------------------------
-    cryptopanic_api_key: SecretStr | None = None
-    telegram_bot_token: SecretStr | None = None
 
     @model_validator(mode="after")
     def _profile_paths(self) -> Settings:
@@ -80,8 +88,7 @@ class Settings(BaseSettings):
     def resolved_duckdb_path(self) -> Path:
         return self.duckdb_path or self.data_dir / "crypto_assets.duckdb"
 
-
-@lru_cache(maxsize=1)
-def get_settings() -> Settings:
-    """The process-wide settings; tests call ``get_settings.cache_clear()`` after changing env."""
-    return Settings()
+    @property
+    def models_dir(self) -> Path:
+        """Local folders of trained models (signal and sentiment) of this profile."""
+        return self.data_dir / "models"

@@ -5,7 +5,8 @@ what `top` / `status` tell a user. One module-scoped run keeps the suite fast.
 The run is started as data, ``run_pipeline(Settings(profile="demo", ...))``, with every
 CRYPTO_ASSETS_* variable and DAGSTER_HOME removed from the environment: settings reach the
 assets through resources, never through the environment. The CLI commands afterwards read the
-environment (that is their job), pointed at the same folders.
+environment (that is their job), pointed at the same folders. While it runs, every read of
+stored data is traced to the asset that made it, to check the lineage graph against it.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import pytest
 from mlflow.tracking import MlflowClient
 from typer.testing import CliRunner
 
+from crypto_assets import storage
 from crypto_assets.cli import app
 from crypto_assets.definitions import build_definitions
 from crypto_assets.defs.pipeline import PROFILE_TAG
@@ -42,6 +44,28 @@ COINS = [
     "AVAX/USDT",
 ]
 LAST_DAY = "2024-07-19"
+# The lead's rewrite of `models` trains from the stored features and labels it declares; until
+# it lands, `models` reads clean candles and technical features it does not declare.
+UNDECLARED_UNTIL_MODELS_REWRITE = {"models"}
+
+
+def _traced(reads: dict[str, set[str]]) -> dict[str, object]:
+    """Replacements for the storage readers that note (reading asset -> table read)."""
+
+    def wrap(function, table_of):
+        def traced(conn, *args, **kwargs):
+            context = dg.AssetExecutionContext.get()
+            for key in context.selected_asset_keys:
+                reads.setdefault(key.to_user_string(), set()).add(table_of(*args, **kwargs))
+            return function(conn, *args, **kwargs)
+
+        return traced
+
+    return {
+        "read_table": wrap(storage.read_table, lambda table, *a, **k: table),
+        "latest_candle_by_symbol": wrap(storage.latest_candle_by_symbol, lambda t, *a: t),
+        "first_candle_by_symbol": wrap(storage.first_candle_by_symbol, lambda *a: "clean_ohlcv"),
+    }
 
 
 @pytest.fixture(scope="module")
@@ -59,6 +83,9 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> dict:
         model_n_estimators=60,  # the real trainer, fewer trees
     )
     messages: list[str] = []
+    reads: dict[str, set[str]] = {}
+    for name, replacement in _traced(reads).items():
+        patch.setattr(storage, name, replacement)
     steps = run_pipeline(
         settings,
         pd.Timestamp("2024-01-01", tz="UTC"),
@@ -66,8 +93,14 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> dict:
         progress=messages.append,
         skip_jobs=("sentiment_job",),
     )
-    yield {"root": root, "settings": settings, "steps": steps, "messages": messages}
     patch.undo()
+    yield {
+        "root": root,
+        "settings": settings,
+        "steps": steps,
+        "messages": messages,
+        "reads": reads,
+    }
 
 
 @pytest.fixture
@@ -102,6 +135,21 @@ def test_demo_runs_whole_graph_through_named_jobs(demo: dict) -> None:
     runs = dagster_instance(settings).get_runs()
     assert {r.job_name for r in runs} == {s.job for s in demo["steps"]}
     assert all(r.tags[PROFILE_TAG] == "demo" for r in runs)
+
+
+def test_lineage_declares_every_read(demo: dict) -> None:
+    """Every table an asset read from storage is one of its declared upstream assets in the
+    graph the UI shows (or its own history: an incremental fetch reads what it stored)."""
+    graph = build_definitions(demo["settings"]).resolve_asset_graph()
+    undeclared = {}
+    for asset, tables in demo["reads"].items():
+        parents = {k.to_user_string() for k in graph.get(dg.AssetKey(asset)).parent_keys}
+        missing = tables - parents - {asset}
+        if missing:
+            undeclared[asset] = missing
+    assert set(undeclared) == UNDECLARED_UNTIL_MODELS_REWRITE, undeclared
+    assert {"feature_table", "predictions", "top_coins", "labels"} <= set(demo["reads"])
+    assert "text_sentiment" in demo["reads"]["feature_table"]
 
 
 def test_demo_models_registered_without_environment(demo: dict) -> None:
@@ -157,7 +205,8 @@ def test_predictions_cover_every_coin_and_horizon(demo: dict) -> None:
     meta = result.asset_materializations_for_node("predictions")[0].metadata
     assert set(meta["model_versions"].value) == set(HORIZON_NAMES)
     distribution = meta["probability_distribution"].value
-    assert "median" in distribution and "30d" in distribution and "(0.9, 1.0]" in distribution
+    assert "median" in distribution and "30d" in distribution
+    assert "0.9-1.0" in distribution and "0.0-0.1" in distribution  # every decile, even empty
     assert "probability" in meta["preview"].value
     top_meta = result.asset_materializations_for_node("top_coins")[0].metadata
     assert "30d" in top_meta["model_versions"].value

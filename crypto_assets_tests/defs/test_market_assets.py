@@ -84,7 +84,9 @@ def test_corrupt_snapshot_is_reported_not_cleaned(project_env: Settings, tmp_pat
     hourly.loc[row, "high"] = hourly.loc[row, "low"] / 2  # high < low: corrupt
     hourly.to_parquet(snapshot / "ohlcv_1h.parquet")
     settings = _snapshot_settings(project_env, snapshot)
-    result = _market(build_definitions(settings), "2024-06-01", "2024-06-04", dg.DagsterInstance.ephemeral())
+    result = _market(
+        build_definitions(settings), "2024-06-01", "2024-06-04", dg.DagsterInstance.ephemeral()
+    )
     checks = _checks(result)
     assert not checks["ohlcv_hourly:ohlcv_schema"]["passed"]
     with duckdb.connect(str(settings.resolved_duckdb_path), read_only=True) as conn:

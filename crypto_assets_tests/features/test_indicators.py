@@ -81,7 +81,7 @@ def test_lookahead_check_catches_forward_looking_columns(hourly_real: pd.DataFra
     t = pd.Timestamp("2024-04-20 17:00", tz="UTC")
 
     def leaky(ohlcv: pd.DataFrame) -> pd.DataFrame:
-        labels = forward_returns(ohlcv, "1h")
+        labels = forward_returns(ohlcv, "1h", round_trip_cost=0.004)
         return labels[["symbol", "date"]].assign(leak=labels["fwd_ret_24h"])
 
     with pytest.raises(AssertionError, match="leak"):

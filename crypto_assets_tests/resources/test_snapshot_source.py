@@ -7,8 +7,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from crypto_assets.market.universe import MARKET_COLUMNS
 from crypto_assets.market.source import MarketSource
+from crypto_assets.market.universe import MARKET_COLUMNS
 from crypto_assets.resources.market_source import SnapshotSource
 from crypto_assets_tests.replay_server import DATA_DIR
 

@@ -4,7 +4,6 @@ Features and labels are computed from the stored clean candles (a daily run and 
 therefore produce identical numbers), then only the partition's rows are written.
 """
 
-
 import dagster as dg
 import pandas as pd
 
@@ -68,7 +67,10 @@ def technical_features(
         parts.append(features[features["date"] >= start].assign(timeframe=timeframe))
     frame = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
     frame = pin_dtypes(
-        frame, ["symbol", "date", "timeframe", *FEATURE_COLUMNS], times=("date",), texts=TEXT_COLUMNS
+        frame,
+        ["symbol", "date", "timeframe", *FEATURE_COLUMNS],
+        times=("date",),
+        texts=TEXT_COLUMNS,
     )
     return dg.Output(
         frame,

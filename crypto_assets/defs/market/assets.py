@@ -6,7 +6,6 @@ the DuckDB IO manager stores. Every partition carries the metadata a user reads 
 asset bodies are plain functions; ``build_assets`` binds them to the code location's partitions.
 """
 
-
 from collections.abc import Iterator
 
 import dagster as dg
@@ -266,7 +265,9 @@ def clean_ohlcv(
         description="What sanitation lets through must pass the candle schema, always.",
         metadata={f"violations_{tf}": n for tf, n in violations.items()},
     )
-    yield dg.Output(quality_all, output_name="data_quality", metadata=_quality_metadata(quality_all))
+    yield dg.Output(
+        quality_all, output_name="data_quality", metadata=_quality_metadata(quality_all)
+    )
 
 
 def _quality_metadata(quality: pd.DataFrame) -> dict:

@@ -7,7 +7,6 @@ yet, ``text_sentiment`` stores no rows and its check says so (training takes min
 its own job, ``sentiment_training_job`` / ``make sentiment``, not part of every run).
 """
 
-
 from collections.abc import Iterator
 
 import dagster as dg
@@ -62,9 +61,7 @@ def sentiment_model(
     }
     train_config = TrainConfig.preset_named(config.preset, device=config.device, **overrides)
     experiment_id = mlflow_tracking.experiment_id(EXPERIMENT_NAME)
-    registered = train_and_register(
-        train_config, settings.models_dir / "sentiment", experiment_id
-    )
+    registered = train_and_register(train_config, settings.models_dir / "sentiment", experiment_id)
     result = registered.result
     context.log.info(f"{MODEL_NAME} v{registered.version} on {result.device}: {registered.reason}")
     return dg.MaterializeResult(
@@ -115,7 +112,9 @@ def text_sentiment(
         context.log.warning(str(exc))
         yield from _no_scorer(str(exc))
         return
-    scores = score_table(load_texts(config.sources, limit_per_source=config.limit_per_source), scorer)
+    scores = score_table(
+        load_texts(config.sources, limit_per_source=config.limit_per_source), scorer
+    )
     context.log.info(
         f"scored {len(scores)} texts with {scorer.name} v{scorer.version} on {scorer.device} "
         f"at {scorer.stats.texts_per_second:.0f} texts/s"
