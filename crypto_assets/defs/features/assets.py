@@ -1,7 +1,8 @@
 """Feature assets: technical features, realised labels, and the model-ready feature table.
 
-Features and labels are computed from the stored clean candles (a daily run and a backfill
-therefore produce identical numbers), then only the partition's rows are written.
+Features and labels are computed from the stored clean candles, reading only the look-back
+(features) or look-ahead (labels) a partition needs, so a daily run costs the same whatever the
+stored history, and a daily run, a backfill and the whole history give identical numbers.
 """
 
 import dagster as dg
@@ -13,11 +14,18 @@ from crypto_assets.features.indicators import (
     XRANK_SUFFIX,
     add_cross_sectional_ranks,
     build_technical_features,
+    lookback,
     technical_feature_names,
 )
 from crypto_assets.features.labels import forward_returns
 from crypto_assets.frames import pin_dtypes, utc, utc_columns
-from crypto_assets.horizons import HORIZON_NAMES, LABEL_LOOKAHEAD_DAYS, TIMEFRAMES
+from crypto_assets.horizons import (
+    HORIZON_NAMES,
+    LABEL_LOOKAHEAD_DAYS,
+    TIMEFRAMES,
+    days_covering,
+    label_lookahead,
+)
 from crypto_assets.market.schemas import to_canonical
 from crypto_assets.resources.settings import PipelineSettings
 from crypto_assets.resources.storage import DuckDBStore
@@ -50,21 +58,26 @@ def clean_candles(
     return to_canonical(frame) if len(frame) else frame
 
 
-def technical_features(
-    context: dg.AssetExecutionContext, settings: PipelineSettings, duckdb: DuckDBStore
-) -> dg.Output:
+def technical_features(context: dg.AssetExecutionContext, duckdb: DuckDBStore) -> dg.Output:
     """Per coin per candle (both timeframes): returns, RSI, MACD, EMA distances, OBV slope, ATR,
-    volatility, Bollinger width, volume z-scores, range, drawdown, age, and cross-sectional
-    ranks. Only candles at or before each row's time are used (tested)."""
+    volatility, Bollinger width, volume z-scores, range, drawdown, listing age, and
+    cross-sectional ranks. Each partition reads only the look-back its longest indicator needs
+    (``lookback(timeframe)``), and gives exactly the numbers the whole history would (tested);
+    only candles at or before each row's time are used (tested)."""
     window = context.partition_time_window
     start = utc(window.start)
     parts = []
     for timeframe in TIMEFRAMES:
-        candles = clean_candles(duckdb, timeframe, end=window.end)
+        candles = clean_candles(duckdb, timeframe, start - lookback(timeframe), window.end)
         if candles.empty:
             continue
-        features = add_cross_sectional_ranks(build_technical_features(candles, timeframe))
-        parts.append(features[features["date"] >= start].assign(timeframe=timeframe))
+        features = build_technical_features(
+            candles,
+            timeframe,
+            start=start,
+            first_candle=duckdb.first_candle_by_symbol(timeframe),
+        )
+        parts.append(add_cross_sectional_ranks(features).assign(timeframe=timeframe))
     frame = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
     frame = pin_dtypes(
         frame,
@@ -80,6 +93,7 @@ def technical_features(
             "features": len(FEATURE_COLUMNS),
             "first": str(frame["date"].min()) if len(frame) else "-",
             "last": str(frame["date"].max()) if len(frame) else "-",
+            "lookback": ", ".join(f"{tf}: {lookback(tf)}" for tf in TIMEFRAMES),
         },
     )
 
@@ -88,15 +102,15 @@ def labels(
     context: dg.AssetExecutionContext, settings: PipelineSettings, duckdb: DuckDBStore
 ) -> dg.Output:
     """Realised NET forward returns (1h, 24h, 7d, 30d; the configured round-trip cost deducted)
-    per coin and candle. The partition mapping looks as far forward as the longest horizon;
-    a horizon that has not fully passed is null, so re-materializing a partition later fills
-    it (the labels schedule does)."""
+    per coin and candle. A partition reads its own candles and those of the look-ahead only
+    (the longest horizon plus its exit candle); a horizon that has not fully passed is null,
+    so re-materializing a partition later fills it (the labels schedule does)."""
     window = context.partition_time_window
     cost = settings.round_trip_cost
-    until = utc(window.end) + pd.Timedelta(days=LABEL_LOOKAHEAD_DAYS)
     parts = []
     for timeframe in TIMEFRAMES:
-        candles = clean_candles(duckdb, timeframe, end=until)
+        until = utc(window.end) + label_lookahead(timeframe)
+        candles = clean_candles(duckdb, timeframe, window.start, until)
         if candles.empty:
             continue
         returns = forward_returns(candles, timeframe, round_trip_cost=cost)
@@ -153,8 +167,16 @@ def build_assets(partitions: Partitions) -> list[dg.AssetsDefinition]:
     lookahead = dg.TimeWindowPartitionMapping(
         start_offset=0, end_offset=LABEL_LOOKAHEAD_DAYS, allow_nonexistent_upstream_partitions=True
     )
+    lookback_days = max(days_covering(lookback(tf)) for tf in TIMEFRAMES)
+    look_back = dg.TimeWindowPartitionMapping(
+        start_offset=-lookback_days, end_offset=0, allow_nonexistent_upstream_partitions=True
+    )
     return [
-        dg.asset(deps=["clean_ohlcv"], kinds={"talib", "duckdb"}, **daily)(technical_features),
+        dg.asset(
+            deps=[dg.AssetDep("clean_ohlcv", partition_mapping=look_back)],
+            kinds={"numpy", "duckdb"},
+            **daily,
+        )(technical_features),
         dg.asset(
             deps=[dg.AssetDep("clean_ohlcv", partition_mapping=lookahead)],
             kinds={"duckdb"},
