@@ -14,8 +14,8 @@ Guarantees every implementation keeps (the assets rely on them):
 - a source that cannot be reached at all raises :class:`SourceUnavailable` (one line).
 
 Other domains (text, on-chain, order books) shape their contracts the same way: a Protocol of
-fetch methods, a result dataclass (canonical frame + status + as_of + source description) and
-an Unavailable exception.
+fetch methods, a result dataclass (canonical frame + a ``crypto_assets.sources.SourceStatus``
+row + as_of + source description) and an Unavailable exception.
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ from typing import Protocol, runtime_checkable
 import pandas as pd
 
 from crypto_assets.market.schemas import OHLCV_COLUMNS
+from crypto_assets.sources import SourceStatus
 
 FAILURE_COLUMNS = ["symbol", "error_type", "message"]
 
@@ -42,6 +43,23 @@ class FetchResult:
     as_of: pd.Timestamp  # when fetched (live) / snapshot as-of
     source: str  # e.g. "kraken (live api)" / "snapshot /path (binance_2024)"
     notes: list[str] = field(default_factory=list)  # limits worth logging (e.g. history depth)
+
+    def status(self, symbols: int) -> SourceStatus:
+        """The fetch's status row: "replay" for recorded data (no request made), "ok" for a
+        live answer, "error" when every one of ``symbols`` failed."""
+        failed = len(self.failures)
+        if symbols and failed >= symbols:
+            state = "error"
+        else:
+            state = "replay" if self.requests == 0 else "ok"
+        reasons = [f"{failed} of {symbols} symbols failed"] if failed else []
+        return SourceStatus(
+            source=self.source,
+            status=state,
+            reason="; ".join([*reasons, *self.notes]),
+            as_of=self.as_of,
+            rows=len(self.candles),
+        )
 
 
 @runtime_checkable

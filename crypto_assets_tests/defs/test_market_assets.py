@@ -47,6 +47,7 @@ def test_market_range_then_incremental(project_env: Settings, tmp_path: Path) ->
     assert checks["ohlcv_hourly:ohlcv_schema"]["passed"]
     assert checks["ohlcv_daily:ohlcv_schema"]["passed"]
     assert checks["clean_ohlcv:clean_schema"]["passed"]
+    assert checks["ohlcv_hourly:source_status"]["metadata"]["status"] == "replay"
     meta = first.asset_materializations_for_node("ohlcv_hourly")[0].metadata
     assert meta["coins"].value == 2 and meta["rows"].value == 2 * 7 * 24
     assert "snapshot" in meta["source"].value

@@ -11,6 +11,7 @@ from collections.abc import Iterator
 import dagster as dg
 import pandas as pd
 
+from crypto_assets.defs.checks import source_status_check
 from crypto_assets.defs.partitions import Partitions, partition_days
 from crypto_assets.frames import objects_as_text, utc, utc_columns
 from crypto_assets.market.sanitation import merge_new_candles, sanitize_ohlcv
@@ -144,6 +145,7 @@ def _ohlcv_body(name: str, timeframe: str):
         )
         yield dg.Output(merged, metadata=_candle_metadata(merged, result, len(conflicts)))
         yield from _candle_checks(merged, timeframe, now, end)
+        yield source_status_check("source_status", result.status(len(symbols)))
 
     fetch_candles.__doc__ = (
         f"Raw {timeframe} candles of the universe, fetched incrementally (only candles newer than "
@@ -167,6 +169,7 @@ def _candle_metadata(merged: pd.DataFrame, result, conflicts: int) -> dict:
         "conflicts_kept_as_stored": conflicts,
         "source": result.source,
         "as_of": str(result.as_of),
+        "notes": "; ".join(result.notes) or "-",
     }
 
 
@@ -302,6 +305,7 @@ def build_assets(partitions: Partitions) -> list[dg.AssetsDefinition]:
             check_specs=[
                 dg.AssetCheckSpec("ohlcv_schema", asset=name),
                 dg.AssetCheckSpec("gaps_and_staleness", asset=name),
+                dg.AssetCheckSpec("source_status", asset=name),
             ],
             kinds={"ccxt", "duckdb"},
             **daily,
