@@ -7,6 +7,7 @@ re-implements an asset, and the steps are read from the job definitions (``defs/
 from __future__ import annotations
 
 import graphlib
+import time
 from collections.abc import Callable, Collection
 from dataclasses import dataclass
 
@@ -45,14 +46,18 @@ class Step:
     description: str
     partition_key: str | None = None  # for Scope.EACH_PARTITION
 
-    def label(self, first: str, last: str) -> str:
-        where = {
+    def partitions(self, first: str, last: str) -> str:
+        """The partitions this step runs, for people ("-" when unpartitioned)."""
+        return {
             Scope.RANGE: f"{first}..{last}",
             Scope.LATEST: last,
-            Scope.EACH_PARTITION: self.partition_key,
-            Scope.ONCE: None,
+            Scope.EACH_PARTITION: self.partition_key or "-",
+            Scope.ONCE: "-",
         }[self.scope]
-        return f"{self.job}{f' [{where}]' if where else ''}: {self.description}"
+
+    def label(self, first: str, last: str) -> str:
+        where = self.partitions(first, last)
+        return f"{self.job}{f' [{where}]' if where != '-' else ''}: {self.description}"
 
 
 def pipeline_steps(defs: dg.Definitions, skip: Collection[str] = ()) -> list[Step]:
@@ -146,10 +151,11 @@ def run_pipeline(
     run_config: dict | None = None,
     skip_jobs: Collection[str] = (),
     on_plan: Callable[[list[Step]], None] | None = None,
-) -> list[Step]:
+) -> list[tuple[Step, float]]:
     """Run every pipeline job for days ``first_day..last_day`` (inclusive) in dependency order;
-    returns the steps run. ``run_config`` may hold config for any asset (applied where run);
-    ``on_plan`` sees the steps before the first runs (e.g. to size a progress bar)."""
+    returns each step with its wall time in seconds. ``run_config`` may hold config for any
+    asset (applied where run); ``on_plan`` sees the steps before the first runs (e.g. to size a
+    progress bar)."""
     from crypto_assets.definitions import build_definitions
 
     defs = build_definitions(settings)
@@ -158,7 +164,9 @@ def run_pipeline(
     steps = pipeline_steps(defs, skip=skip_jobs)
     if on_plan is not None:
         on_plan(steps)
+    timings = []
     for step in steps:
+        started = time.perf_counter()
         progress(step.label(first, last))
         kwargs: dict = {"profile": settings.profile}
         if step.scope is Scope.RANGE:
@@ -169,4 +177,5 @@ def run_pipeline(
             kwargs["partition_key"] = step.partition_key
         config = _step_config(defs, step.job, run_config)
         run_job(defs, step.job, instance, run_config=config, **kwargs)
-    return steps
+        timings.append((step, time.perf_counter() - started))
+    return timings

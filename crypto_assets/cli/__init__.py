@@ -124,7 +124,7 @@ def _run_graph(
 
     try:
         with StepProgress() as progress:
-            run_pipeline(
+            timings = run_pipeline(
                 settings,
                 first,
                 last,
@@ -137,6 +137,19 @@ def _run_graph(
         _fail(str(exc))
     _print_market_summary(settings)
     _print_top(settings)
+    _print_timings(timings, first, last)
+
+
+def _print_timings(timings: list, first: pd.Timestamp, last: pd.Timestamp) -> None:
+    """Each run's wall time (the README's step times come from this table)."""
+    span = first.strftime("%Y-%m-%d"), last.strftime("%Y-%m-%d")
+    table = Table(title="Runs (Dagster jobs) and their wall time")
+    for column in ("job", "partitions", "seconds"):
+        table.add_column(column)
+    for step, seconds in timings:
+        table.add_row(step.job, step.partitions(*span), f"{seconds:.0f}")
+    table.add_row("total", "", f"{sum(s for _, s in timings):.0f}")
+    err.print(table)
 
 
 @app.command()
@@ -209,6 +222,7 @@ def status(
     from crypto_assets.status import asset_status, model_status
 
     settings = _profile_settings(demo)
+    _quiet_dagster()  # the status reads the asset list from the definitions
     rows = asset_status(settings)
     models = model_status(settings)
     if as_json:

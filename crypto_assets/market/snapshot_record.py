@@ -42,6 +42,37 @@ def _write_atomic(target: Path, write: Any) -> None:
         tmp.unlink(missing_ok=True)
 
 
+def _fetch_candles(
+    source: MarketSource,
+    symbols: list[str],
+    timeframes: Sequence[str],
+    start: pd.Timestamp | None,
+    stop: pd.Timestamp,
+) -> tuple[dict[str, pd.DataFrame], dict[str, Any], int]:
+    """(candles per timeframe, report of windows/rows/failures, requests made)."""
+    candles: dict[str, pd.DataFrame] = {}
+    report: dict[str, Any] = {"timeframes": {}, "failures": []}
+    requests = 0
+    for tf in timeframes:
+        first = (
+            pd.Timestamp(start) if start is not None else stop - KRAKEN_MAX_CANDLES * TIMEFRAMES[tf]
+        )
+        result = source.fetch_ohlcv(symbols, tf, first, stop)
+        requests += result.requests
+        candles[tf] = result.candles[OHLCV_COLUMNS]
+        report["timeframes"][tf] = {
+            "start": first.isoformat(),
+            "end": stop.isoformat(),
+            "rows": len(result.candles),
+            "symbols_with_candles": int(result.candles["symbol"].nunique()),
+            "notes": result.notes,
+        }
+        report["failures"] += [
+            {"timeframe": tf, **row} for row in result.failures.to_dict("records")
+        ]
+    return candles, report, requests
+
+
 def record_snapshot(
     source: MarketSource,
     out_dir: Path | str,
@@ -80,27 +111,7 @@ def record_snapshot(
     if stop is None:
         raise ValueError("the source listed no markets and no end was given")
 
-    candles: dict[str, pd.DataFrame] = {}
-    report: dict[str, Any] = {"timeframes": {}, "failures": []}
-    requests = 0
-    for tf in timeframes:
-        first = (
-            pd.Timestamp(start) if start is not None else stop - KRAKEN_MAX_CANDLES * TIMEFRAMES[tf]
-        )
-        result = source.fetch_ohlcv(symbols, tf, first, stop)
-        requests += result.requests
-        candles[tf] = result.candles[OHLCV_COLUMNS]
-        report["timeframes"][tf] = {
-            "start": first.isoformat(),
-            "end": stop.isoformat(),
-            "rows": len(result.candles),
-            "symbols_with_candles": int(result.candles["symbol"].nunique()),
-            "notes": result.notes,
-        }
-        report["failures"] += [
-            {"timeframe": tf, **row} for row in result.failures.to_dict("records")
-        ]
-
+    candles, report, requests = _fetch_candles(source, symbols, timeframes, start, stop)
     out.mkdir(parents=True, exist_ok=True)
     if overwrite:
         for name in OWNED_FILES:  # stale files of an older recording, never anything else

@@ -133,7 +133,8 @@ def test_demo_runs_whole_graph_through_named_jobs(demo: dict) -> None:
     as_of = pd.to_datetime(preds["as_of"], utc=True)
     assert (as_of <= pd.Timestamp("2024-07-20", tz="UTC")).all()  # nothing from the future
     runs = dagster_instance(settings).get_runs()
-    assert {r.job_name for r in runs} == {s.job for s in demo["steps"]}
+    assert {r.job_name for r in runs} == {step.job for step, _ in demo["steps"]}
+    assert all(seconds > 0 for _, seconds in demo["steps"])
     assert all(r.tags[PROFILE_TAG] == "demo" for r in runs)
 
 
