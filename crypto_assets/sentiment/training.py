@@ -322,18 +322,23 @@ def _optimizer(model, config: TrainConfig, total_steps: int):
     return optimizer, make_schedule(optimizer, int(config.warmup_ratio * total_steps), total_steps)
 
 
-def _dev_scores(model, tokenizer, config: TrainConfig, device: str, dev: pd.DataFrame) -> dict:
-    """Accuracy and macro-F1 of the model as it is now on the dev split."""
-    model.eval()
-    scorer = SentimentScorer(
+def _scorer(model, tokenizer, config: TrainConfig, device: str, name: str) -> SentimentScorer:
+    """The model being trained, behind the scorer interface (for evaluation)."""
+    return SentimentScorer(
         model=model,
         tokenizer=tokenizer,
         order=[0, 1, 2],
         device=device,
-        name="dev",
+        name=name,
         batch_size=config.eval_batch_size,
         max_length=config.max_length,
     )
+
+
+def _dev_scores(model, tokenizer, config: TrainConfig, device: str, dev: pd.DataFrame) -> dict:
+    """Accuracy and macro-F1 of the model as it is now on the dev split."""
+    model.eval()
+    scorer = _scorer(model, tokenizer, config, device, "dev")
     return metrics(dev["label"], scorer.model_proba(dev["text"].tolist()).argmax(1))
 
 
@@ -482,15 +487,7 @@ def train_model(config: TrainConfig, output_dir: Path) -> TrainResult:
     output_dir.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(output_dir)
     tokenizer.save_pretrained(output_dir)
-    scorer = SentimentScorer(
-        model=model,
-        tokenizer=tokenizer,
-        order=[0, 1, 2],
-        device=device,
-        name="crypto_assets_sentiment",
-        batch_size=config.eval_batch_size,
-        max_length=config.max_length,
-    )
+    scorer = _scorer(model, tokenizer, config, device, "crypto_assets_sentiment")
     flat, report, lexicon_weight = _evaluate(config, scorer, val)
     flat |= {
         "train_seconds": train_seconds,
