@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import dagster as dg
 from dagster_duckdb import DuckDBResource
-from dagster_duckdb_pandas import DuckDBPandasIOManager
 
 from crypto_assets.defs.jobs import jobs, schedules, sensors
 from crypto_assets.defs.market import market_assets
@@ -16,6 +15,7 @@ from crypto_assets.defs.storage import SCHEMA
 from crypto_assets.resources.market_source import ExchangeResource, SnapshotSource
 from crypto_assets.resources.mlflow_tracking import MlflowTracking
 from crypto_assets.settings import Settings, get_settings
+from crypto_assets.storage.io_manager import AtomicDuckDBPandasIOManager
 
 
 def build_resources(settings: Settings) -> dict[str, object]:
@@ -35,7 +35,7 @@ def build_resources(settings: Settings) -> dict[str, object]:
     return {
         "market_source": source,
         "duckdb": DuckDBResource(database=database),
-        "io_manager": DuckDBPandasIOManager(database=database, schema=SCHEMA),
+        "io_manager": AtomicDuckDBPandasIOManager(database=database, schema=SCHEMA),
         "mlflow": MlflowTracking(
             tracking_uri=settings.mlflow_tracking_uri,
             artifact_root=str(settings.mlflow_artifact_root),

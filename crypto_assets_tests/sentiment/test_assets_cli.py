@@ -15,7 +15,6 @@ import dagster as dg
 import duckdb
 import pandas as pd
 import pytest
-from dagster_duckdb_pandas import DuckDBPandasIOManager
 from typer.testing import CliRunner
 
 from crypto_assets.defs.sentiment import sentiment_assets, sentiment_model, text_sentiment
@@ -23,6 +22,7 @@ from crypto_assets.resources.mlflow_tracking import MlflowTracking
 from crypto_assets.sentiment.cli import sentiment_app
 from crypto_assets.sentiment.tracking import MODEL_NAME
 from crypto_assets.settings import get_settings
+from crypto_assets.storage.io_manager import AtomicDuckDBPandasIOManager
 
 TINY = {"preset": "tiny"}
 
@@ -58,7 +58,7 @@ def store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Store]:
                 tracking_uri=env["CRYPTO_ASSETS_MLFLOW_TRACKING_URI"],
                 artifact_root=env["CRYPTO_ASSETS_MLFLOW_ARTIFACT_ROOT"],
             ),
-            "io_manager": DuckDBPandasIOManager(database=str(database), schema="crypto"),
+            "io_manager": AtomicDuckDBPandasIOManager(database=str(database), schema="crypto"),
         }
         result = dg.materialize(
             sentiment_assets,
@@ -213,7 +213,7 @@ def test_text_sentiment_fails_loudly_without_model(tmp_path: Path, monkeypatch) 
             tracking_uri=env["CRYPTO_ASSETS_MLFLOW_TRACKING_URI"],
             artifact_root=env["CRYPTO_ASSETS_MLFLOW_ARTIFACT_ROOT"],
         ),
-        "io_manager": DuckDBPandasIOManager(database=str(tmp_path / "x.duckdb"), schema="c"),
+        "io_manager": AtomicDuckDBPandasIOManager(database=str(tmp_path / "x.duckdb"), schema="c"),
     }
     result = dg.materialize(
         [text_sentiment],

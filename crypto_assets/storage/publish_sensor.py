@@ -1,0 +1,29 @@
+"""The Dagster side of publishing (Dagster code; the logic is ``storage.publish``): after every
+successful run, from the UI, a schedule or the daemon, the read copy is published, so readers
+never need the pipeline's own database file. Runs launched by the CLI publish at their end
+themselves; when the daemon also runs, both publish, one after the other (the lock orders them).
+
+It belongs with the operational sensors (``defs/ops`` in the target layout) once that exists.
+"""
+
+from __future__ import annotations
+
+import dagster as dg
+from dagster_duckdb import DuckDBResource
+
+from crypto_assets.storage.publish import publish
+
+
+@dg.run_status_sensor(
+    run_status=dg.DagsterRunStatus.SUCCESS,
+    name="publish_read_copy",
+    description="Publishes the read copy of the DuckDB results after each successful run "
+    "(readers: CLI status/top, dashboard, notebooks).",
+    default_status=dg.DefaultSensorStatus.RUNNING,
+)
+def publish_read_copy(context: dg.RunStatusSensorContext, duckdb: DuckDBResource) -> None:
+    publication = publish(duckdb.database, run_id=context.dagster_run.run_id)
+    context.log.info(
+        f"published {publication.path} ({len(publication.tables)} tables, "
+        f"{publication.seconds:.1f} s) after run {context.dagster_run.run_id}"
+    )
