@@ -224,27 +224,28 @@ def _shown(field: str, value: Any) -> str:
 def _error_line(error: dict[str, Any]) -> str:
     loc = error.get("loc") or ()
     reason = str(error.get("msg", "")).removeprefix("Value error, ")
-    if not loc or str(loc[0]) not in _RULES:
+    if not loc:  # a check across settings words its own line
         return reason
     field = str(loc[0])
-    allowed = _RULES[field][1]
+    allowed = _RULES.get(field, (None, ""))[1]
     name = f"{ENV_PREFIX}{field.upper()}={_shown(field, error.get('input'))}"
     if reason == allowed:
         return f"{name}: not allowed; expected {allowed}"
-    return f"{name}: {reason}; expected {allowed}"
+    return f"{name}: {reason}" + (f"; expected {allowed}" if allowed else "")
 
 
 def _misspelt_variables() -> list[str]:
     """CRYPTO_ASSETS_* variables that are no setting but nearly one (a typo silently ignored
     would leave the default in force)."""
+    fields = list(Settings.model_fields)
     lines = []
     for name in sorted(os.environ):
         if not name.startswith(ENV_PREFIX):
             continue
         field = name[len(ENV_PREFIX) :].lower().split("__")[0]
-        if field in _RULES:
+        if field in fields:
             continue
-        close = difflib.get_close_matches(field, list(_RULES), n=1, cutoff=0.8)
+        close = difflib.get_close_matches(field, fields, n=1, cutoff=0.8)
         if close:
             lines.append(f"{name} is not a setting; did you mean {ENV_PREFIX}{close[0].upper()}?")
     return lines
@@ -258,11 +259,14 @@ def load_settings(**overrides: Any) -> Settings:
         settings = Settings(**overrides)
     except ValidationError as error:
         lines += [_error_line(e) for e in error.errors(include_url=False)]
-    except pydantic_settings.SettingsError as error:  # e.g. invalid JSON in a variable
+    except pydantic_settings.SettingsError as error:  # a list/dict variable that is not JSON
         field = re.search(r'field "(\w+)"', str(error))
         name = f"{ENV_PREFIX}{field[1].upper()}" if field else "a CRYPTO_ASSETS_ variable"
-        allowed = _RULES.get(field[1] if field else "", (None, "a valid value"))[1]
-        lines.append(f"{name}: could not be parsed ({error}); expected {allowed}")
+        allowed = _RULES.get(field[1], (None, ""))[1] if field else ""
+        lines.append(
+            f"{name}: could not be parsed as JSON ({error})"
+            + (f"; expected {allowed}" if allowed else "")
+        )
     if lines:
         raise SettingsError("\n".join(dict.fromkeys(lines))) from None
     return settings

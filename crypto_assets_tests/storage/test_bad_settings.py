@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from pydantic import Field
 
 from crypto_assets.settings import (
     _RULES,
@@ -136,3 +137,28 @@ def test_every_setting_has_a_rule_and_the_classes_match_the_scorer() -> None:
 
     assert set(_RULES) == set(Settings.model_fields)
     assert SENTIMENT_CLASSES == LABELS
+
+
+@pytest.mark.parametrize("optional", [False, True])
+def test_a_list_setting_that_is_not_json_is_one_line_too(
+    monkeypatch: pytest.MonkeyPatch, optional: bool
+) -> None:
+    """pydantic-settings parses list/dict variables as JSON before validation (and raises its
+    own error when the field cannot be None); a list setting added later without a rule (a
+    watch list) is still reported in one line naming the variable."""
+    from crypto_assets import settings as settings_module
+
+    class WithWatchList(Settings):
+        watch_list: list[str] = Field(default_factory=list)
+
+    class WithOptionalWatchList(Settings):
+        watch_list: list[str] | None = None
+
+    patched = WithOptionalWatchList if optional else WithWatchList
+    monkeypatch.setattr(settings_module, "Settings", patched)
+    monkeypatch.setenv("CRYPTO_ASSETS_WATCH_LIST", "BTC,ETH")
+    with pytest.raises(SettingsError) as raised:
+        load_settings()
+    assert str(raised.value).startswith("CRYPTO_ASSETS_WATCH_LIST")
+    assert optional or "could not be parsed as JSON" in str(raised.value)
+    assert "\n" not in str(raised.value)
