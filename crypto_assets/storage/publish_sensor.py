@@ -11,7 +11,7 @@ from __future__ import annotations
 import dagster as dg
 from dagster_duckdb import DuckDBResource
 
-from crypto_assets.storage.publish import publish
+from crypto_assets.storage.publish import NothingPublished, publish
 
 
 @dg.run_status_sensor(
@@ -21,9 +21,15 @@ from crypto_assets.storage.publish import publish
     "(readers: CLI status/top, dashboard, notebooks).",
     default_status=dg.DefaultSensorStatus.RUNNING,
 )
-def publish_read_copy(context: dg.RunStatusSensorContext, duckdb: DuckDBResource) -> None:
-    publication = publish(duckdb.database, run_id=context.dagster_run.run_id)
+def publish_read_copy(
+    context: dg.RunStatusSensorContext, duckdb: DuckDBResource
+) -> dg.SkipReason | None:
+    try:
+        publication = publish(duckdb.database, run_id=context.dagster_run.run_id)
+    except NothingPublished as missing:  # a run that wrote nothing to DuckDB yet
+        return dg.SkipReason(str(missing))
     context.log.info(
         f"published {publication.path} ({len(publication.tables)} tables, "
         f"{publication.seconds:.1f} s) after run {context.dagster_run.run_id}"
     )
+    return None

@@ -17,6 +17,7 @@ from pathlib import Path
 import dagster as dg
 import duckdb
 import pytest
+from dagster_duckdb import DuckDBResource
 
 from crypto_assets.definitions import build_definitions
 from crypto_assets.runner import materialize_partition
@@ -163,14 +164,19 @@ def test_the_sensor_publishes_after_a_real_run(
     defs, database = _market_defs(project_env, monkeypatch, tmp_path)
     instance = dg.DagsterInstance.ephemeral()
     result = materialize_partition(defs, "group:market", "2024-06-02", instance)
-    context = dg.build_run_status_sensor_context(
-        sensor_name="publish_read_copy",
-        dagster_event=result.get_run_success_event(),
-        dagster_instance=instance,
-        dagster_run=instance.get_run_by_id(result.run_id),
-        resources={"duckdb": defs.resources["duckdb"]},
-    )
-    publish_read_copy(context)
+
+    def context(duckdb: DuckDBResource) -> dg.RunStatusSensorContext:
+        return dg.build_run_status_sensor_context(
+            sensor_name="publish_read_copy",
+            dagster_event=result.get_run_success_event(),
+            dagster_instance=instance,
+            dagster_run=instance.get_run_by_id(result.run_id),
+            resources={"duckdb": duckdb},
+        )
+
+    skipped = publish_read_copy(context(DuckDBResource(database=str(tmp_path / "none.duckdb"))))
+    assert isinstance(skipped, dg.SkipReason) and "nothing to publish yet" in str(skipped)
+    assert publish_read_copy(context(defs.resources["duckdb"])) is None
     info = publication_info(database)
     assert info.run_id == result.run_id
     with duckdb.connect(str(database), read_only=True) as conn:
