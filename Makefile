@@ -55,6 +55,7 @@ benchmarks: install
 	$(BIN)/python benchmarks/features.py
 	$(BIN)/python benchmarks/backtest.py
 	$(BIN)/python benchmarks/sentiment.py
+	$(BIN)/python benchmarks/storage.py
 
 clean:
 	rm -rf $(VENV) data .dagster_home mlruns

@@ -14,17 +14,18 @@ from types import ModuleType
 
 import dagster as dg
 
-from crypto_assets.defs import features, market, models, predictions, sentiment
+from crypto_assets.defs import features, market, models, predictions, sentiment, storage
 from crypto_assets.defs.partitions import build_partitions
+from crypto_assets.resources.io_manager import AtomicDuckDBPandasIOManager
 from crypto_assets.resources.market_source import ExchangeResource, SnapshotSource
 from crypto_assets.resources.mlflow_tracking import MlflowTracking
 from crypto_assets.resources.settings import PipelineSettings
-from crypto_assets.resources.storage import DuckDBStore, LoggedDuckDBIOManager
-from crypto_assets.settings import Settings
+from crypto_assets.resources.storage import DuckDBStore
+from crypto_assets.settings import Settings, load_settings
 from crypto_assets.storage import SCHEMA
 
 # Every domain's Dagster layer; a new domain adds its package here.
-DOMAINS: tuple[ModuleType, ...] = (market, sentiment, features, models, predictions)
+DOMAINS: tuple[ModuleType, ...] = (market, sentiment, features, models, predictions, storage)
 
 
 def build_resources(settings: Settings) -> dict[str, object]:
@@ -46,7 +47,7 @@ def build_resources(settings: Settings) -> dict[str, object]:
         "settings": PipelineSettings.from_settings(settings),
         "market_source": source,
         "duckdb": DuckDBStore(database=database),
-        "io_manager": LoggedDuckDBIOManager(database=database, schema=SCHEMA),
+        "io_manager": AtomicDuckDBPandasIOManager(database=database, schema=SCHEMA),
         "mlflow_tracking": MlflowTracking(
             tracking_uri=settings.mlflow_tracking_uri,
             artifact_root=str(settings.mlflow_artifact_root),
@@ -65,5 +66,5 @@ def build_definitions(settings: Settings) -> dg.Definitions:
 
 @dg.definitions
 def defs() -> dg.Definitions:
-    """The code location's definitions (settings from the environment / .env)."""
-    return build_definitions(Settings())
+    """The code location's definitions (settings from the environment / .env, checked)."""
+    return build_definitions(load_settings())

@@ -15,12 +15,12 @@ import dagster as dg
 import duckdb
 import pandas as pd
 import pytest
-from dagster_duckdb_pandas import DuckDBPandasIOManager
 from typer.testing import CliRunner
 
 from crypto_assets.cli.sentiment import sentiment_app
 from crypto_assets.defs.partitions import build_partitions
 from crypto_assets.defs.sentiment.assets import build_assets
+from crypto_assets.resources.io_manager import AtomicDuckDBPandasIOManager
 from crypto_assets.resources.mlflow_tracking import MlflowTracking
 from crypto_assets.resources.settings import PipelineSettings
 from crypto_assets.sentiment.tracking import MODEL_NAME
@@ -55,7 +55,7 @@ def _resources(settings: Settings, database: Path) -> dict:
             tracking_uri=settings.mlflow_tracking_uri,
             artifact_root=str(settings.mlflow_artifact_root),
         ),
-        "io_manager": DuckDBPandasIOManager(database=str(database), schema="crypto"),
+        "io_manager": AtomicDuckDBPandasIOManager(database=str(database), schema="crypto"),
     }
 
 

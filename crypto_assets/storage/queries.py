@@ -12,8 +12,8 @@ import duckdb
 import pandas as pd
 
 from crypto_assets.frames import utc
+from crypto_assets.storage.tables import SCHEMA
 
-SCHEMA = "crypto"
 LOG_TABLE = "materialization_log"
 
 
