@@ -85,6 +85,7 @@ ABLATIONS: dict[str, dict[str, Any]] = {
     "score: the classifier P(up)": {"family": "ablation_classifier"},
     "views: technical only": {"score_views": ["technical"]},
     "views: return profile only": {"score_views": ["returns"]},
+    "views: one model on all features": {"score_views": []},
     "seeds: 1 instead of 3": {"seeds": {"7d": 1, "30d": 1}},
     "trees: 100 instead of 200": {"family_params": {"lightgbm": {"n_estimators": 100}}},
     "leaves: 31, min leaf 20": {
@@ -136,7 +137,9 @@ def cut(snapshot: Path, which: str, out: Path) -> Path:
     return out
 
 
-def compare(snapshot: Path, label: str, ablations: bool) -> list[dict[str, Any]]:
+def compare(
+    snapshot: Path, label: str, ablations: bool, only: str | None = None
+) -> list[dict[str, Any]]:
     rows = []
     frames = _Frames(sanitized_snapshot(snapshot, lambda m: None), TrainConfig().round_trip_cost)
     daily = snapshot / "ohlcv_1d.parquet"
@@ -144,6 +147,8 @@ def compare(snapshot: Path, label: str, ablations: bool) -> list[dict[str, Any]]
         base_ic, base = yardstick(daily, days)
         base_dates = base["date"].drop_duplicates()
         variants = ABLATIONS if ablations else {"product (default)": {}}
+        if only:
+            variants = {k: v for k, v in variants.items() if only in k}
         for name, overrides in variants.items():
             overall, oof = evaluate(frames, horizon, overrides)
             common = ic_on(oof, base_dates)
@@ -193,9 +198,10 @@ def main() -> None:
     )
     parser.add_argument("--ablations", action="store_true")
     parser.add_argument("--cuts", action="store_true")
+    parser.add_argument("--only", help="run only the variants whose name contains this text")
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
-    rows = compare(args.snapshot, args.snapshot.name, args.ablations)
+    rows = compare(args.snapshot, args.snapshot.name, args.ablations, args.only)
     if args.cuts:
         with tempfile.TemporaryDirectory() as tmp:
             for which in ("first82", "last54"):

@@ -44,8 +44,11 @@ class TrainConfig(BaseModel):
     retrain_every_days: float = Field(30.0, gt=0)
     # Long histories (years of candles) retrain less often so a backtest stays within minutes:
     # the test span is cut into at most this many blocks (never shorter than retrain_every_days).
-    max_folds: int = Field(36, ge=1)
-    max_train_rows: int = Field(400_000, ge=1_000)
+    max_folds: int = Field(24, ge=1)
+    max_train_rows: int = Field(200_000, ge=1_000)
+    # Seeds are averaged only on small training sets, where bagging noise matters; past this
+    # many rows one model per view is as stable and the backtest of a long history stays short.
+    max_rows_for_seeds: int = Field(100_000, ge=1)
     embargo_days: float | None = None  # None: the horizon (never less)
     train_stride: dict[str, int] = Field(default_factory=_default_stride)
     optuna_trials: int = Field(0, ge=0)
@@ -90,14 +93,16 @@ class TrainConfig(BaseModel):
             fixed = max(fixed, math.ceil(rows / self.max_train_rows))
         return min(fixed, max(1, timestamps // 10))
 
-    def params_for(self, family: str, horizon: Horizon) -> dict[str, Any]:
+    def params_for(self, family: str, horizon: Horizon, rows: int = 0) -> dict[str, Any]:
+        """The family's params for a horizon (``rows``: training rows, 0 when unknown)."""
         from crypto_assets.features.pipeline import feature_views
 
         params = dict(self.family_params.get(family, {}))
-        params.setdefault("n_seeds", self.seeds.get(horizon.name, 1))
+        seeds = self.seeds.get(horizon.name, 1) if rows <= self.max_rows_for_seeds else 1
+        params.setdefault("n_seeds", seeds)
         views = feature_views(horizon.timeframe)
         chosen = [views[name] for name in self.score_views if name in views]
-        if len(chosen) > 1:
+        if chosen:
             params.setdefault("views", chosen)
         return params
 

@@ -48,7 +48,7 @@ def tune_params(
     from crypto_assets.ml.estimators import make_estimator
     from crypto_assets.ml.walkforward import _inner_split, thin
 
-    base = config.params_for(config.family, horizon)
+    base = config.params_for(config.family, horizon, len(thin(train, horizon, config)))
     space = SEARCH_SPACES.get(config.family)
     if config.optuna_trials <= 0 or space is None:
         return base

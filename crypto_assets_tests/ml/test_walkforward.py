@@ -148,6 +148,8 @@ def test_long_histories_get_fewer_longer_folds_and_thinned_rows() -> None:
     assert config.stride(HORIZONS["30d"], rows=500, timestamps=400) == 1
     assert config.stride(HORIZONS["30d"], rows=5000, timestamps=400) == 5
     assert config.stride(HORIZONS["24h"], rows=10, timestamps=20) == 2  # never below 10 stamps
+    assert config.params_for("lightgbm", HORIZONS["30d"], rows=5_000)["n_seeds"] == 3
+    assert config.params_for("lightgbm", HORIZONS["30d"], rows=500_000)["n_seeds"] == 1
 
 
 def test_settings_reach_the_training_config() -> None:
