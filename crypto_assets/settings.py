@@ -78,6 +78,9 @@ class Settings(BaseSettings):
     # from here (through the `settings` resource or an argument), never from a default.
     round_trip_cost: float = 0.004  # 2 x Kraken Pro entry-tier taker fee (0.40 %)
     confidence_threshold: float = 0.80
+    # The calibration bound a model must meet to be used (its out-of-sample ECE); skill is
+    # required as well (rank IC above 0 and above momentum). See crypto_assets/ml/tracking.py.
+    model_max_ece: float = 0.10
     model_n_estimators: int | None = None  # fewer trees for quick runs/tests; None: 300
 
     # --- sentiment scorer (env CRYPTO_ASSETS_SENTIMENT_*) ---------------------------------
@@ -215,6 +218,10 @@ _RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "confidence_threshold": (
         lambda v: math.isfinite(v) and 0 < v < 1,
         "a probability strictly between 0 and 1, e.g. 0.8",
+    ),
+    "model_max_ece": (
+        lambda v: math.isfinite(v) and 0 < v <= 1,
+        "an expected calibration error in (0, 1], e.g. 0.10",
     ),
     "model_n_estimators": (_whole(1, 100_000), "unset (300 trees) or a whole number 1..100000"),
     "sentiment_hf_model": (_blank_free, "unset or a local Hugging Face model id or folder"),

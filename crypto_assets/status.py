@@ -192,20 +192,16 @@ def _rounded(value: float | None) -> float | None:
     return None if value is None or pd.isna(value) else round(float(value), 4)
 
 
-def latest_top_coins(settings: Settings) -> tuple[str, pd.DataFrame, str]:
-    """(day, passing coins, the sentence saying why the list is what it is) for the newest day
-    with predictions; the same selection function as the ``top_coins`` asset."""
-    from crypto_assets.ml.selection import TOP_COLUMNS, select_top_coins
-
-    empty = pd.DataFrame(columns=TOP_COLUMNS)
+def latest_predictions(settings: Settings) -> tuple[str, pd.DataFrame, str]:
+    """(day, that day's stored predictions, '' or why there are none) for the newest day."""
     conn = _connect(settings)
     if conn is None:
-        return "-", empty, "nothing materialized yet: run `make demo` or `make run`"
+        return "-", pd.DataFrame(), "nothing materialized yet: run `make demo` or `make run`"
     with conn:
         if "predictions" not in _tables(conn):
             return (
                 "-",
-                empty,
+                pd.DataFrame(),
                 (
                     "no predictions yet: no model in use for any horizon (models need at least "
                     "60 days of clean history, 90 for 30d; `crypto-assets backfill --kraken-csv` "
@@ -217,7 +213,28 @@ def latest_top_coins(settings: Settings) -> tuple[str, pd.DataFrame, str]:
             f"(select max(day) from {SCHEMA}.predictions)"
         ).df()
     if frame.empty:
-        return "-", empty, "no predictions stored: no model in use for any horizon yet"
+        return "-", frame, "no predictions stored: no model in use for any horizon yet"
     frame = utc_columns(frame, "day", "as_of")
+    return str(frame["day"].max().date()), frame, ""
+
+
+def latest_top_coins(settings: Settings) -> tuple[str, pd.DataFrame, str]:
+    """(day, passing coins, the sentence saying why the list is what it is) for the newest day
+    with predictions; the same selection function as the ``top_coins`` asset."""
+    from crypto_assets.ml.selection import TOP_COLUMNS, select_top_coins
+
+    day, frame, missing = latest_predictions(settings)
+    if missing:
+        return day, pd.DataFrame(columns=TOP_COLUMNS), missing
     table, reason = select_top_coins(frame, settings.confidence_threshold)
-    return str(frame["day"].max().date()), table, reason
+    return day, table, reason
+
+
+def latest_near_misses(settings: Settings, n: int) -> pd.DataFrame:
+    """The ``n`` best coins below the threshold on the newest day (``selection.near_misses``)."""
+    from crypto_assets.ml.selection import NEAR_COLUMNS, near_misses
+
+    _, frame, missing = latest_predictions(settings)
+    if missing:
+        return pd.DataFrame(columns=NEAR_COLUMNS)
+    return near_misses(frame, settings.confidence_threshold, n)

@@ -290,42 +290,66 @@ def backfill(
     out.print_json(json.dumps(report, default=str))
 
 
-def _print_top(settings: Settings, as_json: bool = False) -> None:
-    from crypto_assets.status import latest_top_coins
+def _print_top(settings: Settings, as_json: bool = False, near: int = 0) -> None:
+    from crypto_assets.status import latest_near_misses, latest_top_coins
 
     day, table, reason = latest_top_coins(settings)
+    misses = latest_near_misses(settings, near) if near else None
     if as_json:
-        records = table.assign(day=table["day"].astype(str), as_of=table["as_of"].astype(str))
-        print(
-            json.dumps(
-                {"day": day, "reason": reason, "coins": records.to_dict("records")}, default=str
-            )
-        )
+        payload = {"day": day, "reason": reason, "coins": _records(table)}
+        if misses is not None:
+            payload["near_misses"] = _records(misses)
+        print(json.dumps(payload, default=str))
         return
     out.print(f"[bold]Top coins on {day}[/]: {reason}")
-    if table.empty:
-        return
+    if len(table):
+        out.print(_coin_grid(table))
+    if misses is not None:
+        threshold = f"{settings.confidence_threshold:.0%}"
+        if misses.empty:
+            out.print(f"No coins below the {threshold} threshold to show.")
+        else:
+            out.print(
+                f"[bold]Near misses[/] (BELOW the {threshold} threshold, not recommendations):"
+            )
+            out.print(_coin_grid(misses, below=True))
+
+
+def _records(table: pd.DataFrame) -> list[dict]:
+    return table.assign(day=table["day"].astype(str), as_of=table["as_of"].astype(str)).to_dict(
+        "records"
+    )
+
+
+def _coin_grid(table: pd.DataFrame, below: bool = False) -> Table:
     grid = Table()
-    for column in ("coin", "1h", "24h", "7d", "30d", "confidence", "as of", "why (SHAP)"):
+    columns = ["coin", "1h", "24h", "7d", "30d", "confidence (estimate)", "as of", "why (SHAP)"]
+    for column in [*columns, *(["short by"] if below else [])]:
         grid.add_column(column)
     for row in table.itertuples():
-        grid.add_row(
+        cells = [
             row.symbol,
             *(f"{getattr(row, f'expected_return_{h}'):+.2%}" for h in ("1h", "24h", "7d", "30d")),
-            f"{row.confidence_30d:.0%}",
+            f"{row.confidence_30d:.1%} ({row.confidence_estimate_30d:.1%})",
             str(row.as_of)[:16],
             str(row.explanation),
-        )
-    out.print(grid)
+        ]
+        if below:
+            cells.append(f"{row.below_threshold_by:.1%}")
+        grid.add_row(*cells)
+    return grid
 
 
 @app.command()
 def top(
     as_json: bool = typer.Option(False, "--json", help="One JSON object on stdout."),
     demo: bool = DEMO_OPTION,
+    near: int = typer.Option(
+        0, "--near", min=0, help="Also show the next N coins below the threshold (near misses)."
+    ),
 ) -> None:
     """The latest list of coins whose 30d confidence passes the threshold."""
-    _print_top(_profile_settings(demo), as_json)
+    _print_top(_profile_settings(demo), as_json, near)
 
 
 @app.command()
@@ -337,12 +361,12 @@ def backtest(
     """Walk-forward backtest of every horizon on a snapshot; progress on stderr."""
     from crypto_assets.market.snapshot import SnapshotError
     from crypto_assets.ml.backtest import SUMMARY_KEYS, run_backtest
-    from crypto_assets.ml.training import TrainConfig
+    from crypto_assets.ml.config import TrainConfig
 
     settings = Settings()
     _quiet_dagster()
     chosen = [h.strip() for h in horizons.split(",")] if horizons else None
-    config = TrainConfig(confidence_threshold=settings.confidence_threshold)
+    config = TrainConfig.from_settings(settings)
     try:
         result = run_backtest(
             snapshot, horizons=chosen, config=config, progress=lambda m: err.print(f"> {m}")

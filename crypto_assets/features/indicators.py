@@ -26,7 +26,7 @@ A feature is NaN until its window is filled (never back-filled, never forward-lo
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -65,6 +65,14 @@ class TimeframeSpec:
     volume_z: tuple[str, int]
     dollar_volume: tuple[str, int]
     drawdown: tuple[str, int]
+    # The RETURN PROFILE (daily only): the yardstick's features (shared/bench/minimal_lgbm.py)
+    # beyond those above — trailing returns and volatility over more windows, the z-score of
+    # log dollar volume, the drawdown from the closing high. ``features.pipeline`` makes them a
+    # view of their own (with the returns and volatility above they share).
+    profile_returns: dict[str, int] = field(default_factory=dict)
+    profile_volatility: dict[str, int] = field(default_factory=dict)
+    profile_log_dollar_volume_z: tuple[str, int] | None = None
+    profile_close_drawdown: tuple[str, int] | None = None
 
 
 # 1h cannot exist on daily candles, so "1d" has no ret_1h. EMAs on hourly candles span one day,
@@ -87,6 +95,10 @@ TIMEFRAME_SPECS: dict[str, TimeframeSpec] = {
         volume_z=("30d", 30),
         dollar_volume=("7d", 7),
         drawdown=("30d", 30),
+        profile_returns={"3d": 3, "14d": 14, "60d": 60},
+        profile_volatility={"14d": 14},
+        profile_log_dollar_volume_z=("30d", 30),
+        profile_close_drawdown=("60d", 60),
     ),
 }
 
@@ -104,6 +116,18 @@ def technical_feature_names(timeframe: str) -> list[str]:
     names += [f"volume_z_{spec.volume_z[0]}", f"dollar_volume_z_{spec.volume_z[0]}"]
     names += [f"log_dollar_volume_{spec.dollar_volume[0]}", "hl_range"]
     names += [f"drawdown_{spec.drawdown[0]}", "days_since_first_candle"]
+    return names + return_profile_names(timeframe)
+
+
+def return_profile_names(timeframe: str) -> list[str]:
+    """The return-profile columns of ``timeframe`` (empty for hourly candles), in order."""
+    spec = _spec(timeframe)
+    names = [f"ret_{k}" for k in spec.profile_returns]
+    names += [f"vol_{k}" for k in spec.profile_volatility]
+    if spec.profile_log_dollar_volume_z:
+        names.append(f"log_dollar_volume_z_{spec.profile_log_dollar_volume_z[0]}")
+    if spec.profile_close_drawdown:
+        names.append(f"close_drawdown_{spec.profile_close_drawdown[0]}")
     return names
 
 
@@ -163,7 +187,13 @@ def lookback_bars(timeframe: str) -> int:
     kernels = [kernel_length(2 / (p + 1)) - 1 for p in (*spec.ema_periods, MACD_FAST, MACD_SLOW)]
     macd_signal = kernel_length(2 / (MACD_SLOW + 1)) + kernel_length(2 / (MACD_SIGNAL + 1)) - 2
     wilder = kernel_length(1 / max(RSI_PERIOD, ATR_PERIOD))  # over changes: one close more
+    profile = [
+        *spec.profile_returns.values(),
+        *spec.profile_volatility.values(),
+        *(w[1] - 1 for w in (spec.profile_log_dollar_volume_z, spec.profile_close_drawdown) if w),
+    ]
     windows_ = [  # a return, log return or signed volume over k bars needs the close k bars back
+        *profile,
         *spec.returns.values(),
         *spec.volatility.values(),
         *spec.obv_slope.values(),
@@ -507,6 +537,31 @@ def _panel_features(
         panel.put(out[f"bb_width_{BB_PERIOD}"], band / mean)
         lower = mean - BB_NBDEV * np.sqrt(var)
         panel.put(out[f"bb_pctb_{BB_PERIOD}"], np.where(band > 0, (close - lower) / band, np.nan))
+        _profile_features(close, volume, log_ret, origin, spec, panel, out)
+
+
+def _profile_features(
+    close: np.ndarray,
+    volume: np.ndarray,
+    log_ret: np.ndarray,
+    origin: int,
+    spec: TimeframeSpec,
+    panel: _Panel,
+    out: dict[str, np.ndarray],
+) -> None:
+    """The return profile (see ``TimeframeSpec``), each from its trailing window only."""
+    for key, bars in spec.profile_returns.items():
+        panel.put(out[f"ret_{key}"], close / lag(close, bars) - 1.0)
+    for key, bars in spec.profile_volatility.items():
+        panel.put(out[f"vol_{key}"], np.sqrt(windows.window_mean_var(log_ret, bars, origin, 1)[1]))
+    if spec.profile_log_dollar_volume_z:
+        key, bars = spec.profile_log_dollar_volume_z
+        log_dv = np.log1p(close * volume)
+        panel.put(out[f"log_dollar_volume_z_{key}"], _zscore(log_dv, bars, origin))
+    if spec.profile_close_drawdown:
+        key, bars = spec.profile_close_drawdown
+        high_close = windows.window_max(close, bars, origin)
+        panel.put(out[f"close_drawdown_{key}"], close / high_close - 1.0)
 
 
 def _kernel_features(

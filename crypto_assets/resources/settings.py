@@ -31,6 +31,7 @@ class PipelineSettings(dg.ConfigurableResource):
     # --- signals ---
     round_trip_cost: float = 0.004
     confidence_threshold: float = 0.80
+    model_max_ece: float = 0.10
     model_n_estimators: int | None = None
     # --- sentiment scorer ---
     sentiment_hf_model: str | None = None
@@ -47,6 +48,7 @@ class PipelineSettings(dg.ConfigurableResource):
             history_start=settings.history_start,
             round_trip_cost=settings.round_trip_cost,
             confidence_threshold=settings.confidence_threshold,
+            model_max_ece=settings.model_max_ece,
             model_n_estimators=settings.model_n_estimators,
             sentiment_hf_model=settings.sentiment_hf_model,
             sentiment_label_map=settings.sentiment_label_map,

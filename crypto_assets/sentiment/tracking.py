@@ -85,14 +85,14 @@ def train_and_register(
 
 def champion_model_dir(models_dir: Path) -> tuple[Path, str]:
     """(local folder, version) of the champion; downloads the artifacts if not on disk."""
-    version = registry.champion_version(MODEL_NAME)
-    if version is None:
+    found = registry.champion_dir(MODEL_NAME, Path(models_dir) / "downloads", META_FILE)
+    if found is None:
         raise NoChampionError(
             f"no trained sentiment model: MLflow ({mlflow.get_tracking_uri()}) has no "
             f"'{MODEL_NAME}@{registry.CHAMPION_ALIAS}'. Run `crypto-assets sentiment train` "
             "or materialize the `sentiment_model` asset first."
         )
-    folder = registry.version_dir(MODEL_NAME, version, Path(models_dir) / "downloads", META_FILE)
+    folder, version = found
     return folder, str(version)
 
 

@@ -24,6 +24,8 @@ HORIZON_KEYS = {
     "hit_rate_at_80",
     "top_decile_return",
     "equal_weight_return",
+    "max_probability",  # added by "the signal edge", every earlier key kept
+    "n_call_times_at_80",
 }
 
 

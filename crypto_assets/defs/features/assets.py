@@ -10,14 +10,9 @@ import pandas as pd
 
 from crypto_assets.defs.partitions import Partitions
 from crypto_assets.features.external import SENTIMENT_COLUMNS, asof_join_sentiment
-from crypto_assets.features.indicators import (
-    XRANK_SUFFIX,
-    add_cross_sectional_ranks,
-    build_technical_features,
-    lookback,
-    technical_feature_names,
-)
+from crypto_assets.features.indicators import lookback
 from crypto_assets.features.labels import forward_returns
+from crypto_assets.features.pipeline import build_feature_frame, feature_names
 from crypto_assets.frames import pin_dtypes, utc, utc_columns
 from crypto_assets.horizons import (
     HORIZON_NAMES,
@@ -32,12 +27,6 @@ from crypto_assets.resources.storage import DuckDBStore
 
 FEATURES_GROUP = "features"
 TEXT_COLUMNS = ("symbol", "timeframe")
-
-
-def feature_names(timeframe: str) -> list[str]:
-    """Model inputs of one timeframe: the technical features and their cross-sectional ranks."""
-    names = technical_feature_names(timeframe)
-    return [*names, *(f"{n}{XRANK_SUFFIX}" for n in names)]
 
 
 FEATURE_COLUMNS = sorted({c for tf in TIMEFRAMES for c in feature_names(tf)})
@@ -60,8 +49,10 @@ def clean_candles(
 
 def technical_features(context: dg.AssetExecutionContext, duckdb: DuckDBStore) -> dg.Output:
     """Per coin per candle (both timeframes): returns, RSI, MACD, EMA distances, OBV slope, ATR,
-    volatility, Bollinger width, volume z-scores, range, drawdown, listing age, and
-    cross-sectional ranks. Each partition reads only the look-back its longest indicator needs
+    volatility, Bollinger width, volume z-scores, range, drawdown, listing age, on daily candles
+    the return profile, their cross-sectional ranks, and the market regime (trend, breadth,
+    dispersion, volatility, Bitcoin's trend: the same for every coin of a time; see
+    ``features.pipeline``). Each partition reads only the look-back its longest indicator needs
     (``lookback(timeframe)``), and gives exactly the numbers the whole history would (tested);
     only candles at or before each row's time are used (tested)."""
     window = context.partition_time_window
@@ -71,13 +62,13 @@ def technical_features(context: dg.AssetExecutionContext, duckdb: DuckDBStore) -
         candles = clean_candles(duckdb, timeframe, start - lookback(timeframe), window.end)
         if candles.empty:
             continue
-        features = build_technical_features(
+        features = build_feature_frame(
             candles,
             timeframe,
             start=start,
             first_candle=duckdb.first_candle_by_symbol(timeframe),
         )
-        parts.append(add_cross_sectional_ranks(features).assign(timeframe=timeframe))
+        parts.append(features.assign(timeframe=timeframe))
     frame = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
     frame = pin_dtypes(
         frame,

@@ -1,40 +1,36 @@
-"""Signal models: one static partition per horizon, evaluated walk-forward, tracked in MLflow,
-registered, and promoted only when better than the model in use. The training internals live in
-``crypto_assets.ml``; this asset reads the stored data, calls them, and reports.
+"""Signal models: one static partition per horizon. The asset reads the stored ``feature_table``
+and ``labels`` it declares, and ``crypto_assets.ml.tracking.train_and_register`` evaluates the
+model walk-forward, fits it, logs everything to one MLflow run, registers a version and applies
+the rule that decides which version is in use (it must pass its checks and beat the one in use).
 """
 
 import subprocess
 from collections.abc import Iterator
 
 import dagster as dg
-import mlflow
-import numpy as np
 import pandas as pd
 
-from crypto_assets.defs.features.assets import clean_candles, feature_names
 from crypto_assets.defs.partitions import Partitions
+from crypto_assets.features.pipeline import feature_names
 from crypto_assets.frames import finite_floats, pin_dtypes, utc_columns
-from crypto_assets.horizons import HORIZONS
-from crypto_assets.ml import registry
-from crypto_assets.ml.training import (
-    InsufficientDataError,
-    TrainConfig,
-    build_dataset,
-    train_final,
-    walk_forward_evaluate,
-)
+from crypto_assets.horizons import HORIZONS, Horizon
+from crypto_assets.ml import tracking
+from crypto_assets.ml.config import TrainConfig
+from crypto_assets.ml.dataset import Dataset, InsufficientDataError, build_dataset
 from crypto_assets.resources.mlflow_tracking import MlflowTracking
 from crypto_assets.resources.settings import PipelineSettings
 from crypto_assets.resources.storage import DuckDBStore
 from crypto_assets.settings import PROJECT_ROOT
 
 MODELS_GROUP = "models"
+# Run tags a retrain request carries (e.g. the drift that triggered it) are copied to MLflow.
+FORWARDED_TAG_PREFIX = "crypto_assets/"
 
 
 class ModelConfig(dg.Config):
     retrain_every_days: float = 30.0
     optuna_trials: int = 0
-    n_estimators: int | None = None  # None: settings.model_n_estimators, else the default (300)
+    n_estimators: int | None = None  # None: settings.model_n_estimators, else the default
     min_improvement: float = 0.0  # rank-IC gain a retrain needs to replace the model in use
 
 
@@ -52,6 +48,19 @@ def _git_commit() -> str:
         return "unknown"
 
 
+def stored_dataset(duckdb: DuckDBStore, horizon: Horizon) -> Dataset:
+    """The horizon's dataset from the stored feature table and labels (the asset's inputs)."""
+    timeframe = horizon.timeframe
+    names = feature_names(timeframe)
+    features = duckdb.read_table("feature_table", "timeframe = ?", [timeframe])
+    labels = duckdb.read_table("labels", "timeframe = ?", [timeframe])
+    if features.empty or labels.empty:
+        raise InsufficientDataError(f"{horizon.name}: no stored {timeframe} features or labels")
+    features = utc_columns(features, "date")
+    labels = utc_columns(labels, "date", f"label_end_{horizon.name}")
+    return build_dataset(features, labels, horizon, [n for n in names if n in features])
+
+
 def models(
     context: dg.AssetExecutionContext,
     config: ModelConfig,
@@ -59,136 +68,95 @@ def models(
     duckdb: DuckDBStore,
     mlflow_tracking: MlflowTracking,
 ) -> Iterator:
-    """Per horizon: LightGBM regressor (expected net return) + calibrated classifier
-    (P(net return > 0)), evaluated walk-forward with purge and embargo, logged to MLflow and
-    registered; the alias moves only if rank IC beats the model in use."""
+    """Per horizon: the ranking model, its calibrated P(net return > 0) and expected net return
+    (``crypto_assets.ml``), evaluated walk-forward with purge and embargo, logged to MLflow and
+    registered; a version is used only if it passes its checks and beats the version in use."""
     horizon = HORIZONS[context.partition_key]
-    candles = clean_candles(duckdb, horizon.timeframe)
-    features = duckdb.read_table("technical_features", "timeframe = ?", [horizon.timeframe])
-    empty = pd.DataFrame(
-        {
-            "horizon": pd.Series(dtype=str),
-            "fold": pd.Series(dtype="int64"),
-            "rank_ic_mean": pd.Series(dtype=float),
-        }
-    )
-    if candles.empty or features.empty:
-        context.log.warning(f"{horizon.name}: no clean candles/features stored yet; skipped")
-        yield from _skipped_model(empty, "no clean candles or features stored")
-        return
-    features = utc_columns(features, "date")[["symbol", "date", *feature_names(horizon.timeframe)]]
-    train_config = TrainConfig(
+    train_config = TrainConfig.from_settings(
+        settings,
         retrain_every_days=config.retrain_every_days,
         optuna_trials=config.optuna_trials,
-        confidence_threshold=settings.confidence_threshold,
+        min_improvement=config.min_improvement,
     )
-    trees = config.n_estimators or settings.model_n_estimators
-    if trees:
-        train_config.lgbm.n_estimators = trees
-    try:
-        dataset = build_dataset(
-            {horizon.timeframe: candles},
-            horizon,
-            settings.round_trip_cost,
-            features=features,
+    if config.n_estimators:
+        train_config.family_params.setdefault(train_config.family, {})["n_estimators"] = (
+            config.n_estimators
         )
-        report = walk_forward_evaluate(dataset, horizon, train_config)
-        model = train_final(dataset, horizon, train_config, report.oof)
+    tags = {
+        "git_commit": _git_commit(),
+        "dagster_run_id": context.run_id,
+        **{k: v for k, v in context.run.tags.items() if k.startswith(FORWARDED_TAG_PREFIX)},
+    }
+    mlflow_tracking.configure()
+    try:
+        run = tracking.train_and_register(
+            horizon.name,
+            lambda: stored_dataset(duckdb, horizon),
+            train_config,
+            profile=settings.profile,
+            experiment_id=mlflow_tracking.experiment_id(settings.signal_experiment()),
+            models_dir=settings.models_dir / "signals",
+            tags=tags,
+        )
     except InsufficientDataError as exc:
         context.log.warning(f"{horizon.name}: {exc}")
-        yield from _skipped_model(empty, str(exc))
+        yield from _skipped_model(horizon.name, str(exc))
         return
-    model.metrics = report.overall
-    experiment_id = mlflow_tracking.experiment_id(settings.signal_experiment())
-    name = settings.signal_model_name(horizon.name)
-    local_root = settings.models_dir / "signals"
-    with mlflow.start_run(experiment_id=experiment_id, run_name=f"{name}") as run:
-        mlflow.set_tags(
+    yield dg.Output(_fold_table(run), metadata=_metadata(run))
+    yield dg.AssetCheckResult(
+        check_name="skill_and_calibration",
+        passed=run.passed,
+        severity=dg.AssetCheckSeverity.WARN,
+        description="; ".join(run.problems)
+        or "rank IC above 0 and above momentum, ECE within the bound",
+        metadata=finite_floats(
             {
-                "horizon": horizon.name,
-                "git_commit": _git_commit(),
-                "device": train_config.resolved_device(),
-                "dagster_run_id": context.run_id,
+                k: run.report.overall.get(k)
+                for k in ("rank_ic_mean", "momentum_rank_ic_mean", "ece", "brier")
             }
-        )
-        mlflow.log_params(
-            {
-                "horizon": horizon.name,
-                "timeframe": horizon.timeframe,
-                "retrain_every_days": config.retrain_every_days,
-                "round_trip_cost": settings.round_trip_cost,
-                "confidence_threshold": settings.confidence_threshold,
-                "n_features": len(dataset.features),
-                "data_from": str(dataset.labelled["date"].min()),
-                "data_to": str(dataset.labelled["date"].max()),
-                "coins": int(dataset.labelled["symbol"].nunique()),
-                **{f"lgbm_{k}": v for k, v in model.params.items()},
-            }
-        )
-        for fold in report.folds:
-            mlflow.log_metrics(
-                {f"fold_{k}": v for k, v in finite_floats(fold).items() if k != "fold"},
-                step=int(fold["fold"]),
-            )
-        mlflow.log_metrics(finite_floats(report.overall))
-        mlflow.log_dict({"features": dataset.features}, "features.json")
-        local_dir = model.save(local_root / run.info.run_id)
-        mlflow.log_artifacts(str(local_dir), artifact_path="model")
-        version = registry.register_model_dir(
-            name, run.info.run_id, run.info.artifact_uri, local_dir, "model"
-        )
-    decision = registry.promote_if_better(
-        name, version, "rank_ic_mean", min_improvement=config.min_improvement
+        ),
     )
-    folds = pd.DataFrame(report.folds).assign(horizon=horizon.name, model_version=version)
-    folds = pin_dtypes(
+
+
+def _fold_table(run: tracking.TrainingRun) -> pd.DataFrame:
+    folds = pd.DataFrame(run.report.folds).assign(
+        horizon=run.report.horizon, model_version=run.version
+    )
+    return pin_dtypes(
         folds,
         ["horizon", "model_version", *[c for c in folds if c not in ("horizon", "model_version")]],
         times=("train_end", "test_start", "test_end"),
         texts=("horizon", "model_version", "calibrator", "calibration_source"),
     )
-    overall = report.overall
-    yield dg.Output(
-        folds,
-        metadata={
-            "model": f"{name} v{version}",
-            "in_use": f"v{decision.champion_version}",
-            "promoted": decision.promoted,
-            "decision": decision.reason,
-            "mlflow_run_id": run.info.run_id,
-            "n_folds": report.n_folds,
-            "rows": len(dataset.labelled),
-            **{k: dg.MetadataValue.float(float(v)) for k, v in finite_floats(overall).items()},
-        },
+
+
+def _metadata(run: tracking.TrainingRun) -> dict:
+    overall = run.report.overall
+    return {
+        "model": f"{run.name} v{run.version}",
+        "family": run.model.family,
+        "in_use": f"v{run.in_use}" if run.in_use else "none (no version passes its checks)",
+        "checks": "; ".join(run.problems) or "passed",
+        "promoted": run.promoted,
+        "decision": run.reason,
+        "mlflow_run_id": run.run_id,
+        "device": run.report.device,
+        "n_folds": run.report.n_folds,
+        "rows": int(overall.get("n_predictions", 0)),
+        **{k: dg.MetadataValue.float(float(v)) for k, v in finite_floats(overall).items()},
+    }
+
+
+def _skipped_model(horizon: str, reason: str) -> Iterator:
+    empty = pd.DataFrame(
+        {
+            "horizon": pd.Series(dtype="string"),
+            "model_version": pd.Series(dtype="string"),
+            "fold": pd.Series(dtype="float64"),
+            "rank_ic_mean": pd.Series(dtype="float64"),
+        }
     )
-    yield _skill_check(overall)
-
-
-MAX_ECE = 0.10
-
-
-def _skill_check(overall: dict) -> dg.AssetCheckResult:
-    """Warn when the walk-forward says the model does not beat momentum or is miscalibrated."""
-    ic, momentum = overall.get("rank_ic_mean"), overall.get("momentum_rank_ic_mean")
-    ece = overall.get("ece")
-    problems = []
-    if ic is None or not np.isfinite(ic) or (momentum is not None and ic <= momentum):
-        problems.append(f"rank IC {ic} does not beat momentum {momentum}")
-    if ece is None or not np.isfinite(ece) or ece > MAX_ECE:
-        problems.append(f"ECE {ece} above {MAX_ECE}")
-    return dg.AssetCheckResult(
-        check_name="skill_and_calibration",
-        passed=not problems,
-        severity=dg.AssetCheckSeverity.WARN,
-        description="; ".join(problems) or "beats momentum, calibrated within the bound",
-        metadata=finite_floats(
-            {k: overall.get(k) for k in ("rank_ic_mean", "momentum_rank_ic_mean", "ece", "brier")}
-        ),
-    )
-
-
-def _skipped_model(empty: pd.DataFrame, reason: str) -> Iterator:
-    yield dg.Output(empty, metadata={"skipped": reason})
+    yield dg.Output(empty, metadata={"skipped": reason, "horizon": horizon})
     yield dg.AssetCheckResult(
         check_name="skill_and_calibration",
         passed=False,

@@ -14,9 +14,9 @@ import pandas as pd
 from crypto_assets.defs.partitions import Partitions, partition_days
 from crypto_assets.frames import pin_dtypes, utc_columns
 from crypto_assets.horizons import HORIZON_NAMES, HORIZONS, TIMEFRAMES
-from crypto_assets.ml import registry
-from crypto_assets.ml.selection import select_top_coins
-from crypto_assets.ml.training import HorizonModel
+from crypto_assets.ml import tracking
+from crypto_assets.ml.model import HorizonModel
+from crypto_assets.ml.selection import near_misses, select_top_coins
 from crypto_assets.resources.mlflow_tracking import MlflowTracking
 from crypto_assets.resources.settings import PipelineSettings
 from crypto_assets.resources.storage import DuckDBStore
@@ -29,6 +29,8 @@ PREDICTION_COLUMNS = [
     "as_of",
     "expected_return",
     "probability",
+    "probability_estimate",
+    "score",
     "model_version",
     "explanation",
     "shap_top",
@@ -39,13 +41,10 @@ PROBABILITY_BINS = np.linspace(0.0, 1.0, 11)
 
 
 def load_champion(settings: PipelineSettings, horizon: str) -> tuple[HorizonModel, str] | None:
-    """The model in use for a horizon (by registry alias), or None when none is registered."""
-    name = settings.signal_model_name(horizon)
-    version = registry.champion_version(name)
-    if version is None:
-        return None
-    folder = registry.version_dir(name, version, settings.models_dir / "downloads", "meta.json")
-    return HorizonModel.load(folder), version
+    """The model in use for a horizon (the registry alias, and it passed its checks), or None."""
+    return tracking.load_champion(
+        settings.signal_model_name(horizon), settings.models_dir / "downloads"
+    )
 
 
 def _coverage_check(frame: pd.DataFrame, skipped: dict[str, str]) -> dg.AssetCheckResult:
@@ -140,7 +139,10 @@ def predictions(
     for horizon in HORIZON_NAMES:
         loaded = load_champion(settings, horizon)
         if loaded is None:
-            skipped[horizon] = "no model in use (materialize `models` first)"
+            skipped[horizon] = (
+                "no model in use: none trained yet, or no version passed its checks "
+                "(see the `models` asset's skill_and_calibration check)"
+            )
         else:
             champions[horizon] = loaded
     features_by_tf = {  # one read per timeframe for the whole window, sliced per day
@@ -203,6 +205,7 @@ def top_coins(
         table, reasons[str(day.date())] = select_top_coins(frame[frame["day"] == day], threshold)
         tables.append(table)
     result = pd.concat(tables, ignore_index=True)
+    near = near_misses(frame[frame["day"] == frame["day"].max()], threshold, n=10)
     last = list(reasons.values())[-1] if reasons else "no days"
     context.log.info(f"top_coins: {last}")
     day_frame = frame[frame["day"] == frame["day"].max()] if len(frame) else frame
@@ -227,6 +230,13 @@ def top_coins(
                 ].to_markdown(index=False, floatfmt=".4f")
                 if len(result)
                 else last
+            ),
+            "near_misses": dg.MetadataValue.md(
+                near[
+                    ["symbol", "confidence_30d", "confidence_estimate_30d", "expected_return_30d"]
+                ].to_markdown(index=False, floatfmt=".4f")
+                if len(near)
+                else "none below the threshold"
             ),
         },
     )
