@@ -62,6 +62,28 @@ class Settings(BaseSettings):
     cryptopanic_api_key: SecretStr | None = None
     telegram_bot_token: SecretStr | None = None
 
+    # --- ops: alerts, monitoring, logs, backup (env CRYPTO_ASSETS_ALERT_* etc.) ------------
+    # One apprise URL per channel (https://github.com/caronc/apprise/wiki): each is a secret,
+    # since the URL carries the bot token / webhook token / mail password.
+    alert_telegram_url: SecretStr | None = None  # tgram://BOT_TOKEN/CHAT_ID
+    alert_discord_url: SecretStr | None = None  # discord://WEBHOOK_ID/WEBHOOK_TOKEN
+    alert_email_url: SecretStr | None = None  # mailtos://USER:PASSWORD@HOST?to=ADDRESS
+    alert_webhook_url: SecretStr | None = None  # json://HOST:PORT/PATH (or jsons://)
+    alert_repeat_minutes: int = Field(60, ge=0, le=7 * 24 * 60)  # same alert again after
+    alert_min_severity: Literal["info", "warning", "error"] = "info"
+    alert_state_path: Path | None = None  # default: <data root>/ops/alert_state.sqlite
+    dagster_ui_url: str = "http://127.0.0.1:3000"  # run / asset links in alerts
+    monitor_interval_seconds: int = Field(60, ge=30, le=3600)  # sensor ticks every 30 s
+    cpu_overload_percent: float = Field(95.0, gt=0, le=100)
+    memory_overload_percent: float = Field(90.0, gt=0, le=100)
+    disk_min_free_gb: float = Field(5.0, ge=0)
+    gpu_memory_overload_percent: float = Field(95.0, gt=0, le=100)
+    gpu_temperature_overload_c: float = Field(85.0, gt=0, le=130)
+    overload_consecutive_samples: int = Field(3, ge=1, le=1000)  # sustained, not a spike
+    log_dir: Path | None = None  # default: $DAGSTER_HOME/logs (JSON lines)
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    backup_keep: int = Field(7, ge=1, le=1000)  # newest backups kept in a backup folder
+
     @model_validator(mode="after")
     def _profile_paths(self) -> Settings:
         if self.data_dir is None:
