@@ -201,8 +201,7 @@ class JsonFileHandler(logging.handlers.WatchedFileHandler):
         self.setFormatter(JsonFormatter())
         register_secret_values(configured_secret_values(settings))
 
-
-    def setLevel(self, level: int | str) -> None:  # noqa: N802 - logging's name
+    def setLevel(self, level: int | str) -> None:
         """Keep the handler itself at DEBUG (Dagster's events arrive at DEBUG) and apply the
         requested level in :meth:`filter`; ``dagster.yaml``'s ``level`` arrives through here."""
         self.min_level = logging.getLevelName(level) if isinstance(level, str) else level
