@@ -224,7 +224,9 @@ class AlertRouter:
                 log.error("alert channel %s failed: %s", name, reason)
         return sent, failed
 
-    def send(self, alert: Alert, now: float | None = None) -> Delivery:
+    def send(self, alert: Alert, now: float | None = None, queue: bool = True) -> Delivery:
+        """Send (or hold back) one alert; with ``queue``, one no channel accepted is kept for
+        :meth:`retry_queued`."""
         now = time.time() if now is None else now
         delivery = Delivery(key=alert.dedup_key)
         if SEVERITY_RANK[alert.severity] < self.min_rank:
@@ -241,7 +243,7 @@ class AlertRouter:
             delivery.note = "no alert channel configured (CRYPTO_ASSETS_ALERT_*_URL): logged only"
             return delivery
         delivery.sent_to, delivery.failed = self._deliver(title, body, alert.severity)
-        if not delivery.sent_to:
+        if not delivery.sent_to and queue:
             self.state.enqueue(
                 alert.dedup_key, alert.severity, title, body, now, "no channel accepted it"
             )

@@ -17,20 +17,6 @@ from crypto_assets.settings import Settings
 TELEGRAM = "tgram://123456789:ABCdefGHIjklMNOpqrSTUvwxYZ123456789/-100222333"
 
 
-@pytest.fixture(autouse=True)
-def _own_handlers():
-    """setup_logging changes the root logger: put it back after each test."""
-    root = logging.getLogger()
-    before = (list(root.handlers), root.level, logging.getLogger("crypto_assets").level)
-    yield
-    for handler in root.handlers:
-        if handler not in before[0]:
-            handler.close()
-    root.handlers[:] = before[0]
-    root.setLevel(before[1])
-    logging.getLogger("crypto_assets").setLevel(before[2])
-
-
 def _lines(path: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text().splitlines()]
 
