@@ -4,7 +4,9 @@ the Kraken replay server on 127.0.0.1 as the exchange) and a clear verdict with 
 import json
 import subprocess
 import sys
+import threading
 import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import ccxt
@@ -14,7 +16,7 @@ import pytest
 from typer.testing import CliRunner
 
 from crypto_assets.ops.cli import ops_app
-from crypto_assets.ops.doctor import Report, check_dagster, check_duckdb, run_checks
+from crypto_assets.ops.doctor import Report, check_dagster, check_duckdb, check_mlflow, run_checks
 from crypto_assets.settings import Settings
 from crypto_assets_tests.ops.servers import free_port
 
@@ -109,3 +111,31 @@ def test_doctor_table_and_exit_code(project_env: Path) -> None:
     assert "crypto_assets doctor" in result.output
     assert "verdict: READY" in result.output
     assert time.perf_counter() - started < 60
+
+
+class _Health(BaseHTTPRequestHandler):
+    def do_GET(self) -> None:
+        self.send_response(200 if self.path == "/health" else 404)
+        self.end_headers()
+        self.wfile.write(b"OK")
+
+    def log_message(self, *args: object) -> None:
+        return
+
+
+def test_mlflow_tracking_server_probe(tmp_path: Path) -> None:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Health)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        up = Settings(mlflow_tracking_uri=f"http://127.0.0.1:{server.server_address[1]}")
+        assert check_mlflow(up).status == "ok"
+    finally:
+        server.shutdown()
+        server.server_close()
+    down = Settings(mlflow_tracking_uri=f"http://127.0.0.1:{free_port()}")
+    check = check_mlflow(down, timeout_s=1)
+    assert check.status == "fail" and "unreachable: ConnectionError" in check.detail
+    broken = tmp_path / "mlflow.db"
+    broken.write_bytes(b"not a database at all, just bytes" * 10)
+    assert check_mlflow(Settings(mlflow_tracking_uri=f"sqlite:///{broken}")).status == "fail"
