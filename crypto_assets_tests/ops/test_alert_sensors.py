@@ -237,3 +237,37 @@ def test_check_sensors_need_no_channel(tmp_path: Path) -> None:
         for sensor, cursor in cursors.items():
             skip, _ = _tick(sensor, instance, quiet, cursor)
             assert skip.skip_message == "2 alert(s): 0 sent, 0 held back, 0 queued, 2 logged only"
+
+
+FLAKY = {"fail": True}
+
+
+@dg.asset(check_specs=[dg.AssetCheckSpec("rows_present", asset="flaky_feed")])
+def flaky_feed():
+    if FLAKY["fail"]:
+        raise ConnectionError("feed down")  # the run fails: its planned check never runs
+    yield dg.MaterializeResult()
+    yield dg.AssetCheckResult(check_name="rows_present", passed=False, metadata={"rows": 0})
+
+
+def test_a_check_whose_run_died_does_not_block_later_ones(channels, webhook) -> None:
+    defs_assets = [flaky_feed]
+    with dg.DagsterInstance.ephemeral() as instance:
+
+        def tick(cursor):
+            defs = dg.Definitions(assets=defs_assets, resources={"alerts": channels})
+            context = dg.build_sensor_context(
+                instance=instance, cursor=cursor, definitions=defs, resources={"alerts": channels}
+            )
+            return asset_check_alerts(context), context.cursor
+
+        _, cursor = tick(None)
+        FLAKY["fail"] = True
+        assert not dg.materialize(defs_assets, instance=instance, raise_on_error=False).success
+        skip, cursor = tick(cursor)
+        assert skip.skip_message == "nothing to alert"
+        FLAKY["fail"] = False
+        dg.materialize(defs_assets, instance=instance)
+        skip, _ = tick(cursor)
+    assert skip.skip_message.startswith("1 alert(s): 1 sent")
+    assert webhook.requests[-1]["body"]["title"].endswith("check rows_present failed on flaky_feed")

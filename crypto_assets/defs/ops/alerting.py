@@ -189,7 +189,8 @@ def new_check_executions(
     alike, CLI runs included): the latest execution of every check in one query, the history of
     a check only when its latest execution is new. ``cursor["start"]`` is the newest execution id
     when the sensor first ran (older history never alerts); ``cursor["seen"][check]`` the newest
-    id handled per check. An execution still running is picked up once it completes."""
+    id handled per check. An execution still running holds back the later ones of its check
+    until it completes; one whose run ended without it is passed over."""
     storage = instance.event_log_storage
     seen: dict[str, int] = cursor.setdefault("seen", {})
     floor = int(cursor.get("start", 0))
@@ -201,13 +202,20 @@ def new_check_executions(
         if newest.id <= last:
             continue
         history = storage.get_asset_check_execution_history(key, limit=_FETCH_LIMIT)
-        fresh = [r for r in history if r.id > last and _completed(r)]
-        pending = [r.id for r in history if r.id > last and not _completed(r)]
-        found.extend(fresh)
-        done = [r.id for r in fresh if not pending or r.id < min(pending)]
-        if done:
-            seen[name] = max(done)
+        fresh = [r for r in history if r.id > last]
+        running = [r.id for r in fresh if not _completed(r) and _run_active(instance, r.run_id)]
+        cutoff = min(running, default=newest.id + 1)  # later ones wait for the running one
+        handled = [r for r in fresh if r.id < cutoff]
+        found.extend(r for r in handled if _completed(r))
+        if handled:
+            seen[name] = max(r.id for r in handled)
     return sorted(found, key=lambda r: r.id)
+
+
+def _run_active(instance: dg.DagsterInstance, run_id: str) -> bool:
+    """A planned check whose run ended never completes (the run-failure alert covers it)."""
+    run = instance.get_run_by_id(run_id) if run_id else None
+    return run is not None and not run.is_finished
 
 
 def _run_tags(instance: dg.DagsterInstance, run_id: str) -> Mapping[str, str]:
