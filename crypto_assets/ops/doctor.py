@@ -5,8 +5,8 @@ Statuses: ``ok``; ``info`` (worth knowing, nothing wrong: no GPU, an optional ke
 instance not created yet on a fresh clone); ``warn`` (works, but something a user should act
 on: source unreachable, daemon not running, little disk); ``fail`` (the product cannot run).
 The verdict and exit code follow from the worst status: 0 ready, 3 ready with warnings, 1 not
-ready. Checks read and probe; the only thing written is a throwaway DuckDB file in the data
-folder (to prove it is writable), deleted at once.
+ready. Checks read and probe; the only things written are the data folder (created when
+missing, as a first run would) and a throwaway DuckDB file in it, deleted at once.
 
 The Dagster instance check imports Dagster (lazily): it checks Dagster itself, so this is the
 one place in the pure ``ops`` package that does.
