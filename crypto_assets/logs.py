@@ -66,20 +66,27 @@ def register_secret_values(values: Iterable[str | None]) -> None:
 
 
 def _settings_or_none() -> Any | None:
+    """The settings from the environment / .env (this module is built by entry points:
+    ``dagster.yaml``'s handler, the CLI), or None when they are invalid: a bad value must not
+    stop logging (the command reports it), and secret env vars are still masked."""
     try:
-        from crypto_assets.settings import Settings
+        from crypto_assets.settings import load_settings
 
-        return Settings()
-    except Exception:  # invalid settings must not stop logging; env vars still count
+        return load_settings()
+    except Exception:
         return None
 
 
 def configured_secret_values(settings: Any | None = None) -> list[str]:
-    """The values of every ``SecretStr`` setting (plus known secret env vars) that is set."""
+    """The values of every ``SecretStr`` setting (plus known secret env vars) that is set; the
+    secret variables' raw values too, so they are masked even when the settings are invalid."""
     from pydantic import SecretStr
 
+    from crypto_assets.settings import ENV_PREFIX, SECRET_FIELDS
+
     settings = settings if settings is not None else _settings_or_none()
-    values = [os.environ.get(name) for name in SECRET_ENV_VARS]
+    names = [*SECRET_ENV_VARS, *(f"{ENV_PREFIX}{field.upper()}" for field in SECRET_FIELDS)]
+    values = [os.environ.get(name) for name in names]
     if settings is not None:
         for name in type(settings).model_fields:
             value = getattr(settings, name, None)
@@ -162,6 +169,22 @@ class JsonFormatter(logging.Formatter):
         )
 
 
+class StderrHandler(logging.StreamHandler):
+    """A console handler that writes to whatever ``sys.stderr`` is at the time of the record
+    (a test runner or a progress display may swap it after the setup)."""
+
+    def __init__(self) -> None:
+        super().__init__(sys.stderr)
+
+    @property  # type: ignore[override]
+    def stream(self) -> Any:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value: Any) -> None:
+        del value  # always the current sys.stderr
+
+
 class RedactingFormatter(logging.Formatter):
     """The human-readable console format, with the same masking as the JSON lines."""
 
@@ -170,11 +193,10 @@ class RedactingFormatter(logging.Formatter):
 
 
 def default_log_dir(settings: Any | None = None) -> Path:
-    """The ``log_dir`` setting when set, else ``$DAGSTER_HOME/logs`` (next to the instance)."""
-    configured = getattr(settings, "log_dir", None)
-    if configured:
-        return Path(configured)
-    from crypto_assets.settings import PROJECT_ROOT
+    """The ``log_dir`` setting when set, else ``<dagster_home>/logs`` (next to the instance)."""
+    if settings is not None:
+        return Path(settings.log_dir or Path(settings.dagster_home) / "logs")
+    from crypto_assets.settings import PROJECT_ROOT  # invalid settings: Dagster's own variable
 
     return Path(os.environ.get("DAGSTER_HOME") or PROJECT_ROOT / ".dagster_home") / "logs"
 
@@ -192,8 +214,9 @@ class JsonFileHandler(logging.handlers.WatchedFileHandler):
         filename: str = LOG_FILE,
         level: int | str = logging.INFO,
         log_dir: str | Path | None = None,
+        settings: Any | None = None,
     ) -> None:
-        settings = _settings_or_none()
+        settings = settings if settings is not None else _settings_or_none()
         folder = Path(log_dir) if log_dir else default_log_dir(settings)
         folder.mkdir(parents=True, exist_ok=True)
         super().__init__(folder / filename, encoding="utf-8")
@@ -210,7 +233,15 @@ class JsonFileHandler(logging.handlers.WatchedFileHandler):
     def filter(self, record: logging.LogRecord) -> bool:
         meta = getattr(record, "dagster_meta", None)
         is_event = isinstance(meta, Mapping) and meta.get("dagster_event") is not None
-        return (is_event or record.levelno >= self.min_level) and super().filter(record)
+        if not ((is_event or record.levelno >= self.min_level) and super().filter(record)):
+            return False
+        # One line per record and file: in a CLI run the record reaches Dagster's handler (the
+        # logger is managed by the run) and then the CLI's root handler, both on this file.
+        written = record.__dict__.setdefault("_json_files", set())
+        if self.baseFilename in written:
+            return False
+        written.add(self.baseFilename)
+        return True
 
 
 _OWN_HANDLER = "_crypto_assets_handler"
@@ -228,15 +259,14 @@ def setup_logging(
     handlers). Returns the JSON log file path."""
     global _service
     _service = service
-    register_secret_values(configured_secret_values(settings))
-    log_dir = default_log_dir(settings)
+    settings = settings if settings is not None else _settings_or_none()
     level = getattr(settings, "log_level", "INFO")
     root = logging.getLogger()
     for handler in [h for h in root.handlers if getattr(h, _OWN_HANDLER, False)]:
         root.removeHandler(handler)
         handler.close()
-    file_handler = JsonFileHandler(log_dir=log_dir, level=logging.DEBUG)  # loggers decide
-    console = logging.StreamHandler(stream or sys.stderr)
+    file_handler = JsonFileHandler(level=logging.DEBUG, settings=settings)  # loggers decide
+    console = logging.StreamHandler(stream) if stream is not None else StderrHandler()
     console.setLevel(console_level)
     console.setFormatter(RedactingFormatter("%(levelname)s %(name)s: %(message)s"))
     for handler in (file_handler, console):

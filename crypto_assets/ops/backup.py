@@ -2,16 +2,20 @@
 outcomes and every other table), model files, the MLflow store (database and artifacts), the
 Dagster instance storage and logs, and the settings WITHOUT secrets.
 
-Consistency: DuckDB files are exported with DuckDB's own ``EXPORT DATABASE`` through a read-only
-connection (one transaction; a running writer makes the backup stop with a clear error rather
-than copy a file mid-write); SQLite files (MLflow, Dagster, alert state) are copied with SQLite's
-online backup API; other files are copied. A backup is written under a temporary name and
-renamed once complete, so a crash never leaves something that looks like a backup. Every file is
-listed in ``manifest.json`` with its SHA-256; ``manifest.sha256`` guards the manifest itself.
+Consistency: each DuckDB database is exported with DuckDB's own ``EXPORT DATABASE`` from its
+PUBLISHED READ COPY (``crypto_assets.storage.publish``): the immutable state of the last
+successful run, which a running pipeline never holds or changes, so a backup never waits for a
+run and never catches one half-way (a database never published is exported from itself
+read-only; a writer holding it then stops the backup with a clear error). SQLite files (MLflow,
+Dagster, alert state) are copied with SQLite's online backup API; other files are copied. A
+backup is written under a temporary name and renamed once complete, so a crash never leaves
+something that looks like a backup. Every file is listed in ``manifest.json`` with its SHA-256;
+``manifest.sha256`` guards the manifest itself.
 
 Restore goes into a fresh folder only and verifies everything first: a flipped byte, a missing
-file, a file the manifest does not list, or any symlink refuses the whole backup. Restored
-MLflow paths are rebased to the new folder, so registered models load from there.
+file, a file the manifest does not list, or any symlink refuses the whole backup. Each database
+comes back as the pipeline's file and its published read copy (what readers open), and
+restored MLflow paths are rebased to the new folder, so registered models load from there.
 """
 
 from __future__ import annotations
@@ -34,6 +38,7 @@ from pydantic import SecretStr
 from crypto_assets import __version__
 from crypto_assets.ops.paths import UnsafePathError, is_inside, resolve_inside, user_directory
 from crypto_assets.settings import Settings
+from crypto_assets.storage.publish import MANIFEST_SCHEMA, PUBLISHED_SUFFIX, published_path
 
 FORMAT = 1
 MANIFEST = "manifest.json"
@@ -53,28 +58,29 @@ class BackupSources:
     """What one installation keeps, in folders (a missing folder is recorded, not an error)."""
 
     data_dir: Path
-    mlflow_db: Path | None
+    mlflow_db: Path | None  # None: a tracking server keeps the runs (backed up on its side)
     mlflow_artifacts: Path
     dagster_home: Path
     log_dir: Path | None
     settings: dict[str, Any]
     extra_duckdb: tuple[Path, ...] = ()  # DuckDB files outside data_dir
+    mlflow_uri: str = ""
 
     @classmethod
-    def from_settings(cls, settings: Settings, dagster_home: Path) -> BackupSources:
+    def from_settings(cls, settings: Settings) -> BackupSources:
         uri = settings.mlflow_tracking_uri
         mlflow_db = Path(uri.removeprefix("sqlite:///")) if uri.startswith("sqlite:///") else None
-        log_dir = settings.log_dir if settings.log_dir else None
         duckdb_path = settings.resolved_duckdb_path
         outside = () if is_inside(duckdb_path, settings.data_dir) else (duckdb_path,)
         return cls(
             data_dir=settings.data_dir,
             mlflow_db=mlflow_db,
             mlflow_artifacts=settings.mlflow_artifact_root,
-            dagster_home=dagster_home,
-            log_dir=log_dir,
+            dagster_home=settings.dagster_home,
+            log_dir=settings.log_dir,
             settings=settings_without_secrets(settings),
             extra_duckdb=outside,
+            mlflow_uri=uri,
         )
 
     def roots(self) -> list[Path]:
@@ -167,18 +173,30 @@ def _sqlite_copy(source: Path, target: Path) -> None:
         dst.close()
 
 
-def _export_duckdb(database: Path, target: Path) -> None:
+def _export_duckdb(database: Path, target: Path) -> dict[str, Any]:
+    """Export ``database`` as of its published read copy (its own file when never published);
+    returns what was read, for the manifest."""
     import duckdb
 
+    copy = published_path(database)
+    source = copy if copy.is_file() else database
+    facts: dict[str, Any] = {"database": str(database), "published": source == copy}
     try:
-        with duckdb.connect(str(database), read_only=True) as conn:
+        with duckdb.connect(str(source), read_only=True) as conn:
+            if facts["published"]:
+                published_at, run_id = conn.execute(
+                    f"select published_at, run_id from {MANIFEST_SCHEMA}.manifest"
+                ).fetchone()
+                facts |= {"published_at": str(published_at), "run_id": run_id}
             conn.execute(f"EXPORT DATABASE '{_sql_path(target)}' (FORMAT parquet)")
     except duckdb.IOException as exc:
         if "lock" in str(exc).lower():
             raise BackupError(
-                f"{database} is being written by another process (a run?): retry when it ends"
+                f"{database} has no published read copy and is being written (a run?): "
+                "retry when the run ends (it publishes one)"
             ) from exc
-        raise BackupError(f"cannot read {database}: {exc}") from exc
+        raise BackupError(f"cannot read {source}: {exc}") from exc
+    return facts
 
 
 def _sql_path(path: Path) -> str:
@@ -189,16 +207,21 @@ def _sql_path(path: Path) -> str:
 
 
 def _duckdb_files(sources: BackupSources, skipped: list[dict[str, str]]) -> dict[str, Path]:
-    """``duckdb/<relative name>`` -> database file, for every DuckDB file kept."""
+    """``duckdb/<relative name>`` -> database file, for every DuckDB database kept (a published
+    read copy stands for its database, which it is exported in place of)."""
     found: dict[str, Path] = {}
     if sources.data_dir.is_dir():
         for path in _walk(sources.data_dir, skipped):
-            if path.suffix == ".duckdb":
-                found[f"duckdb/{path.relative_to(sources.data_dir).with_suffix('').as_posix()}"] = (
-                    path
-                )
+            if path.suffix != ".duckdb":
+                continue
+            database = path.with_name(
+                path.name.removesuffix(PUBLISHED_SUFFIX).removesuffix(".duckdb")
+            )
+            relative = database.relative_to(sources.data_dir).as_posix()
+            database = database.with_name(database.name + ".duckdb")
+            found[f"duckdb/{relative}"] = database
     for path in sources.extra_duckdb:
-        if path.is_file():
+        if path.is_file() or published_path(path).is_file():
             found[f"duckdb/_external/{path.stem}"] = path
     return found
 
@@ -210,12 +233,20 @@ def _postgres_instance(dagster_home: Path) -> bool:
 
 def _fill(writer: _Writer, sources: BackupSources) -> dict[str, Any]:
     """Write every part into the (temporary) backup folder; returns the manifest's ``parts``."""
-    duckdb_parts = _duckdb_files(sources, writer.skipped)
-    for relative, database in duckdb_parts.items():
-        _export_duckdb(database, writer.target(relative))
+    duckdb_parts = {
+        relative: _export_duckdb(database, writer.target(relative))
+        for relative, database in _duckdb_files(sources, writer.skipped).items()
+    }
     writer.copy_tree(sources.data_dir, "data", exclude_duckdb=True)
     if sources.mlflow_db is not None and sources.mlflow_db.is_file():
         writer.copy_file(sources.mlflow_db, "mlflow/mlflow.db")
+    elif sources.mlflow_db is None:
+        writer.skipped.append(
+            {
+                "path": "MLflow runs and registry",
+                "reason": "kept by a tracking server: back up its database and artifact store",
+            }
+        )
     writer.copy_tree(sources.mlflow_artifacts, "mlflow/artifacts")
     writer.copy_tree(sources.dagster_home, "dagster")
     if _postgres_instance(sources.dagster_home):
@@ -226,7 +257,7 @@ def _fill(writer: _Writer, sources: BackupSources) -> dict[str, Any]:
         writer.copy_tree(sources.log_dir, "logs")
     writer.target("settings.json").write_text(json.dumps(sources.settings, indent=1))
     return {
-        "duckdb": {name: str(path) for name, path in duckdb_parts.items()},
+        "duckdb": duckdb_parts,
         "data_dir": str(sources.data_dir),
         "mlflow_db": str(sources.mlflow_db) if sources.mlflow_db else None,
         "mlflow_artifacts": str(sources.mlflow_artifacts),
@@ -367,30 +398,47 @@ def _fresh_destination(dest: str | Path) -> Path:
     return target
 
 
-def _import_duckdb(export_dir: Path, database: Path) -> None:
+def _import_duckdb(export_dir: Path, database: Path, published: bool) -> list[Path]:
+    """Rebuild a database from its export; one exported from a published read copy comes back
+    as that copy (its publication stamp kept) and as the pipeline's file beside it (without
+    the stamp, which belongs to the copy). Returns the files written."""
     import duckdb
 
     database.parent.mkdir(parents=True, exist_ok=True)
-    with duckdb.connect(str(database)) as conn:
+    first = published_path(database) if published else database
+    with duckdb.connect(str(first)) as conn:
         conn.execute(f"IMPORT DATABASE '{_sql_path(export_dir)}'")
+        conn.execute("checkpoint")
+    if not published:
+        return [database]
+    shutil.copyfile(first, database)
+    with duckdb.connect(str(database)) as conn:
+        conn.execute(f"drop schema if exists {MANIFEST_SCHEMA} cascade")
+        conn.execute("checkpoint")
+    return [database, first]
 
 
 def _rebase_sqlite(database: Path, replacements: list[tuple[str, str]]) -> None:
     """Rewrite absolute paths of the old installation in every text column (MLflow keeps
-    artifact locations and local model folders as absolute paths / file URIs)."""
-    replacements = sorted((r for r in replacements if r[0]), key=lambda r: -len(r[0]))
+    artifact locations and local model folders as absolute paths / file URIs). One pass per
+    value, longest match first, so a new folder inside the old one is not rewritten twice."""
+    mapping = dict(r for r in replacements if r[0])
+    pattern = re.compile("|".join(re.escape(old) for old in sorted(mapping, key=len, reverse=True)))
     conn = sqlite3.connect(database)
     try:
         tables = [r[0] for r in conn.execute("select name from sqlite_master where type='table'")]
         for table in tables:
             columns = conn.execute(f'pragma table_info("{table}")').fetchall()
-            texts = [c[1] for c in columns if "CHAR" in c[2].upper() or "TEXT" in c[2].upper()]
-            for column, (old, new) in ((c, r) for c in texts for r in replacements):
-                conn.execute(
-                    f'update "{table}" set "{column}" = replace("{column}", ?, ?) '
-                    f'where instr("{column}", ?) > 0',
-                    [old, new, old],
-                )
+            for column in [c[1] for c in columns if re.search("CHAR|TEXT", c[2].upper())]:
+                rows = conn.execute(
+                    f'select rowid, "{column}" from "{table}" where "{column}" is not null'
+                ).fetchall()
+                changed = [
+                    (pattern.sub(lambda m: mapping[m.group(0)], value), rowid)
+                    for rowid, value in rows
+                    if isinstance(value, str) and pattern.search(value)
+                ]
+                conn.executemany(f'update "{table}" set "{column}" = ? where rowid = ?', changed)
         conn.commit()
     finally:
         conn.close()
@@ -420,21 +468,25 @@ def restore_backup(src: str | Path, dest: str | Path) -> RestoreResult:
     for prefix, where in layout.items():
         _copy_part(folder, manifest, prefix, where)
     databases = []
-    for relative in parts["duckdb"]:
+    for relative, facts in parts["duckdb"].items():
         name = relative.removeprefix("duckdb/").removeprefix("_external/")
         database = resolve_inside(layout["data"], f"{name}.duckdb")
-        _import_duckdb(resolve_inside(folder, relative), database)
-        databases.append(database)
+        databases += _import_duckdb(
+            resolve_inside(folder, relative), database, bool(facts.get("published"))
+        )
     mlflow_db = target / "mlruns" / "mlflow.db"
     if "mlflow/mlflow.db" in manifest["files"]:
         shutil.copy2(folder / "mlflow" / "mlflow.db", mlflow_db)
         old_artifacts = Path(parts["mlflow_artifacts"])
+        old_store = Path(parts["mlflow_db"]).parent  # e.g. the Default experiment's folder
         _rebase_sqlite(
             mlflow_db,
             [
                 (old_artifacts.as_uri(), layout["mlflow/artifacts"].as_uri()),
                 (str(old_artifacts), str(layout["mlflow/artifacts"])),
                 (str(Path(parts["data_dir"])), str(layout["data"])),
+                (old_store.as_uri(), mlflow_db.parent.as_uri()),
+                (str(old_store), str(mlflow_db.parent)),
             ],
         )
     shutil.copy2(folder / "settings.json", target / "settings.json")

@@ -8,8 +8,8 @@ The verdict and exit code follow from the worst status: 0 ready, 3 ready with wa
 ready. Checks read and probe; the only things written are the data folder (created when
 missing, as a first run would) and a throwaway DuckDB file in it, deleted at once.
 
-The Dagster instance check imports Dagster (lazily): it checks Dagster itself, so this is the
-one place in the pure ``ops`` package that does.
+Pure like every domain package: the Dagster instance check needs Dagster, so it is handed in
+(``crypto_assets.health`` builds the full report for the CLI and the dashboard).
 """
 
 from __future__ import annotations
@@ -27,13 +27,13 @@ from pathlib import Path
 from typing import Any, Literal
 
 from crypto_assets.ops.monitor import read_gpus
-from crypto_assets.settings import PROJECT_ROOT, Settings
+from crypto_assets.settings import ENV_PREFIX, PROJECT_ROOT, SECRET_FIELDS, Settings
 
 Status = Literal["ok", "info", "warn", "fail"]
 _RANK = {"ok": 0, "info": 0, "warn": 1, "fail": 2}
 CORE_MODULES = ("dagster", "duckdb", "pandas", "pandera", "ccxt", "lightgbm", "mlflow", "apprise")
-OPTIONAL_KEYS = {"cryptopanic_api_key": "CryptoPanic news", "telegram_bot_token": "Telegram"}
 ALERT_CHANNELS = ("telegram", "discord", "email", "webhook")
+ALERT_FIELDS = {f"alert_{channel}_url" for channel in ALERT_CHANNELS}
 _GB = 1024**3
 
 
@@ -218,27 +218,10 @@ def _existing_parent(path: Path) -> Path:
     return path
 
 
-def check_dagster(home: Path | None = None) -> Check:
-    """The instance under DAGSTER_HOME loads, its storage answers; is the daemon alive?"""
-    home = Path(home or os.environ.get("DAGSTER_HOME") or PROJECT_ROOT / ".dagster_home")
-    if not (home / "dagster.yaml").exists():
-        return Check(
-            "dagster",
-            "info",
-            f"no instance at {home} yet (the first run or `make dev` creates it)",
-        )
-    try:
-        import dagster as dg
-
-        with dg.DagsterInstance.from_config(str(home)) as instance:
-            runs = instance.get_runs_count()
-            storage = type(instance.run_storage).__name__
-            beats = instance.get_daemon_heartbeats()
-    except Exception as exc:
-        return Check("dagster", "fail", f"instance at {home}: {type(exc).__name__}: {exc}")
-    newest = max((b.timestamp for b in beats.values()), default=0.0)
+def check_daemon(home: Path, storage: str, runs: int, newest_heartbeat: float | None) -> Check:
+    """The verdict on a loaded Dagster instance: its storage answers; is the daemon alive?"""
     detail = f"instance at {home} ({storage}, {runs} runs)"
-    if time.time() - newest > 120:
+    if newest_heartbeat is None or time.time() - newest_heartbeat > 120:
         return Check(
             "dagster",
             "warn",
@@ -281,12 +264,12 @@ def check_market_source(settings: Settings, exchange: Any | None = None) -> Chec
 def check_keys_and_alerts(settings: Settings) -> list[Check]:
     """Which optional keys and alert channels are set (names only, never values)."""
     out = []
-    for field, what in OPTIONAL_KEYS.items():
+    for field in sorted(SECRET_FIELDS - ALERT_FIELDS):
+        env = f"{ENV_PREFIX}{field.upper()}"
         if getattr(settings, field) is None:
-            env = f"CRYPTO_ASSETS_{field.upper()}"
-            out.append(Check(f"key:{field}", "info", f"not set: {what} is off", f"set {env}"))
+            out.append(Check(f"key:{field}", "info", "not set: its source is off", f"set {env}"))
         else:
-            out.append(Check(f"key:{field}", "ok", f"set ({what})"))
+            out.append(Check(f"key:{field}", "ok", "set"))
     channels = [c for c in ALERT_CHANNELS if getattr(settings, f"alert_{c}_url") is not None]
     if channels:
         out.append(Check("alerts", "ok", f"channels: {', '.join(channels)}"))
@@ -323,20 +306,21 @@ def _guarded(name: str, probe: Callable[[], Check | list[Check]]) -> list[Check]
     return result if isinstance(result, list) else [result]
 
 
+def settings_failure(error: str) -> Report:
+    """The report when the settings themselves are invalid: nothing else can be checked."""
+    checks = _guarded("imports", check_imports)
+    checks.append(Check("settings", "fail", error, "fix the value in .env / the environment"))
+    return Report(checks)
+
+
 def run_checks(
-    settings: Settings | None = None,
+    settings: Settings,
     *,
-    dagster_home: Path | None = None,
+    instance_check: Callable[[], Check] | None = None,
     exchange: Any | None = None,
 ) -> Report:
-    """All checks in a fixed order. Invalid settings stop the checks that need them."""
+    """All checks in a fixed order; ``instance_check`` checks the Dagster instance."""
     checks = _guarded("imports", check_imports)
-    if settings is None:
-        try:
-            settings = Settings()
-        except Exception as exc:  # pydantic's ValidationError names the variable and the value
-            checks.append(Check("settings", "fail", str(exc), "fix the value in .env / env"))
-            return Report(checks)
     checks.append(Check("settings", "ok", f"profile {settings.profile}, source {settings.source}"))
     gpu_status = read_gpus()[1]
     checks += _guarded("ta-lib", check_talib)
@@ -344,7 +328,8 @@ def run_checks(
     checks.append(check_gpu(gpu_status))
     checks += _guarded("duckdb", lambda: check_duckdb(settings))
     checks += _guarded("mlflow", lambda: check_mlflow(settings))
-    checks += _guarded("dagster", lambda: check_dagster(dagster_home))
+    if instance_check is not None:
+        checks += _guarded("dagster", instance_check)
     checks += _guarded("source", lambda: check_market_source(settings, exchange))
     checks += _guarded("keys", lambda: check_keys_and_alerts(settings))
     checks += _guarded("disk", lambda: check_disk(settings))

@@ -1,8 +1,11 @@
-"""The Postgres deployment for real: a PostgreSQL server started on 127.0.0.1 (Debian's
-``postgresql`` package; .ci/run installs it), a Dagster instance loaded from
-deploy/dagster.postgres.yaml, the market assets materialized on a cut of a real snapshot, and
-the run, its events and its check executions read back from Postgres; the failed-check alert
-sensor works on that storage too. Skipped only when the PostgreSQL binaries are absent."""
+"""The Postgres deployment for real: a PostgreSQL server started on 127.0.0.1 by the test and
+stopped after it (Debian's ``postgresql`` package; .ci/run installs it), a Dagster instance
+loaded from deploy/dagster.postgres.yaml, the daily pipeline's real jobs (market, features,
+models with a tiny config, predictions) run on it over a cut of a real snapshot, and the runs,
+their events and check executions read back from Postgres; the failed-check alert sensor works
+on that storage too. (The runs execute in this process, as ``crypto-assets run`` does; the
+queued coordinator of the yaml schedules runs launched from the UI or the daemon.) Skipped only
+when the PostgreSQL binaries are absent."""
 
 import os
 import shutil
@@ -14,13 +17,13 @@ from pathlib import Path
 import dagster as dg
 import pandas as pd
 import pytest
+from pydantic import SecretStr
 
 from crypto_assets.definitions import build_definitions
 from crypto_assets.defs.ops.alerting import asset_check_alerts
-from crypto_assets.resources.alerts import AlertChannels
-from crypto_assets.runner import materialize_range
-from crypto_assets.settings import PROJECT_ROOT, get_settings
-from crypto_assets_tests.fixtures import cut_snapshot
+from crypto_assets.runner import run_pipeline
+from crypto_assets.settings import PROJECT_ROOT
+from crypto_assets_tests.fixtures import cut_snapshot, isolated_settings
 from crypto_assets_tests.ops.servers import RecordingHttpServer, free_port
 
 PG_BIN = next(iter(sorted(Path("/usr/lib/postgresql").glob("*/bin"))), None)
@@ -123,67 +126,93 @@ def _query(env: dict[str, str], sql: str, params: tuple = ()) -> list[tuple]:
         return cursor.fetchall()
 
 
-def test_market_run_on_a_postgres_instance(
-    postgres: dict[str, str], project_env: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
-) -> None:
-    for key, value in postgres.items():
-        monkeypatch.setenv(key, value)
-    home = project_env / "dagster_home"
-    shutil.copy(PROJECT_ROOT / "deploy" / "dagster.postgres.yaml", home / "dagster.yaml")
-    snapshot = cut_snapshot(tmp_path / "snap", ["BTC/USDT", "ETH/USDT"], "2024-06-01", "2024-06-06")
+def _cut_with_a_corrupt_candle(folder: Path) -> Path:
+    """Three coins, two months of real candles; one hourly candle made impossible (high below
+    low), so a schema check fails and the alert sensor has something to say."""
+    snapshot = cut_snapshot(
+        folder, ["BTC/USDT", "ETH/USDT", "SOL/USDT"], "2024-04-01", "2024-06-01"
+    )
     hourly = pd.read_parquet(snapshot / "ohlcv_1h.parquet")
-    row = hourly.index[hourly["symbol"] == "ETH/USDT"][30]
-    hourly.loc[row, "high"] = hourly.loc[row, "low"] / 2  # one corrupt real candle: a failed check
+    row = hourly.index[hourly["symbol"] == "ETH/USDT"][-30]
+    hourly.loc[row, "high"] = hourly.loc[row, "low"] / 2
     hourly.to_parquet(snapshot / "ohlcv_1h.parquet")
-    monkeypatch.setenv("CRYPTO_ASSETS_SOURCE", "snapshot")
-    monkeypatch.setenv("CRYPTO_ASSETS_SNAPSHOT_DIR", str(snapshot))
-    get_settings.cache_clear()
-    defs = build_definitions(get_settings())
+    return snapshot
 
-    with RecordingHttpServer() as webhook, dg.DagsterInstance.from_config(str(home)) as instance:
+
+def test_daily_job_on_a_postgres_instance(
+    postgres: dict[str, str],
+    webhook: RecordingHttpServer,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> None:
+    for key, value in postgres.items():  # the yaml names the connection by variable
+        monkeypatch.setenv(key, value)
+    settings = isolated_settings(
+        tmp_path,
+        profile="demo",
+        source="snapshot",
+        snapshot_dir=_cut_with_a_corrupt_candle(tmp_path / "snap"),
+        model_n_estimators=20,  # the real trainer, few trees
+        model_max_ece=1.0,  # a month of 3 coins shows no skill either: models fail their checks
+        alert_webhook_url=SecretStr(webhook.apprise_url),
+    )
+    home = settings.dagster_home
+    shutil.copy(PROJECT_ROOT / "deploy" / "dagster.postgres.yaml", home / "dagster.yaml")
+    defs = build_definitions(settings)  # the alert sensors and their resource come with it
+    messages: list[str] = []
+
+    with dg.DagsterInstance.from_config(str(home)) as instance:
         assert type(instance.run_storage).__name__ == "PostgresRunStorage"
+        assert type(instance.event_log_storage).__name__ == "PostgresEventLogStorage"
         assert type(instance.run_coordinator).__name__ == "QueuedRunCoordinator"
         assert instance.run_monitoring_enabled
-        channels = AlertChannels(webhook_url=webhook.apprise_url, state_path=str(tmp_path / "a.db"))
-        sensor_defs = dg.Definitions.merge(
-            defs, dg.Definitions(sensors=[asset_check_alerts], resources={"alerts": channels})
-        )
 
-        def tick(cursor):
+        def tick(cursor: str | None) -> tuple[dg.SkipReason, str | None]:
             context = dg.build_sensor_context(
                 instance=instance,
                 cursor=cursor,
-                definitions=sensor_defs,
-                resources={"alerts": channels},
+                definitions=defs,
+                resources={"alerts": defs.resources["alerts"]},
             )
             return asset_check_alerts(context), context.cursor
 
         _, cursor = tick(None)
-        result = materialize_range(defs, "group:market", "2024-06-01", "2024-06-04", instance)
+        steps = run_pipeline(
+            settings,
+            pd.Timestamp("2024-05-01", tz="UTC"),
+            pd.Timestamp("2024-05-31", tz="UTC"),
+            progress=messages.append,
+            instance=instance,
+            skip_jobs=("sentiment_job",),
+        )
         skip, _ = tick(cursor)
 
-    run_rows = _query(postgres, "select status from runs where run_id = %s", (result.run_id,))
-    assert run_rows == [("SUCCESS",)]
-    events = dict(
+    jobs = [step.job for step, _ in steps]
+    assert jobs[:2] == ["market_job", "features_job"] and jobs[-1] == "predictions_job"
+    assert jobs.count("retrain_job") == 4  # one run per horizon
+    runs = _query(postgres, "select pipeline_name, status from runs order by create_timestamp")
+    assert [r[0] for r in runs] == jobs and {r[1] for r in runs} == {"SUCCESS"}
+    materialized = dict(
         _query(
             postgres,
-            "select dagster_event_type, count(*) from event_logs where run_id = %s "
-            "and dagster_event_type is not null group by 1",
-            (result.run_id,),
+            "select asset_key, count(*) from event_logs "
+            "where dagster_event_type = 'ASSET_MATERIALIZATION' group by 1",
         )
     )
-    # universe, hourly, daily, clean, data_quality: one materialization per day each
-    assert events["ASSET_MATERIALIZATION"] == 5 * 4
-    # Dagster stores run events under their legacy (pipeline) names
-    assert events["PIPELINE_SUCCESS"] == 1 and events["ASSET_CHECK_EVALUATION"] >= 4
+    for asset in ("clean_ohlcv", "technical_features", "models", "predictions", "top_coins"):
+        assert materialized.get(f'["{asset}"]', 0) >= 1, asset
+    assert materialized['["clean_ohlcv"]'] == 31  # one per day of the range, in one run
     failed = _query(
         postgres,
         "select asset_key, check_name from asset_check_executions "
-        "where run_id = %s and execution_status = 'FAILED'",
-        (result.run_id,),
+        "where execution_status = 'FAILED'",
     )
     assert ('["ohlcv_hourly"]', "ohlcv_schema") in failed
-    assert skip.skip_message.startswith("1 alert(s): 1 sent")
-    assert webhook.requests[0]["body"]["title"].startswith(
-        "[crypto_assets] ERROR: check ohlcv_schema failed on ohlcv_hourly"
+    # one alert per failed check; repeats of one (a check of each horizon's model) held back
+    titles = [request["body"]["title"] for request in webhook.requests]
+    assert "[crypto_assets] ERROR: check ohlcv_schema failed on ohlcv_hourly: Pandera" in "".join(
+        titles
     )
+    assert len(titles) == len(set(titles))
+    found = int(skip.skip_message.split(" ")[0])
+    assert skip.skip_message.startswith(f"{found} alert(s): {len(titles)} sent, ")

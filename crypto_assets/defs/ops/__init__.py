@@ -1,14 +1,15 @@
 """The operations domain in Dagster: alert sensors (run failures, failed checks, source outages,
 drift-triggered retrains), the host resource monitor and the daily ``resource_usage`` table.
 
-``defs`` carries no resources; ``crypto_assets/definitions.py`` merges it with
-:func:`build_ops_resources` (``alerts`` and ``host_monitor``) like every other domain.
+``build_defs`` carries no resources; ``crypto_assets/definitions.py`` adds
+:func:`build_ops_resources` (``alerts`` and ``host_monitor``) to ``build_resources``.
 """
 
-import os
+from collections.abc import Callable
 
 import dagster as dg
 
+from crypto_assets.defs.partitions import Partitions
 from crypto_assets.resources.alerts import AlertChannels
 from crypto_assets.resources.host_monitor import HostMonitor
 from crypto_assets.settings import Settings
@@ -22,38 +23,32 @@ from .monitoring import (
     system_resources,
 )
 
-__all__ = ["DRIFT_TAG", "RETRAIN_JOB", "STATUS_CHECK_SUFFIX", "build_ops_resources", "defs"]
+__all__ = ["DRIFT_TAG", "RETRAIN_JOB", "STATUS_CHECK_SUFFIX", "build_defs", "build_ops_resources"]
 
-ALERT_URL_ENV = {
-    "telegram_url": "CRYPTO_ASSETS_ALERT_TELEGRAM_URL",
-    "discord_url": "CRYPTO_ASSETS_ALERT_DISCORD_URL",
-    "email_url": "CRYPTO_ASSETS_ALERT_EMAIL_URL",
-    "webhook_url": "CRYPTO_ASSETS_ALERT_WEBHOOK_URL",
-}
-
-defs = dg.Definitions(
-    assets=[system_resources, resource_usage],
-    jobs=[resource_usage_job],
-    schedules=[resource_usage_daily],
-    sensors=[*alert_sensors, resource_monitor],
-)
+ALERT_CHANNELS = ("telegram", "discord", "email", "webhook")
 
 
-def _secret_field(settings: Settings, field: str, env_name: str) -> str | dg.EnvVar | None:
-    """``dg.EnvVar`` when the secret is in the environment (the UI then shows the variable's name,
-    never its value); the value itself only when it came from a ``.env`` file that this process
-    read but did not export."""
-    value = getattr(settings, f"alert_{field}")
-    if value is None:
-        return None
-    return dg.EnvVar(env_name) if env_name in os.environ else value.get_secret_value()
+def build_defs(partitions: Partitions) -> dg.Definitions:
+    """Alert and monitor sensors, the host observations and the daily usage table. The usage
+    table has its own daily partitions: host samples follow the wall clock, not the data's
+    days (a demo's partitions end with its snapshot)."""
+    del partitions
+    return dg.Definitions(
+        assets=[system_resources, resource_usage],
+        jobs=[resource_usage_job],
+        schedules=[resource_usage_daily],
+        sensors=[*alert_sensors, resource_monitor],
+    )
 
 
-def build_ops_resources(settings: Settings) -> dict[str, dg.ConfigurableResource]:
-    """The ``alerts`` and ``host_monitor`` resources for these settings."""
+def build_ops_resources(
+    settings: Settings, secret: Callable[[str], str | dg.EnvVar | None]
+) -> dict[str, dg.ConfigurableResource]:
+    """The ``alerts`` and ``host_monitor`` resources for these settings; ``secret(field)`` gives
+    a secret setting as config (``dg.EnvVar`` when it is in the environment)."""
     data_dir = settings.data_dir
     state = settings.alert_state_path or data_dir / "ops" / "alert_state.sqlite"
-    urls = {field: _secret_field(settings, field, env) for field, env in ALERT_URL_ENV.items()}
+    urls = {f"{c}_url": secret(f"alert_{c}_url") for c in ALERT_CHANNELS}
     disks = [data_dir, settings.mlflow_artifact_root, settings.resolved_duckdb_path.parent]
     return {
         "alerts": AlertChannels(
