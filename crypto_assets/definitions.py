@@ -10,22 +10,43 @@ chosen by settings, not by code edits. ``dagster dev -m crypto_assets.definition
 
 from __future__ import annotations
 
+import os
 from types import ModuleType
 
 import dagster as dg
 
-from crypto_assets.defs import features, market, models, predictions, sentiment, storage
+from crypto_assets.defs import features, market, models, ops, predictions, sentiment, storage
 from crypto_assets.defs.partitions import build_partitions
 from crypto_assets.resources.io_manager import AtomicDuckDBPandasIOManager
 from crypto_assets.resources.market_source import ExchangeResource, SnapshotSource
 from crypto_assets.resources.mlflow_tracking import MlflowTracking
 from crypto_assets.resources.settings import PipelineSettings
 from crypto_assets.resources.storage import DuckDBStore
-from crypto_assets.settings import Settings, load_settings
+from crypto_assets.settings import ENV_PREFIX, Settings, export_secrets, load_settings
 from crypto_assets.storage import SCHEMA
 
 # Every domain's Dagster layer; a new domain adds its package here.
-DOMAINS: tuple[ModuleType, ...] = (market, sentiment, features, models, predictions, storage)
+DOMAINS: tuple[ModuleType, ...] = (
+    market,
+    sentiment,
+    features,
+    models,
+    predictions,
+    storage,
+    ops,
+)
+
+
+def secret_config(settings: Settings, field: str) -> str | dg.EnvVar | None:
+    """A ``SecretStr`` setting as resource config: ``dg.EnvVar`` when the environment holds
+    this very value (the UI and run config then show the variable's name, never the value);
+    the value itself when it came from ``.env`` or as data (this process alone knows it)."""
+    value = getattr(settings, field)
+    if value is None:
+        return None
+    name = f"{ENV_PREFIX}{field.upper()}"
+    plain = value.get_secret_value()
+    return dg.EnvVar(name) if os.environ.get(name) == plain else plain
 
 
 def build_resources(settings: Settings) -> dict[str, object]:
@@ -52,6 +73,7 @@ def build_resources(settings: Settings) -> dict[str, object]:
             tracking_uri=settings.mlflow_tracking_uri,
             artifact_root=str(settings.mlflow_artifact_root),
         ),
+        **ops.build_ops_resources(settings, lambda field: secret_config(settings, field)),
     }
 
 
@@ -67,4 +89,6 @@ def build_definitions(settings: Settings) -> dg.Definitions:
 @dg.definitions
 def defs() -> dg.Definitions:
     """The code location's definitions (settings from the environment / .env, checked)."""
-    return build_definitions(load_settings())
+    settings = load_settings()
+    export_secrets(settings)  # resources then name every secret (dg.EnvVar), never hold it
+    return build_definitions(settings)

@@ -92,6 +92,28 @@ class Settings(BaseSettings):
     # --- social, news and events: secrets (never logged; SecretStr hides them) ----------------
     cryptopanic_api_key: SecretStr | None = None
 
+    # --- ops: alerts, monitoring, logs, backup (env CRYPTO_ASSETS_ALERT_* etc.) ------------
+    # One apprise URL per channel (https://github.com/caronc/apprise/wiki): each is a secret,
+    # since the URL carries the bot token / webhook token / mail password.
+    alert_telegram_url: SecretStr | None = None  # tgram://BOT_TOKEN/CHAT_ID
+    alert_discord_url: SecretStr | None = None  # discord://WEBHOOK_ID/WEBHOOK_TOKEN
+    alert_email_url: SecretStr | None = None  # mailtos://USER:PASSWORD@HOST?to=ADDRESS
+    alert_webhook_url: SecretStr | None = None  # json://HOST:PORT/PATH (or jsons://)
+    alert_repeat_minutes: int = 60  # the same alert again only after this long
+    alert_min_severity: Literal["info", "warning", "error"] = "info"
+    alert_state_path: Path | None = None  # default: <data_dir>/ops/alert_state.sqlite
+    dagster_ui_url: str = "http://127.0.0.1:3000"  # run / asset links in alerts
+    monitor_interval_seconds: int = 60  # host samples (the sensor ticks every 30 s)
+    cpu_overload_percent: float = 95.0
+    memory_overload_percent: float = 90.0
+    disk_min_free_gb: float = 5.0
+    gpu_memory_overload_percent: float = 95.0
+    gpu_temperature_overload_c: float = 85.0
+    overload_consecutive_samples: int = 3  # sustained, not a spike
+    log_dir: Path | None = None  # default: <dagster_home>/logs (JSON lines)
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    backup_keep: int = 7  # newest backups kept in a backup folder
+
     @model_validator(mode="after")
     def _profile_paths(self) -> Settings:
         if self.data_dir is None:
@@ -108,7 +130,13 @@ class Settings(BaseSettings):
 
     # --- validation (issue 9): every setting range-checked, see _RULES below -------------
     @field_validator(
-        "data_dir", "duckdb_path", "mlflow_artifact_root", "snapshot_dir", mode="before"
+        "data_dir",
+        "duckdb_path",
+        "mlflow_artifact_root",
+        "snapshot_dir",
+        "alert_state_path",
+        "log_dir",
+        mode="before",
     )
     @classmethod
     def _path_not_blank(cls, value: object, info: Any) -> object:
@@ -156,6 +184,10 @@ _URI = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:\S+$")
 
 def _whole(low: int, high: int) -> Callable[[Any], bool]:
     return lambda v: v is None or (isinstance(v, int) and low <= v <= high)
+
+
+def _number(low: float, high: float, low_open: bool = False) -> Callable[[Any], bool]:
+    return lambda v: math.isfinite(v) and (low < v if low_open else low <= v) and v <= high
 
 
 def _blank_free(v: Any) -> bool:
@@ -232,6 +264,44 @@ _RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "sentiment_device": (lambda v: bool(_DEVICE.match(v)), "auto, cpu, cuda or cuda:N"),
     "sentiment_batch_size": (_whole(1, 4096), "a whole number from 1 to 4096"),
     "cryptopanic_api_key": (_blank_free, "unset or a non-empty key"),
+    # --- ops ---
+    **{
+        f"alert_{channel}_url": (
+            lambda v: v is None or bool(_URI.match(v.get_secret_value())),
+            f"unset or an apprise URL, e.g. {example}",
+        )
+        for channel, example in (
+            ("telegram", "tgram://BOT_TOKEN/CHAT_ID"),
+            ("discord", "discord://WEBHOOK_ID/WEBHOOK_TOKEN"),
+            ("email", "mailtos://USER:PASSWORD@HOST?to=ADDRESS"),
+            ("webhook", "json://HOST:PORT/PATH"),
+        )
+    },
+    "alert_repeat_minutes": (_whole(0, 7 * 24 * 60), "minutes, a whole number 0..10080"),
+    "alert_min_severity": (lambda v: True, "info, warning or error"),
+    "alert_state_path": (
+        lambda v: v is None or not Path(v).is_dir(),
+        "unset or a file path (not a folder)",
+    ),
+    "dagster_ui_url": (
+        lambda v: bool(re.match(r"^https?://\S+$", v)),
+        "the Dagster UI's base URL, e.g. http://127.0.0.1:3000",
+    ),
+    "monitor_interval_seconds": (_whole(30, 3600), "seconds, a whole number 30..3600"),
+    **{
+        name: (_number(0, 100, low_open=True), "a percentage in (0, 100]")
+        for name in (
+            "cpu_overload_percent",
+            "memory_overload_percent",
+            "gpu_memory_overload_percent",
+        )
+    },
+    "disk_min_free_gb": (_number(0, 100_000), "gigabytes, a number from 0"),
+    "gpu_temperature_overload_c": (_number(0, 130, low_open=True), "degrees C in (0, 130]"),
+    "overload_consecutive_samples": (_whole(1, 1000), "a whole number from 1 to 1000"),
+    "log_dir": (lambda v: True, "unset or a non-empty folder path"),
+    "log_level": (lambda v: True, "DEBUG, INFO, WARNING or ERROR"),
+    "backup_keep": (_whole(1, 1000), "a whole number from 1 to 1000"),
 }
 
 
@@ -295,6 +365,21 @@ def load_settings(**overrides: Any) -> Settings:
     if lines:
         raise SettingsError("\n".join(dict.fromkeys(lines))) from None
     return settings
+
+
+def export_secrets(settings: Settings) -> list[str]:
+    """Put secrets that came from ``.env`` (pydantic reads that file without exporting it) into
+    this process's environment, so resources refer to them by name (``dg.EnvVar``): a plain
+    value in a resource's config would be stored in every run's job snapshot in Dagster's run
+    storage. For entry points only (the code location, the CLI), like reading the environment;
+    returns the variables set."""
+    exported = []
+    for field in sorted(SECRET_FIELDS):
+        value, name = getattr(settings, field), f"{ENV_PREFIX}{field.upper()}"
+        if value is not None and name not in os.environ:
+            os.environ[name] = value.get_secret_value()
+            exported.append(name)
+    return exported
 
 
 SECRET_FIELDS.update(

@@ -1,7 +1,8 @@
 """The ``crypto-assets`` command: the same code paths as the assets, for people and scripts.
 
 Each command builds one ``Settings`` (environment / .env, plus the command's own overrides such
-as ``profile="demo"``) and passes it down; nothing here writes the environment.
+as ``profile="demo"``) and passes it down; the only write to the environment is the export of
+secrets read from ``.env`` (``settings.export_secrets``), so that runs name them.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from crypto_assets.cli.ops import ops_app
 from crypto_assets.cli.sentiment import sentiment_app
 from crypto_assets.settings import DEFAULT_SNAPSHOT_DIR, Settings
 
@@ -24,8 +26,25 @@ app = typer.Typer(help="crypto_assets: rank crypto coins by their chance to grow
 snapshot_app = typer.Typer(help="Record and inspect market snapshots.")
 app.add_typer(snapshot_app, name="snapshot")
 app.add_typer(sentiment_app, name="sentiment", help="Train, evaluate and use the scorer.")
+app.add_typer(ops_app)  # doctor, backup, restore, alert-test: top-level commands
 err = Console(stderr=True)
 out = Console()
+
+
+@app.callback()
+def _entry() -> None:
+    """For every command: JSON log lines with secrets masked (``crypto_assets.logs``), and
+    secrets from ``.env`` exported so that runs refer to them by name (``export_secrets``)."""
+    from crypto_assets.logs import setup_logging
+    from crypto_assets.settings import SettingsError, export_secrets, load_settings
+
+    try:
+        settings = load_settings()
+    except SettingsError:
+        settings = None  # the command itself reports the bad value
+    else:
+        export_secrets(settings)
+    setup_logging("cli", settings)
 
 
 def _fail(message: str, code: int = 1) -> None:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import logging
-import sys
 from pathlib import Path
 from typing import Annotated
 
@@ -22,14 +21,10 @@ sentiment_app = typer.Typer(help="Crypto text sentiment: fine-tuned MiniLM score
 
 
 def _setup_logging(verbose: bool) -> None:
-    logging.basicConfig(
-        level=logging.INFO if verbose else logging.WARNING,
-        stream=sys.stderr,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        force=True,
-    )
-    if verbose:
-        logging.getLogger("crypto_assets").setLevel(logging.INFO)
+    """The project's one logging setup (JSON lines, masked secrets); progress on stderr."""
+    from crypto_assets.logs import setup_logging
+
+    setup_logging("cli", console_level=logging.INFO if verbose else logging.WARNING)
 
 
 def _fail(message: str, code: int = 2) -> None:

@@ -1,4 +1,5 @@
-"""The Dagster layer, one package per domain (market, features, models, predictions, sentiment).
+"""The Dagster layer, one package per domain (market, features, models, predictions, sentiment,
+storage, ops).
 
 Each ``defs/<domain>/__init__.py`` exports ``build_defs(partitions) -> dg.Definitions`` with its
 assets, checks, jobs, schedules and sensors and no resources; ``crypto_assets.definitions``

@@ -9,12 +9,16 @@ from __future__ import annotations
 
 import logging
 import math
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import mlflow
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
+
+from crypto_assets.ops.monitor import ResourceUsage
 
 log = logging.getLogger(__name__)
 
@@ -25,19 +29,42 @@ def configure_tracking(tracking_uri: str, artifact_root: Path | str) -> None:
     """Point MLflow at the project's store, creating the local folders a sqlite URI needs."""
     if tracking_uri.startswith("sqlite:///"):
         Path(tracking_uri.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
-    Path(artifact_root).mkdir(parents=True, exist_ok=True)
+    if not is_tracking_server(tracking_uri):
+        Path(artifact_root).mkdir(parents=True, exist_ok=True)
     mlflow.set_tracking_uri(tracking_uri)
     mlflow.set_registry_uri(tracking_uri)
 
 
 def ensure_experiment(name: str, artifact_root: Path | str) -> str:
-    """Experiment id for ``name``; new experiments keep artifacts under ``artifact_root``."""
+    """Experiment id for ``name``. With a local store (sqlite / file URI) new experiments keep
+    artifacts under ``artifact_root``; with a tracking server the server chooses
+    (``mlflow-artifacts:``, its ``--artifacts-destination``), so every client and the server
+    agree on one artifact store instead of each writing to its own disk."""
     client = MlflowClient()
     experiment = client.get_experiment_by_name(name)
     if experiment is not None:
         return experiment.experiment_id
+    if is_tracking_server(mlflow.get_tracking_uri()):
+        return client.create_experiment(name)
     location = (Path(artifact_root).resolve() / name).as_uri()
     return client.create_experiment(name, artifact_location=location)
+
+
+def is_tracking_server(uri: str) -> bool:
+    """A remote tracking server (it stores artifacts itself), not a local database or folder."""
+    return uri.split(":", 1)[0].lower() in ("http", "https", "databricks")
+
+
+@contextmanager
+def resource_usage_logged(interval_s: float = 1.0) -> Iterator[ResourceUsage]:
+    """Sample this process and the GPUs while the block trains, then log the readings into the
+    active MLflow run: process memory / CPU and GPU utilisation / memory as metrics (mean and
+    max), and the tag ``gpu`` naming the GPUs used, or saying once, for the run, that there is
+    none and why (never a warning per run)."""
+    with ResourceUsage(interval_s=interval_s) as usage:
+        yield usage
+    mlflow.log_metrics(usage.metrics())
+    mlflow.set_tags(usage.tags())
 
 
 @dataclass(frozen=True)

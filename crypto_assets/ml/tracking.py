@@ -1,7 +1,8 @@
 """The MLflow lifecycle of the signal models: one run per training (the walk-forward and the
 final fit happen INSIDE it, so its duration is the training's), params, per-fold and overall
-metrics, diagnostic plots, the model folder as artifacts, a registered version per run, and the
-rule that decides which version is in use.
+metrics, diagnostic plots, the model folder as artifacts, the training's resource use (process
+memory / CPU; GPU utilisation and memory when a GPU is there, else the tag ``gpu`` says why not),
+a registered version per run, and the rule that decides which version is in use.
 
 The rule (``promotion``): a version is used only if it passes its own checks — out-of-sample
 rank IC above zero and above plain momentum, expected calibration error within ``MAX_ECE`` —
@@ -111,7 +112,8 @@ def log_training(
     ) as run:
         mlflow.set_tags({**tags, "mlflow.note.content": description})
         mlflow.log_params({k: str(v)[:500] for k, v in params.items()})
-        report, model, sample = train()
+        with registry.resource_usage_logged():  # GPU / memory use of the training, in the run
+            report, model, sample = train()
         mlflow.set_tag("device", report.device)
         mlflow.log_params({f"model_{k}": str(v)[:500] for k, v in model.params.items()})
         for fold in report.folds:

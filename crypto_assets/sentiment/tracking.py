@@ -52,7 +52,8 @@ def train_and_register(
     run_name = f"{MODEL_NAME} {config.preset} {started}"
     with mlflow.start_run(experiment_id=experiment_id, run_name=run_name) as run:
         run_id = run.info.run_id
-        result = train_model(config, Path(models_dir) / run_id)
+        with registry.resource_usage_logged():  # GPU / memory use of the fine-tuning
+            result = train_model(config, Path(models_dir) / run_id)
         mlflow.log_params({k: str(v)[:500] for k, v in result.params.items()})
         mlflow.log_metrics(result.metrics)
         mlflow.log_dict(result.data_info, "data_range.json")
