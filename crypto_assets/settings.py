@@ -58,6 +58,26 @@ class Settings(BaseSettings):
     sentiment_device: str = "auto"
     sentiment_batch_size: int = 64
 
+    # --- onchain (env CRYPTO_ASSETS_ONCHAIN_*, CRYPTO_ASSETS_ETHERSCAN_*, ...) -------------
+    # Which on-chain sources run: "live" APIs or "replay" of the recorded real files in
+    # onchain_data_dir; None follows `source` (a snapshot run replays, a live run goes live).
+    onchain_source: Literal["live", "replay"] | None = None
+    onchain_data_dir: Path = SHARED_DATA_DIR / "onchain"  # recorded real files, read in place
+    onchain_label_file: Path | None = None  # the user's own address labels (CSV), added last
+    coingecko_coin_list_file: Path | None = None  # a recorded /coins/list?include_platform=true
+    whale_min_usd: float = 1_000_000.0  # a transfer at or above this USD value is a whale move
+    whale_alert_min_value: int = 500_000  # Whale Alert's query floor (free plan minimum)
+    etherscan_chain_ids: Annotated[list[int], NoDecode] = Field(
+        default_factory=lambda: [1, 56, 137]  # Ethereum, BNB Smart Chain, Polygon PoS
+    )
+    etherscan_calls_per_second: float = 3.0  # free plan: 3 calls/s, 100k calls/day
+    etherscan_max_wallets: int = 50  # labelled exchange wallets followed per chain and day
+    holder_max_tokens: int = 20  # token holder lists fetched per day (API Pro endpoint)
+    bitcoin_explorer_url: str = "https://mempool.space/api"  # or https://blockstream.info/api
+    etherscan_api_key: SecretStr | None = None
+    whale_alert_api_key: SecretStr | None = None
+    coingecko_api_key: SecretStr | None = None  # optional demo key (x-cg-demo-api-key)
+
     # --- secrets (never logged; SecretStr hides them in reprs) ---------------------------
     cryptopanic_api_key: SecretStr | None = None
     telegram_bot_token: SecretStr | None = None
@@ -75,6 +95,20 @@ class Settings(BaseSettings):
         if isinstance(value, str) and not value.strip().startswith("["):
             return [item.strip().upper() for item in value.split(",") if item.strip()]
         return value
+
+    @field_validator("etherscan_chain_ids", mode="before")
+    @classmethod
+    def _split_ints(cls, value: object) -> object:
+        if isinstance(value, str) and not value.strip().startswith("["):
+            return [int(item) for item in value.split(",") if item.strip()]
+        return value
+
+    @property
+    def resolved_onchain_source(self) -> str:
+        """``onchain_source``, or the market source's choice (snapshot -> replay)."""
+        if self.onchain_source is not None:
+            return self.onchain_source
+        return "replay" if self.source == "snapshot" else "live"
 
     @property
     def resolved_duckdb_path(self) -> Path:

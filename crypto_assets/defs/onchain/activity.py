@@ -1,0 +1,251 @@
+"""On-chain assets over holders and networks: holder concentration per token, BTC/ETH network
+activity (metrics and features), and the coverage report of the whole on-chain domain."""
+
+from collections.abc import Iterator
+
+import dagster as dg
+import pandas as pd
+
+from crypto_assets.defs.onchain.assets import (
+    DAY,
+    ONCHAIN_GROUP,
+    asset_metadata,
+    check_spec,
+    status_check,
+    window_days,
+)
+from crypto_assets.defs.storage import read_table
+from crypto_assets.onchain.features import coverage_summary, onchain_coverage
+from crypto_assets.onchain.holders import CONCENTRATION_SCHEMA, HOLDER_SCHEMA, concentration_row
+from crypto_assets.onchain.labels import LabelBook
+from crypto_assets.onchain.network import FEATURE_SCHEMA, METRIC_SCHEMA, network_features
+from crypto_assets.onchain.source import (
+    SourceStatus,
+    attempt,
+    conform,
+    data_rows,
+    empty,
+    now_utc,
+    status_rows,
+    stored_frame,
+)
+
+NETWORK_SCHEMA = {**METRIC_SCHEMA, **FEATURE_SCHEMA}
+NETWORK_LOOKBACK = pd.Timedelta(days=60)  # the 30-day change needs two full 30-day windows
+HOLDER_HISTORY = pd.Timedelta(days=35)  # how far back a previous snapshot is looked for
+HOLDER_CHAINS = ("ethereum", "bsc", "polygon")  # chains the holder source (Etherscan) serves
+NETWORK_SOURCES = ("network_metrics", "etherscan")
+COVERAGE_SCHEMA = {
+    "coin": "text",
+    "chains": "text",
+    "contracts": "float",
+    "network_days": "float",
+    "whale_transfers": "float",
+    "exchange_flow_days": "float",
+    "holder_snapshots": "float",
+    "has_onchain": "bool",
+}
+
+
+def holder_tokens(
+    contracts: pd.DataFrame, tracked: list[tuple[str, str]], limit: int
+) -> list[tuple[str, str, str | None]]:
+    """(chain, contract, coin) to fetch holders for: the universe's mapped token contracts on
+    the holder source's chains, then the source's own tracked tokens, at most ``limit``."""
+    mapped = contracts.dropna(subset=["contract"])
+    mapped = mapped[mapped["chain"].isin(HOLDER_CHAINS)].drop_duplicates(["chain", "contract"])
+    tokens = [(r.chain, r.contract, r.coin) for r in mapped.itertuples()]
+    known = {(chain, contract) for chain, contract, _ in tokens}
+    extra = [(chain, contract) for chain, contract in tracked if (chain, contract) not in known]
+    tokens += [(chain, contract, None) for chain, contract in extra]
+    return tokens[: int(limit)]
+
+
+def _holder_day(
+    source, tokens: list, day: pd.Timestamp, previous: pd.DataFrame, book: LabelBook
+) -> tuple[pd.DataFrame, list[SourceStatus]]:
+    rows, statuses = [], []
+    for chain, contract, coin in tokens:
+        fetched = attempt(
+            f"{source.describe()} {chain}:{contract}",
+            lambda c=chain, t=contract: source.fetch_holders(c, t, day),
+            HOLDER_SCHEMA,
+            now_utc(),
+        )
+        statuses.append(fetched.status)
+        if len(fetched.frame):
+            rows.append(concentration_row(fetched.frame, coin, not fetched.notes, previous, book))
+    if not tokens:
+        reason = "no token to follow: no universe contract is known and none is tracked"
+        statuses.append(SourceStatus(source.describe(), "ok", reason, now_utc(), 0))
+    data = pd.concat(rows, ignore_index=True) if rows else empty(CONCENTRATION_SCHEMA)
+    return data, statuses
+
+
+def _holder_asset(partitions_def: dg.PartitionsDefinition) -> dg.AssetsDefinition:
+    @dg.asset(
+        group_name=ONCHAIN_GROUP,
+        partitions_def=partitions_def,
+        backfill_policy=dg.BackfillPolicy.single_run(),
+        required_resource_keys={"onchain_config", "address_labels", "etherscan", "duckdb"},
+        metadata={"partition_expr": "day"},
+        check_specs=[check_spec("holder_concentration")],
+        kinds={"etherscan", "duckdb"},
+    )
+    def holder_concentration(
+        context: dg.AssetExecutionContext, coin_contracts: pd.DataFrame
+    ) -> Iterator:
+        """Per token with a holder list: top-10 / top-100 share, Gini, HHI, the share held by
+        labelled exchanges, and their change since the token's previous snapshot."""
+        source, book = context.resources.etherscan, context.resources.address_labels.book()
+        limit = context.resources.onchain_config.holder_max_tokens
+        contracts = data_rows(coin_contracts)
+        contract_days = pd.to_datetime(contracts["day"], utc=True) if len(contracts) else None
+        days = window_days(context)
+        previous = data_rows(
+            read_table(
+                context.resources.duckdb,
+                "holder_concentration",
+                "day >= ? and day < ?",
+                [(days[0] - HOLDER_HISTORY).to_pydatetime(), days[0].to_pydatetime()],
+            )
+        )
+        frames, statuses = [], []
+        for day in days:
+            today = contracts[contract_days == day] if contract_days is not None else contracts
+            tokens = holder_tokens(today, source.tracked_tokens(), limit)
+            data, day_statuses = _holder_day(source, tokens, day, previous, book)
+            previous = pd.concat([previous, data], ignore_index=True)
+            frames.append(stored_frame(data, day_statuses, CONCENTRATION_SCHEMA, day))
+            statuses += day_statuses
+        frame = pd.concat(frames, ignore_index=True)
+        preview = ["contract", "coin", "holders", "top10_share", "gini", "hhi"]
+        yield dg.Output(frame, metadata=asset_metadata(frame, statuses, preview))
+        yield status_check("holder_concentration", statuses)
+
+    return holder_concentration
+
+
+def _network_metrics(context, start: pd.Timestamp, end: pd.Timestamp):
+    frames, statuses = [], []
+    for key in NETWORK_SOURCES:
+        source = getattr(context.resources, key)
+        coins = source.network_coins()
+        if not coins:
+            continue  # this source serves no coin in this environment (e.g. a replay)
+        fetched = attempt(
+            source.describe(),
+            lambda s=source, c=coins: s.fetch_network_metrics(c, start - NETWORK_LOOKBACK, end),
+            METRIC_SCHEMA,
+            now_utc(),
+        )
+        frames.append(fetched.frame)
+        in_window = int((fetched.frame["metric_day"] >= start).sum())
+        statuses.append(SourceStatus(**{**fetched.status.as_row(), "rows": in_window}))
+    metrics = pd.concat(frames, ignore_index=True) if frames else empty(METRIC_SCHEMA)
+    return metrics.drop_duplicates(["coin", "metric_day"], keep="first"), statuses
+
+
+def _network_asset(partitions_def: dg.PartitionsDefinition) -> dg.AssetsDefinition:
+    @dg.asset(
+        group_name=ONCHAIN_GROUP,
+        partitions_def=partitions_def,
+        backfill_policy=dg.BackfillPolicy.single_run(),
+        required_resource_keys=set(NETWORK_SOURCES),
+        metadata={"partition_expr": "day"},
+        check_specs=[check_spec("network_activity")],
+        kinds={"pandas", "duckdb"},
+    )
+    def network_activity(context: dg.AssetExecutionContext) -> Iterator:
+        """BTC / ETH daily network metrics (transactions, addresses, fees, hash rate) and their
+        7/30-day log changes as features; a day's row is known once the day has ended."""
+        days = window_days(context)
+        metrics, statuses = _network_metrics(context, days[0], days[-1] + DAY)
+        features = network_features(metrics).drop(columns=["source"])
+        joined = metrics.merge(features, on=["coin", "metric_day"], how="left")
+        frames = []
+        for day in days:  # data rows and one status row per source, day by day
+            today = joined[joined["metric_day"] == day]
+            frames.append(stored_frame(today, statuses, NETWORK_SCHEMA, day))
+        frame = pd.concat(frames, ignore_index=True)
+        preview = ["coin", "metric_day", "tx_count", "net_tx_logchg_7d"]
+        yield dg.Output(frame, metadata=asset_metadata(frame, statuses, preview))
+        yield status_check("network_activity", statuses)
+
+    return network_activity
+
+
+def _coverage_asset(partitions_def: dg.PartitionsDefinition) -> dg.AssetsDefinition:
+    @dg.asset(
+        name="onchain_coverage",
+        group_name=ONCHAIN_GROUP,
+        partitions_def=partitions_def,
+        backfill_policy=dg.BackfillPolicy.single_run(),
+        metadata={"partition_expr": "day"},
+        kinds={"pandas", "duckdb"},
+    )
+    def onchain_coverage_report(
+        context: dg.AssetExecutionContext,
+        coin_contracts: pd.DataFrame,
+        whale_transfers: pd.DataFrame,
+        exchange_flows: pd.DataFrame,
+        holder_concentration: pd.DataFrame,
+        network_activity: pd.DataFrame,
+    ) -> dg.Output:
+        """Which universe coins have on-chain data for the day (contracts, network metrics,
+        whale transfers, exchange flows, holder snapshots) and which have none."""
+        tables = {
+            "coin_contracts": coin_contracts,
+            "whale_transfers": whale_transfers,
+            "exchange_flows": exchange_flows,
+            "holder_concentration": holder_concentration,
+            "network_activity": network_activity,
+        }
+        frames, coverage = [], pd.DataFrame(columns=["coin", "has_onchain"])
+        for day in window_days(context):
+            today = {name: _on_day(t, day) for name, t in tables.items()}
+            contracts = today["coin_contracts"]
+            coverage = onchain_coverage(
+                contracts["coin"].dropna().unique(),
+                contracts,
+                network=today["network_activity"],
+                whales=today["whale_transfers"],
+                flows=today["exchange_flows"],
+                holders=today["holder_concentration"],
+            )
+            frames.append(conform(coverage, COVERAGE_SCHEMA).assign(day=day))
+        summary = coverage_summary(coverage)
+        context.log.info(summary)
+        statuses = pd.concat([status_rows(t) for t in tables.values()], ignore_index=True)
+        statuses = statuses.drop_duplicates(["source", "status"])
+        return dg.Output(
+            pd.concat(frames, ignore_index=True),
+            metadata={
+                "coverage": summary,
+                "universe": len(coverage),
+                "coins_with_onchain": int(coverage["has_onchain"].sum()),
+                "coins_without": ", ".join(coverage.loc[~coverage["has_onchain"], "coin"]) or "-",
+                "sources": dg.MetadataValue.md(
+                    statuses.to_markdown(index=False) if len(statuses) else "-"
+                ),
+                "preview": dg.MetadataValue.md(coverage.head(30).to_markdown(index=False)),
+            },
+        )
+
+    return onchain_coverage_report
+
+
+def _on_day(table: pd.DataFrame, day: pd.Timestamp) -> pd.DataFrame:
+    data = data_rows(table)
+    if data.empty:
+        return data
+    return data[pd.to_datetime(data["day"], utc=True) == day]
+
+
+def build_activity_assets(partitions_def: dg.PartitionsDefinition) -> list[dg.AssetsDefinition]:
+    """holder_concentration, network_activity and onchain_coverage on ``partitions_def``."""
+    return [
+        _holder_asset(partitions_def),
+        _network_asset(partitions_def),
+        _coverage_asset(partitions_def),
+    ]
