@@ -20,7 +20,7 @@ import pandas as pd
 
 from crypto_assets.onchain.contracts import parse_coin_list
 from crypto_assets.onchain.source import OnchainResult, OnchainUnavailable, now_utc, result, utc
-from crypto_assets.resources.onchain_http import HttpSourceResource
+from crypto_assets.resources.onchain_http import HttpSourceResource, readable_answer
 
 API_URL = "https://api.coingecko.com/api/v3"
 
@@ -46,10 +46,8 @@ class CoinGeckoResource(HttpSourceResource):
     def fetch_coin_list(self) -> OnchainResult:
         as_of, before = now_utc(), self.http.requests
         payload = self.http.get("coins/list", {"include_platform": "true"})
-        try:
+        with readable_answer("coingecko"):
             frame = parse_coin_list(payload, self.describe(), as_of)
-        except ValueError as exc:
-            raise OnchainUnavailable(f"coingecko: {exc}", "error") from exc
         return result(frame, self.describe(), "ok", as_of, requests=self.http.requests - before)
 
 

@@ -26,7 +26,7 @@ from crypto_assets.onchain.source import (
     utc,
 )
 from crypto_assets.onchain.transfers import TRANSFER_SCHEMA, parse_esplora_txs
-from crypto_assets.resources.onchain_http import HttpSourceResource
+from crypto_assets.resources.onchain_http import HttpSourceResource, readable_answer
 
 MEMPOOL_URL = "https://mempool.space/api"
 NO_WATCHED = "no labelled bitcoin exchange address to follow (add some to the label file)"
@@ -94,7 +94,8 @@ class EsploraResource(HttpSourceResource):
         for address in addresses:
             txs, cut = self.address_history(address, start)
             notes += cut
-            frames.append(parse_esplora_txs(txs, address, self.describe(), as_of))
+            with readable_answer("esplora"):
+                frames.append(parse_esplora_txs(txs, address, self.describe(), as_of))
         frame = pd.concat(frames, ignore_index=True)
         frame = frame.drop_duplicates(["tx_hash", "from_address", "to_address", "amount"])
         in_window = (frame["time"] >= utc(start)) & (frame["time"] < utc(end))

@@ -43,7 +43,11 @@ from crypto_assets.onchain.transfers import (
     TRANSFER_SCHEMA,
     parse_etherscan_tokentx,
 )
-from crypto_assets.resources.onchain_http import HttpSourceResource, RetryableAnswer
+from crypto_assets.resources.onchain_http import (
+    HttpSourceResource,
+    RetryableAnswer,
+    readable_answer,
+)
 
 API_URL = "https://api.etherscan.io/v2/api"
 WINDOW_ROWS = 10_000  # Etherscan returns at most page x offset <= 10,000 rows per query
@@ -172,7 +176,8 @@ class EtherscanResource(HttpSourceResource):
             for address in wallets:
                 rows, cut = self.token_transfers(chain_id, address, first, last)
                 notes += cut
-                frames.append(parse_etherscan_tokentx(rows, chain, self.describe(), as_of))
+                with readable_answer("etherscan tokentx"):
+                    frames.append(parse_etherscan_tokentx(rows, chain, self.describe(), as_of))
         frame = pd.concat(frames, ignore_index=True) if frames else empty(TRANSFER_SCHEMA)
         frame = frame.drop_duplicates(["chain", "tx_hash", "from_address", "to_address", "amount"])
         in_window = (frame["time"] >= start) & (frame["time"] < end)
@@ -214,9 +219,10 @@ class EtherscanResource(HttpSourceResource):
             if len(batch) < self.holder_page_size:
                 complete = True
                 break
-        frame = parse_etherscan_holders(
-            rows, canonical_chain(chain), contract, self.describe(), as_of
-        )
+        with readable_answer("etherscan tokenholderlist"):
+            frame = parse_etherscan_holders(
+                rows, canonical_chain(chain), contract, self.describe(), as_of
+            )
         notes = [] if complete else [f"{contract}: cut at {len(rows)} holders (page cap)"]
         return result(
             frame,
@@ -248,7 +254,8 @@ class EtherscanResource(HttpSourceResource):
                 enddate=str((utc(end) - pd.Timedelta(days=1)).date()),
                 sort="asc",
             )
-            series.append(parse_daily(rows, action))
+            with readable_answer(f"etherscan {action}"):
+                series.append(parse_daily(rows, action))
         frame = metrics_frame(series, "ETH", self.describe(), as_of)
         return result(frame, self.describe(), "ok", as_of, requests=self.http.requests - before)
 

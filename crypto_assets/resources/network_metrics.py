@@ -32,7 +32,7 @@ from crypto_assets.onchain.source import (
     result,
     utc,
 )
-from crypto_assets.resources.onchain_http import HttpSourceResource
+from crypto_assets.resources.onchain_http import HttpSourceResource, readable_answer
 
 CHARTS_URL = "https://api.blockchain.info"
 
@@ -69,10 +69,8 @@ class BlockchainChartsResource(HttpSourceResource):
                     "sampled": "false",
                 },
             )
-            try:
+            with readable_answer(f"blockchain.com {chart}"):
                 series.append(parse_blockchain_chart(payload, metric))
-            except (ValueError, KeyError, TypeError) as exc:
-                raise OnchainUnavailable(f"blockchain.com {chart}: {exc}", "error") from exc
         frame = window(metrics_frame(series, "BTC", self.describe(), as_of), utc(start), utc(end))
         return result(frame, self.describe(), "ok", as_of, requests=self.http.requests - before)
 

@@ -11,7 +11,7 @@ import re
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any, ClassVar
 
 import dagster as dg
@@ -28,6 +28,16 @@ SECRET_PARAMS = re.compile(r"(api_?key|apikey|x-cg-demo-api-key)=[^&\s]+", re.IG
 def redact(text: object) -> str:
     """One line without any key=... secret (URLs in exceptions carry query strings)."""
     return " ".join(SECRET_PARAMS.sub(r"\1=***", str(text)).split())[:300]
+
+
+@contextlib.contextmanager
+def readable_answer(name: str) -> Iterator[None]:
+    """Turn a parser's complaint about an API answer (missing field, wrong type) into a status
+    row ("error") instead of a failed run: the API changed or sent garbage, the code did not."""
+    try:
+        yield
+    except (KeyError, TypeError, ValueError) as exc:
+        raise OnchainUnavailable(f"{name}: unreadable answer: {exc!r}"[:300], "error") from exc
 
 
 class RetryableAnswer(Exception):

@@ -21,7 +21,7 @@ import pandas as pd
 
 from crypto_assets.onchain.source import OnchainResult, OnchainUnavailable, now_utc, result, utc
 from crypto_assets.onchain.transfers import parse_whale_alert
-from crypto_assets.resources.onchain_http import HttpSourceResource
+from crypto_assets.resources.onchain_http import HttpSourceResource, readable_answer
 
 API_URL = "https://api.whale-alert.io/v1"
 RECORDING = "whale_alert_v1_transactions_2019-06-18.json"
@@ -70,7 +70,8 @@ class WhaleAlertResource(HttpSourceResource):
         pages: list[pd.DataFrame] = []
         for _ in range(self.max_pages):
             payload = self.http.get("transactions", params, check=check_whale_alert)
-            pages.append(parse_whale_alert(payload, self.describe(), as_of))
+            with readable_answer("whale_alert"):
+                pages.append(parse_whale_alert(payload, self.describe(), as_of))
             count = int(payload.get("count") or 0)
             cursor = payload.get("cursor")
             if count < self.page_size or not cursor:

@@ -318,3 +318,18 @@ def test_replays_answer_for_their_recording_and_say_so_otherwise(tmp_path) -> No
         empty.status.reason
         == "the recording covers BTC 2010-02-23..2018-02-20; ETH 2015-07-30..2018-02-20"
     )
+
+
+def test_an_unreadable_answer_is_an_error_status_not_a_crash(onchain_server) -> None:
+    # a success envelope whose transaction lacks every documented field (made up for the test)
+    broken = {"result": "success", "count": 1, "transactions": [{"blockchain": "bitcoin"}]}
+    onchain_server.route("/v1/transactions", lambda p, q: (200, broken))
+    client = _whale(onchain_server)
+    got = attempt(
+        "wa",
+        lambda: client.fetch_transfers(DAY, DAY + pd.Timedelta(days=1), 0, NO_WATCH),
+        TRANSFER_SCHEMA,
+        DAY,
+    )
+    assert got.status.status == "error" and "unreadable answer" in got.status.reason
+    assert len(got.frame) == 0

@@ -124,7 +124,14 @@ def _fetch_transfers(context, start: pd.Timestamp, watch: pd.DataFrame, floor: f
 def build_onchain_assets(partitions_def: dg.PartitionsDefinition) -> list[dg.AssetsDefinition]:
     """coin_contracts, whale_transfers and exchange_flows on ``partitions_def`` (the project's
     daily partitions; tests pass one that reaches back to the recorded 2010-2019 data)."""
+    return [
+        _coin_contracts_asset(partitions_def),
+        _whale_transfers_asset(partitions_def),
+        _exchange_flows_asset(partitions_def),
+    ]
 
+
+def _coin_contracts_asset(partitions_def: dg.PartitionsDefinition) -> dg.AssetsDefinition:
     @dg.asset(
         group_name=ONCHAIN_GROUP,
         partitions_def=partitions_def,
@@ -163,6 +170,10 @@ def build_onchain_assets(partitions_def: dg.PartitionsDefinition) -> list[dg.Ass
         )
         yield status_check("coin_contracts", [fetched.status])
 
+    return coin_contracts
+
+
+def _whale_transfers_asset(partitions_def: dg.PartitionsDefinition) -> dg.AssetsDefinition:
     @dg.asset(
         group_name=ONCHAIN_GROUP,
         partitions_def=partitions_def,
@@ -216,7 +227,7 @@ def build_onchain_assets(partitions_def: dg.PartitionsDefinition) -> list[dg.Ass
         )
         yield status_check("whale_transfers", statuses)
 
-    return [coin_contracts, whale_transfers, _exchange_flows_asset(partitions_def)]
+    return whale_transfers
 
 
 def _exchange_flows_asset(partitions_def: dg.PartitionsDefinition) -> dg.AssetsDefinition:
