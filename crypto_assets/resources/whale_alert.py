@@ -2,9 +2,9 @@
 
 ``WhaleAlertResource`` is the live client (key: CRYPTO_ASSETS_WHALE_ALERT_API_KEY). It pages
 with Whale Alert's ``cursor`` until a page comes back short, retries HTTP 429/5xx and truncated
-bodies, and reports Whale Alert's own error message. Plan limits are Whale Alert's: the free
-plan serves only the last hour and transfers from $500k, so a daily partition of the past gets
-the refusal as its status, not an invented day.
+bodies, and reports Whale Alert's own error message. Plan limits are Whale Alert's (how far
+back a key may query, the smallest ``min_value``): a query outside them gets Whale Alert's
+refusal as its status, not an invented day.
 
 ``WhaleAlertReplay`` answers from the recorded real response
 (``whale_alert_v1_transactions_2019-06-18.json``: 24 transfers, 2019-06-18 05:49-05:55 UTC).
@@ -40,7 +40,7 @@ class WhaleAlertResource(HttpSourceResource):
 
     api_key: str | None = None
     base_url: str = API_URL
-    calls_per_second: float = 0.16  # free plan: 10 requests per minute
+    calls_per_second: float = 0.16  # ~10 requests per minute, a free-plan pace
     page_size: int = MAX_PAGE
     max_pages: int = 200
     backoff_s: float = 2.0
