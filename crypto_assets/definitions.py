@@ -14,18 +14,27 @@ from types import ModuleType
 
 import dagster as dg
 
-from crypto_assets.defs import features, market, models, predictions, sentiment, storage
+from crypto_assets.defs import features, market, models, onchain, predictions, sentiment, storage
 from crypto_assets.defs.partitions import build_partitions
 from crypto_assets.resources.io_manager import AtomicDuckDBPandasIOManager
 from crypto_assets.resources.market_source import ExchangeResource, SnapshotSource
 from crypto_assets.resources.mlflow_tracking import MlflowTracking
+from crypto_assets.resources.onchain import build_onchain_resources
 from crypto_assets.resources.settings import PipelineSettings
 from crypto_assets.resources.storage import DuckDBStore
 from crypto_assets.settings import Settings, load_settings
 from crypto_assets.storage import SCHEMA
 
 # Every domain's Dagster layer; a new domain adds its package here.
-DOMAINS: tuple[ModuleType, ...] = (market, sentiment, features, models, predictions, storage)
+DOMAINS: tuple[ModuleType, ...] = (
+    market,
+    sentiment,
+    features,
+    models,
+    predictions,
+    storage,
+    onchain,
+)
 
 
 def build_resources(settings: Settings) -> dict[str, object]:
@@ -52,6 +61,7 @@ def build_resources(settings: Settings) -> dict[str, object]:
             tracking_uri=settings.mlflow_tracking_uri,
             artifact_root=str(settings.mlflow_artifact_root),
         ),
+        **build_onchain_resources(settings),
     }
 
 

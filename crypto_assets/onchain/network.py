@@ -13,6 +13,7 @@ A metric of day D is only complete, hence public, when D has ended: features car
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -119,6 +120,22 @@ def parse_eth_daily(path: Path, source: str, as_of: pd.Timestamp) -> pd.DataFram
         }
     )
     return conform(frame, METRIC_SCHEMA)
+
+
+RECORDING_AS_OF = pd.Timestamp("2018-02-21", tz="UTC")  # the day after the files' last day
+
+
+@functools.lru_cache(maxsize=4)
+def load_recorded_metrics(data_dir: str | Path, source: str) -> pd.DataFrame:
+    """Both recorded files (BTC and ETH), parsed once per process and read in place (never
+    copied); each coin's ``as_of`` is the day after its last recorded day."""
+    directory = Path(data_dir)
+    btc = parse_btc_daily(directory / BTC_FILE, source, RECORDING_AS_OF)
+    eth = parse_eth_daily(directory / ETH_FILE, source, RECORDING_AS_OF)
+    frame = pd.concat([btc, eth], ignore_index=True)
+    last_days = frame.groupby("coin")["metric_day"].transform("max")
+    frame["as_of"] = last_days + pd.Timedelta(days=1)  # complete once its last day ended
+    return frame
 
 
 def parse_blockchain_chart(payload: Mapping[str, Any], metric: str) -> pd.Series:

@@ -19,10 +19,11 @@ from typing import Literal, Protocol, runtime_checkable
 
 import pandas as pd
 
+from crypto_assets.frames import pin_dtypes, utc
+from crypto_assets.sources import STATUS_COLUMNS, USABLE, SourceStatus
+
 Status = Literal["ok", "no_key", "unavailable", "error", "replay"]
-STATUSES: tuple[str, ...] = ("ok", "no_key", "unavailable", "error", "replay")
-GOOD_STATUSES = frozenset({"ok", "replay"})
-STATUS_COLUMNS = ["source", "status", "reason", "as_of", "rows"]
+GOOD_STATUSES = frozenset(USABLE)
 STATUS_SCHEMA = {
     "source": "text",
     "status": "text",
@@ -30,6 +31,7 @@ STATUS_SCHEMA = {
     "as_of": "time",
     "rows": "float",
 }
+FAILURE_ORDER = ("error", "unavailable", "no_key")  # the worst failure names a combined status
 
 
 class OnchainUnavailable(Exception):
@@ -43,22 +45,9 @@ class OnchainUnavailable(Exception):
         self.status = status
 
 
-@dataclass(frozen=True)
-class SourceStatus:
-    source: str  # e.g. "whale_alert (live api)"
-    status: Status
-    reason: str  # empty when ok; otherwise why (no key, HTTP 429, recording covers ...)
-    as_of: pd.Timestamp  # UTC time of the attempt, or the recording's date for replay
-    rows: int
-
-    def as_row(self) -> dict[str, object]:
-        return {
-            "source": self.source,
-            "status": self.status,
-            "reason": self.reason,
-            "as_of": self.as_of,
-            "rows": self.rows,
-        }
+def status_row(status: SourceStatus) -> dict[str, object]:
+    """A status as one record (the stored status columns)."""
+    return {column: getattr(status, column) for column in STATUS_COLUMNS}
 
 
 @dataclass
@@ -96,6 +85,8 @@ class HolderSource(Protocol):
 
     def describe(self) -> str: ...
 
+    def tracked_tokens(self) -> list[tuple[str, str]]: ...
+
     def fetch_holders(self, chain: str, contract: str, day: pd.Timestamp) -> OnchainResult: ...
 
 
@@ -122,30 +113,24 @@ class CoinListSource(Protocol):
 
 
 # ---------------------------------------------------------------------------- helpers
-def utc(value: pd.Timestamp | str | float) -> pd.Timestamp:
-    """A tz-aware UTC timestamp (naive input is taken as UTC, never as local time)."""
-    stamp = pd.Timestamp(value)
-    return stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
-
-
 def now_utc() -> pd.Timestamp:
     return pd.Timestamp.now(tz="UTC")
 
 
 def conform(frame: pd.DataFrame, schema: dict[str, str]) -> pd.DataFrame:
     """``frame`` with exactly the schema's columns and fixed dtypes, also when empty, so a
-    first write never types a storage column as NULL. Kinds: time, text, float, bool."""
-    out = frame.reindex(columns=list(schema))
-    for column, kind in schema.items():
-        if kind == "time":
-            out[column] = pd.to_datetime(out[column], utc=True).astype("datetime64[ns, UTC]")
-        elif kind == "text":
-            out[column] = out[column].astype("string")
-        elif kind == "bool":
-            out[column] = out[column].astype("boolean")
-        else:
-            out[column] = pd.to_numeric(out[column], errors="coerce").astype("float64")
-    return out.reset_index(drop=True)
+    first write never types a storage column as NULL. Kinds: time, text, float, bool (the
+    house's ``frames.pin_dtypes`` with the schema's kinds; bools stay nullable booleans)."""
+    bools = [c for c, kind in schema.items() if kind == "bool"]
+    out = pin_dtypes(
+        frame.reindex(columns=list(schema)).drop(columns=bools),
+        [c for c in schema if c not in bools],
+        times=[c for c, kind in schema.items() if kind == "time"],
+        texts=[c for c, kind in schema.items() if kind == "text"],
+    )
+    for column in bools:  # same index as ``out``: pin_dtypes keeps the frame's rows
+        out[column] = frame.reindex(columns=[column])[column].astype("boolean")
+    return out[list(schema)].reset_index(drop=True)
 
 
 def empty(schema: dict[str, str]) -> pd.DataFrame:
@@ -193,7 +178,7 @@ def stored_frame(
     if len(data):
         parts.append(data.assign(day=day, row_kind="data"))
     if statuses:
-        rows = pd.DataFrame([s.as_row() for s in statuses]).assign(day=day, row_kind="status")
+        rows = pd.DataFrame([status_row(s) for s in statuses]).assign(day=day, row_kind="status")
         parts.append(rows)
     frame = pd.concat([conform(p, full) for p in parts], ignore_index=True) if parts else None
     return frame if frame is not None else empty(full)
@@ -218,3 +203,23 @@ def status_rows(frame: pd.DataFrame) -> pd.DataFrame:
 
 def failed_statuses(statuses: Sequence[SourceStatus]) -> list[SourceStatus]:
     return [s for s in statuses if s.status not in GOOD_STATUSES]
+
+
+def combined_status(statuses: Sequence[SourceStatus], name: str) -> SourceStatus:
+    """One status for an asset fed by several sources and days (what its check reports).
+
+    Usable ("replay" when every usable answer was a replay, else "ok") only when no source
+    failed; otherwise the worst failure (error > unavailable > no_key), with every failed
+    source and its reason, so an outage of one source is never hidden behind the others."""
+    failed = failed_statuses(statuses)
+    sources = ", ".join(dict.fromkeys(s.source for s in statuses)) or name
+    rows = sum(int(s.rows) for s in statuses)
+    as_of = max((utc(s.as_of) for s in statuses), default=now_utc())
+    if not statuses:
+        return SourceStatus(sources, "error", f"{name}: no source was asked", as_of, 0)
+    if not failed:
+        kind = "replay" if all(s.status == "replay" for s in statuses) else "ok"
+        return SourceStatus(sources, kind, "", as_of, rows)
+    worst = next(k for k in FAILURE_ORDER if any(s.status == k for s in failed))
+    reasons = dict.fromkeys(f"{s.source}: {s.status} ({s.reason})" for s in failed)
+    return SourceStatus(sources, worst, "; ".join(reasons), as_of, rows)

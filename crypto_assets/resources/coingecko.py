@@ -18,8 +18,9 @@ from typing import ClassVar
 import dagster as dg
 import pandas as pd
 
+from crypto_assets.frames import utc
 from crypto_assets.onchain.contracts import parse_coin_list
-from crypto_assets.onchain.source import OnchainResult, OnchainUnavailable, now_utc, result, utc
+from crypto_assets.onchain.source import OnchainResult, OnchainUnavailable, now_utc, result
 from crypto_assets.resources.onchain_http import HttpSourceResource, readable_answer
 
 API_URL = "https://api.coingecko.com/api/v3"

@@ -22,6 +22,7 @@ import dagster as dg
 import pandas as pd
 from pydantic import Field
 
+from crypto_assets.frames import utc
 from crypto_assets.onchain.holders import (
     HOLDER_SCHEMA,
     parse_etherscan_holders,
@@ -30,14 +31,7 @@ from crypto_assets.onchain.holders import (
 from crypto_assets.onchain.labels import canonical_chain, normalize_address
 from crypto_assets.onchain.network import ETHERSCAN_DAILY, METRIC_SCHEMA, metrics_frame
 from crypto_assets.onchain.network import parse_etherscan_daily as parse_daily
-from crypto_assets.onchain.source import (
-    OnchainResult,
-    OnchainUnavailable,
-    empty,
-    now_utc,
-    result,
-    utc,
-)
+from crypto_assets.onchain.source import OnchainResult, OnchainUnavailable, empty, now_utc, result
 from crypto_assets.onchain.transfers import (
     ETHERSCAN_CHAINS,
     TRANSFER_SCHEMA,

@@ -5,7 +5,6 @@ Live ETH metrics come from Etherscan (``EtherscanResource.fetch_network_metrics`
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Sequence
 from pathlib import Path
 from typing import ClassVar
@@ -13,25 +12,18 @@ from typing import ClassVar
 import dagster as dg
 import pandas as pd
 
+from crypto_assets.frames import utc
 from crypto_assets.onchain.network import (
     BLOCKCHAIN_CHARTS,
     BTC_FILE,
     ETH_FILE,
     METRIC_SCHEMA,
+    load_recorded_metrics,
     metrics_frame,
     parse_blockchain_chart,
-    parse_btc_daily,
-    parse_eth_daily,
     window,
 )
-from crypto_assets.onchain.source import (
-    OnchainResult,
-    OnchainUnavailable,
-    empty,
-    now_utc,
-    result,
-    utc,
-)
+from crypto_assets.onchain.source import OnchainResult, OnchainUnavailable, empty, now_utc, result
 from crypto_assets.resources.onchain_http import HttpSourceResource, readable_answer
 
 CHARTS_URL = "https://api.blockchain.info"
@@ -75,18 +67,6 @@ class BlockchainChartsResource(HttpSourceResource):
         return result(frame, self.describe(), "ok", as_of, requests=self.http.requests - before)
 
 
-@functools.lru_cache(maxsize=4)
-def _recorded(data_dir: str, source: str) -> pd.DataFrame:
-    """Both recorded files, parsed once per process (they are read in place, never copied)."""
-    directory = Path(data_dir)
-    btc = parse_btc_daily(directory / BTC_FILE, source, pd.Timestamp("2018-02-21", tz="UTC"))
-    eth = parse_eth_daily(directory / ETH_FILE, source, pd.Timestamp("2018-02-21", tz="UTC"))
-    frame = pd.concat([btc, eth], ignore_index=True)
-    last_days = frame.groupby("coin")["metric_day"].transform("max")
-    frame["as_of"] = last_days + pd.Timedelta(days=1)  # complete once its last day ended
-    return frame
-
-
 class RecordedNetworkMetrics(dg.ConfigurableResource):
     """Replay of the recorded Kaggle daily network metrics (BTC and ETH)."""
 
@@ -103,7 +83,7 @@ class RecordedNetworkMetrics(dg.ConfigurableResource):
     ) -> OnchainResult:
         if not (Path(self.data_dir) / BTC_FILE).exists():
             raise OnchainUnavailable(f"recorded network metrics not found in {self.data_dir}")
-        recorded = _recorded(self.data_dir, self.describe())
+        recorded = load_recorded_metrics(self.data_dir, self.describe())
         wanted = recorded[recorded["coin"].isin([c.upper() for c in coins])]
         frame = window(wanted, utc(start), utc(end))
         as_of = wanted["as_of"].max() if len(wanted) else pd.Timestamp("2018-02-21", tz="UTC")

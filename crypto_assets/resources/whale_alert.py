@@ -19,7 +19,8 @@ from typing import Any, ClassVar
 import dagster as dg
 import pandas as pd
 
-from crypto_assets.onchain.source import OnchainResult, OnchainUnavailable, now_utc, result, utc
+from crypto_assets.frames import utc
+from crypto_assets.onchain.source import OnchainResult, OnchainUnavailable, now_utc, result
 from crypto_assets.onchain.transfers import parse_whale_alert
 from crypto_assets.resources.onchain_http import HttpSourceResource, readable_answer
 

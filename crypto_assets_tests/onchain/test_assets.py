@@ -8,30 +8,33 @@ import dagster as dg
 import duckdb
 import pandas as pd
 import pytest
-from dagster_duckdb import DuckDBResource
-from dagster_duckdb_pandas import DuckDBPandasIOManager
 
-from crypto_assets.defs.onchain import defs as onchain_defs
-from crypto_assets.defs.onchain import onchain_assets
+from crypto_assets.defs.onchain import build_assets, build_defs
+from crypto_assets.defs.partitions import Partitions
 from crypto_assets.resources.coingecko import CoinGeckoResource
 from crypto_assets.resources.esplora import EsploraResource
 from crypto_assets.resources.etherscan import EtherscanResource
+from crypto_assets.resources.io_manager import AtomicDuckDBPandasIOManager
 from crypto_assets.resources.network_metrics import BlockchainChartsResource
 from crypto_assets.resources.onchain import build_onchain_resources
+from crypto_assets.resources.storage import DuckDBStore
 from crypto_assets.resources.whale_alert import WhaleAlertResource
 from crypto_assets.settings import Settings
 
-# reaches back to the recorded data (2010..2019, 2022); the product uses daily_partitions
-PARTITIONS = dg.DailyPartitionsDefinition(start_date="2010-01-01", timezone="UTC")
-ASSETS = onchain_assets(PARTITIONS)
+# reaches back to the recorded data (2010..2019, 2022); the product's start at history_start
+PARTITIONS = Partitions(
+    daily=dg.DailyPartitionsDefinition(start_date="2010-01-01", timezone="UTC"),
+    horizons=dg.StaticPartitionsDefinition(["24h"]),
+)
+ASSETS = build_assets(PARTITIONS)
 UNIVERSE = {"ops": {"coin_contracts": {"config": {"coins": ["BTC", "ETH", "LINK", "SOL"]}}}}
 
 
 def _resources(database: Path, source: str = "replay") -> dict:
-    resources = build_onchain_resources(Settings(onchain_source=source))
+    resources = build_onchain_resources(Settings(_env_file=None, onchain_source=source))
     return resources | {
-        "duckdb": DuckDBResource(database=str(database)),
-        "io_manager": DuckDBPandasIOManager(database=str(database), schema="crypto"),
+        "duckdb": DuckDBStore(database=str(database)),
+        "io_manager": AtomicDuckDBPandasIOManager(database=str(database), schema="crypto"),
     }
 
 
@@ -79,6 +82,16 @@ def test_replay_day_of_the_recorded_whale_alert_response(whale_day) -> None:
     assert checks["exchange_flows"] is True
     metadata = result.asset_materializations_for_node("whale_transfers")[0].metadata
     assert metadata["rows"].value == 10 and metadata["below_threshold"].value == 14
+    assert metadata["coverage"].value == "2 coins with whale transfers: BTC, ETH"
+    assert "whale_alert replay" in metadata["source"].value and metadata["as_of"].value
+    (evaluation,) = [
+        e for e in result.get_asset_check_evaluations() if e.asset_key.path == ["whale_transfers"]
+    ]
+    assert evaluation.check_name == "source_status"
+    assert evaluation.metadata["status"].value == "unavailable"  # what alerting reads
+    assert "no Etherscan transfer list is recorded" in evaluation.metadata["reason"].value
+    coverage = result.asset_materializations_for_node("onchain_coverage")[0].metadata
+    assert coverage["coins_without"].value == "LINK, SOL"
 
 
 def test_rerun_of_a_partition_replaces_it(whale_day) -> None:
@@ -157,13 +170,15 @@ def test_live_sources_without_keys_or_network_leave_status_rows_only(tmp_path) -
 
 def test_defs_merge_with_the_built_resources(tmp_path) -> None:
     database = tmp_path / "onchain.duckdb"
-    merged = dg.Definitions.merge(onchain_defs, dg.Definitions(resources=_resources(database)))
+    merged = dg.Definitions.merge(
+        build_defs(PARTITIONS), dg.Definitions(resources=_resources(database))
+    )
     keys = {k.to_user_string() for k in merged.resolve_asset_graph().get_all_asset_keys()}
     assert {"coin_contracts", "whale_transfers", "exchange_flows", "holder_concentration"} <= keys
     assert {"network_activity", "onchain_coverage"} <= keys
 
 
-def test_coin_contracts_read_the_days_universe_from_kraken_markets(tmp_path) -> None:
+def test_coin_contracts_read_the_days_universe_from_exchange_markets(tmp_path) -> None:
     database = tmp_path / "onchain.duckdb"
     markets = pd.DataFrame(
         {
@@ -175,7 +190,7 @@ def test_coin_contracts_read_the_days_universe_from_kraken_markets(tmp_path) -> 
     with duckdb.connect(str(database)) as conn:
         conn.execute("create schema crypto")
         conn.register("markets_frame", markets)
-        conn.execute("create table crypto.kraken_markets as select * from markets_frame")
+        conn.execute("create table crypto.exchange_markets as select * from markets_frame")
     contracts = [a for a in ASSETS if a.key.to_user_string() == "coin_contracts"]
     result = dg.materialize(contracts, resources=_resources(database), partition_key="2019-06-18")
     table = _table(database, "coin_contracts")

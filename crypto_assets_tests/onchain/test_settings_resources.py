@@ -44,3 +44,26 @@ def test_replay_resources(tmp_path) -> None:
     )
     assert isinstance(resources["whale_alert"], WhaleAlertReplay)
     assert resources["whale_alert"].data_dir == str(tmp_path)
+
+
+def test_bad_onchain_settings_are_one_line_each(monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:
+    from crypto_assets.settings import SettingsError, load_settings
+
+    monkeypatch.setenv("CRYPTO_ASSETS_ETHERSCAN_CHAIN_IDS", "1,mainnet")
+    monkeypatch.setenv("CRYPTO_ASSETS_WHALE_MIN_USD", "10")
+    monkeypatch.setenv("CRYPTO_ASSETS_ONCHAIN_LABEL_FILE", str(tmp_path / "missing.csv"))
+    monkeypatch.setenv("CRYPTO_ASSETS_BITCOIN_EXPLORER_URL", "mempool.space")
+    monkeypatch.setenv("CRYPTO_ASSETS_WHALE_ALERT_API_KEY", " ")
+    with pytest.raises(SettingsError) as error:
+        load_settings(_env_file=None)
+    lines = str(error.value).splitlines()
+    assert len(lines) == 5
+    named = {line.split("=")[0] for line in lines}
+    assert named == {
+        "CRYPTO_ASSETS_ETHERSCAN_CHAIN_IDS",
+        "CRYPTO_ASSETS_WHALE_MIN_USD",
+        "CRYPTO_ASSETS_ONCHAIN_LABEL_FILE",
+        "CRYPTO_ASSETS_BITCOIN_EXPLORER_URL",
+        "CRYPTO_ASSETS_WHALE_ALERT_API_KEY",
+    }
+    assert "CRYPTO_ASSETS_WHALE_ALERT_API_KEY=***" in str(error.value)  # secrets never shown
