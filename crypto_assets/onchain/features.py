@@ -19,6 +19,7 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
+from crypto_assets.frames import UTC_DTYPE
 from crypto_assets.onchain.network import FEATURE_COLUMNS as NETWORK_COLUMNS
 
 NETWORK_MAX_AGE = pd.Timedelta(days=3)  # a metric older than this is stale, not current
@@ -36,12 +37,22 @@ ONCHAIN_COLUMNS = [
     *FLOW_COLUMNS,
     *HOLDER_COLUMNS,
 ]
+COIN_COLUMNS = [c for c in ONCHAIN_COLUMNS if c not in REGIME_COLUMNS]  # about the row's coin
+# How far back a feature row may reach for an on-chain fact: a holder snapshot up to
+# HOLDER_MAX_AGE old, plus the day its partition spans (network: 3 days + 1, whales: 1 day).
+ONCHAIN_LOOKBACK = HOLDER_MAX_AGE + pd.Timedelta(days=1)
 
 
 def known_at(features: pd.DataFrame, timeframes: dict[str, pd.Timedelta]) -> pd.Series:
     """When each feature row is known: its candle's close (open + timeframe)."""
     step = features["timeframe"].map(timeframes) if "timeframe" in features else pd.Timedelta(0)
-    return pd.to_datetime(features["date"], utc=True) + step
+    return _ns(features["date"]) + step
+
+
+def _ns(values: pd.Series) -> pd.Series:
+    """UTC times in nanoseconds: DuckDB hands back microseconds, and merge_asof / int64 windows
+    need one resolution on both sides."""
+    return pd.to_datetime(values, utc=True).astype(UTC_DTYPE)
 
 
 def asof_join_onchain(
@@ -66,7 +77,7 @@ def asof_join_onchain(
     if whales is not None and len(whales):
         _join_whales(out, whales)
     if flows is not None and len(flows):
-        flow = flows.assign(known_at=pd.to_datetime(flows["flow_day"], utc=True) + _DAY)
+        flow = flows.assign(known_at=_ns(flows["flow_day"]) + _DAY)
         flow = flow.rename(columns={"netflow_usd": "exchange_netflow_usd_1d"})
         _asof(out, flow, FLOW_COLUMNS, by_coin=True, tolerance=_DAY)
     if holders is not None and len(holders):
@@ -97,7 +108,7 @@ def _asof(
 ) -> None:
     """Fill ``columns`` of ``out`` in place with the newest ``source`` row whose ``known_at`` is
     at or before the row's ``_known_at`` (and not older than ``tolerance``)."""
-    right = source.assign(known_at=pd.to_datetime(source["known_at"], utc=True))
+    right = source.assign(known_at=_ns(source["known_at"]))
     right = right.dropna(subset=["known_at"])
     keys = ["coin"] if by_coin else []
     right = right[[*keys, "known_at", *columns]]
@@ -122,7 +133,7 @@ def _asof(
 
 def _join_whales(out: pd.DataFrame, whales: pd.DataFrame) -> None:
     """USD to/from exchanges and count of whale transfers in the 24 h before each row is known."""
-    times = pd.to_datetime(whales["time"], utc=True).astype("int64")
+    times = _ns(whales["time"]).astype("int64")
     usd = whales["amount_usd"].astype(float).fillna(0.0)
     columns = {
         "whale_to_exchange_usd_24h": usd.where(whales["direction"] == "to_exchange", 0.0),
@@ -188,3 +199,24 @@ def coverage_summary(coverage: pd.DataFrame) -> str:
         + (f" ({with_data})" if have else "")
         + f"; {total - have} have none"
     )
+
+
+def onchain_feature_coverage(features: pd.DataFrame) -> dict[str, object]:
+    """Which coins of a joined feature frame got coin-level on-chain features and which did
+    not, and how many rows got any (coin-level or the BTC network regime): what the feature
+    table's metadata and the demo say about coverage."""
+    if features.empty or not set(COIN_COLUMNS) <= set(features.columns):
+        return {"onchain_coins": "0 coins", "onchain_coins_without": "-", "rows_with_onchain": 0}
+    coin_level = features[COIN_COLUMNS].notna().any(axis=1)
+    regime = features[REGIME_COLUMNS].notna().any(axis=1)
+    symbols = features["symbol"].astype(str)
+    covered = sorted(symbols[coin_level].unique())
+    without = sorted(set(symbols) - set(covered))
+    return {
+        "onchain_coins": f"{len(covered)} of {symbols.nunique()} coins"
+        + (f": {', '.join(covered[:30])}" if covered else ""),
+        "onchain_coins_without": ", ".join(without[:60]) + (" ..." if len(without) > 60 else "")
+        or "-",
+        "rows_with_onchain": int(coin_level.sum()),
+        "rows_with_onchain_regime": int(regime.sum()),
+    }

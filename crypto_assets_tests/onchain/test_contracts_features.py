@@ -17,6 +17,7 @@ from crypto_assets.onchain.features import (
     asof_join_onchain,
     coverage_summary,
     onchain_coverage,
+    onchain_feature_coverage,
 )
 from crypto_assets.onchain.network import (
     BTC_FILE,
@@ -189,3 +190,39 @@ def test_coverage_report_names_coins_without_data(network, whale_frame) -> None:
     assert by_coin.loc["LINK", "whale_transfers"] == 1
     assert not by_coin.loc["SOL", "has_onchain"]
     assert coverage_summary(coverage).startswith("3 of 4 universe coins have on-chain data")
+
+
+def test_times_read_back_from_duckdb_in_microseconds_join_the_same(whale_frame, label_book):
+    """DuckDB hands stored times back as datetime64[us]: the as-of join must give the same
+    values as with nanoseconds (mixed resolutions put every fact outside every window)."""
+    from crypto_assets.onchain.transfers import classify_whales
+
+    whales, _ = classify_whales(whale_frame, label_book, 500_000)
+    rows = pd.DataFrame(
+        {
+            "symbol": ["BTC/USD", "BTC/USD"],
+            "date": pd.to_datetime(["2019-06-18 05:00", "2019-06-19 00:00"], utc=True),
+            "timeframe": ["1h", "1d"],
+        }
+    )
+    stored = whales.assign(time=whales["time"].astype("datetime64[us, UTC]"))
+    expected = asof_join_onchain(rows, TIMEFRAMES, whales=whales)
+    got = asof_join_onchain(rows, TIMEFRAMES, whales=stored)
+    assert got["whale_count_24h"].tolist() == expected["whale_count_24h"].tolist()
+    assert got["whale_count_24h"].iloc[0] > 0
+
+
+def test_feature_coverage_names_coins_with_and_without(network) -> None:
+    rows = pd.DataFrame(
+        {
+            "symbol": ["BTC/USD", "SOL/USD"],
+            "date": pd.to_datetime(["2017-06-30", "2017-06-30"], utc=True),
+            "timeframe": ["1d", "1d"],
+        }
+    )
+    joined = asof_join_onchain(rows, TIMEFRAMES, network=network)
+    coverage = onchain_feature_coverage(joined)
+    assert coverage["onchain_coins"] == "1 of 2 coins: BTC/USD"
+    assert coverage["onchain_coins_without"] == "SOL/USD"
+    assert coverage["rows_with_onchain"] == 1 and coverage["rows_with_onchain_regime"] == 2
+    assert onchain_feature_coverage(rows.iloc[0:0])["rows_with_onchain"] == 0
