@@ -13,6 +13,7 @@ it answered (``ok`` / ``replay``) or why not. A reader takes :func:`data_rows`.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Literal, Protocol, runtime_checkable
@@ -134,7 +135,13 @@ def conform(frame: pd.DataFrame, schema: dict[str, str]) -> pd.DataFrame:
 
 
 def empty(schema: dict[str, str]) -> pd.DataFrame:
-    return conform(pd.DataFrame(), schema)
+    """A typed frame with no rows (built once per schema: a day loop asks for many)."""
+    return _empty(tuple(schema.items())).copy()
+
+
+@functools.lru_cache(maxsize=64)
+def _empty(schema: tuple[tuple[str, str], ...]) -> pd.DataFrame:
+    return conform(pd.DataFrame(), dict(schema))
 
 
 def result(
@@ -163,25 +170,37 @@ def attempt(
         return OnchainResult(empty(schema), SourceStatus(source, exc.status, exc.reason, now, 0))
 
 
-def stored_frame(
-    data: pd.DataFrame,
-    statuses: Sequence[SourceStatus],
-    schema: dict[str, str],
-    day: pd.Timestamp,
-) -> pd.DataFrame:
-    """One partition of an on-chain table: data rows plus one status row per source.
-
-    ``schema`` is the data schema; the stored schema adds ``day``, ``row_kind`` and the status
-    columns (``source`` and ``as_of`` are shared with data rows, which carry their own)."""
-    full = stored_schema(schema)
+def stored_parts(
+    data: pd.DataFrame, statuses: Sequence[SourceStatus], day: pd.Timestamp
+) -> list[pd.DataFrame]:
+    """One day of an on-chain table, not yet typed: its data rows plus one status row per
+    source. A multi-day run collects the parts and types them once (:func:`stored_table`)."""
     parts = []
     if len(data):
         parts.append(data.assign(day=day, row_kind="data"))
     if statuses:
         rows = pd.DataFrame([status_row(s) for s in statuses]).assign(day=day, row_kind="status")
         parts.append(rows)
-    frame = pd.concat([conform(p, full) for p in parts], ignore_index=True) if parts else None
-    return frame if frame is not None else empty(full)
+    return parts
+
+
+def stored_table(parts: Sequence[pd.DataFrame], schema: dict[str, str]) -> pd.DataFrame:
+    """The parts of one or many days as a stored on-chain table: ``schema`` is the data
+    schema; the stored schema adds ``day``, ``row_kind`` and the status columns (``source``
+    and ``as_of`` are shared with data rows, which carry their own)."""
+    frames = [p for p in parts if len(p)]
+    table = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+    return conform(table, stored_schema(schema))
+
+
+def stored_frame(
+    data: pd.DataFrame,
+    statuses: Sequence[SourceStatus],
+    schema: dict[str, str],
+    day: pd.Timestamp,
+) -> pd.DataFrame:
+    """One partition of an on-chain table: data rows plus one status row per source."""
+    return stored_table(stored_parts(data, statuses, day), schema)
 
 
 def stored_schema(schema: dict[str, str]) -> dict[str, str]:

@@ -15,6 +15,7 @@ from crypto_assets.defs.onchain.assets import (
     status_check,
     window_days,
 )
+from crypto_assets.frames import UTC_DTYPE, utc
 from crypto_assets.onchain.features import coverage_summary, onchain_coverage
 from crypto_assets.onchain.holders import CONCENTRATION_SCHEMA, HOLDER_SCHEMA, concentration_row
 from crypto_assets.onchain.labels import LabelBook
@@ -30,7 +31,8 @@ from crypto_assets.onchain.source import (
     now_utc,
     status_row,
     status_rows,
-    stored_frame,
+    stored_parts,
+    stored_table,
 )
 from crypto_assets.resources.address_labels import AddressLabelsResource
 from crypto_assets.resources.onchain import OnchainConfig
@@ -110,9 +112,9 @@ def holder_concentration(
         tokens = holder_tokens(today, etherscan.tracked_tokens(), onchain_config.holder_max_tokens)
         data, day_statuses = _holder_day(etherscan, tokens, day, previous, book)
         previous = pd.concat([previous, data], ignore_index=True)
-        frames.append(stored_frame(data, day_statuses, CONCENTRATION_SCHEMA, day))
+        frames += stored_parts(data, day_statuses, day)
         statuses += day_statuses
-    frame = pd.concat(frames, ignore_index=True)
+    frame = stored_table(frames, CONCENTRATION_SCHEMA)
     data = data_rows(frame)
     tokens = data[["chain", "contract"]].drop_duplicates() if len(data) else data
     coverage = f"{len(tokens)} tokens with a holder list; " + coins_covered(frame, "a named coin")
@@ -156,8 +158,8 @@ def network_activity(
     frames = []
     for day in days:  # data rows and one status row per source, day by day
         today = joined[joined["metric_day"] == day]
-        frames.append(stored_frame(today, statuses, NETWORK_SCHEMA, day))
-    frame = pd.concat(frames, ignore_index=True)
+        frames += stored_parts(today, statuses, day)
+    frame = stored_table(frames, NETWORK_SCHEMA)
     preview = ["coin", "metric_day", "tx_count", "net_tx_logchg_7d"]
     data = data_rows(frame)
     coverage = coins_covered(frame, "network metrics") + (
@@ -186,9 +188,10 @@ def onchain_coverage_report(
         "holder_concentration": holder_concentration,
         "network_activity": network_activity,
     }
+    data = {name: _by_day(table) for name, table in tables.items()}
     frames, coverage = [], pd.DataFrame(columns=["coin", "has_onchain"])
     for day in window_days(context):
-        today = {name: _on_day(t, day) for name, t in tables.items()}
+        today = {name: days.get(day, empty_rows) for name, (days, empty_rows) in data.items()}
         contracts = today["coin_contracts"]
         coverage = onchain_coverage(
             contracts["coin"].dropna().unique() if len(contracts) else [],
@@ -198,8 +201,8 @@ def onchain_coverage_report(
             flows=today["exchange_flows"],
             holders=today["holder_concentration"],
         )
-        frames.append(conform(coverage, COVERAGE_SCHEMA).assign(day=day))
-    frame = pd.concat(frames, ignore_index=True)
+        frames.append(coverage.assign(day=day))
+    frame = conform(pd.concat(frames, ignore_index=True), {**COVERAGE_SCHEMA, "day": "time"})
     summary = coverage_summary(coverage)
     context.log.info(summary)
     statuses = pd.concat([status_rows(t) for t in tables.values()], ignore_index=True)
@@ -223,11 +226,13 @@ def onchain_coverage_report(
     )
 
 
-def _on_day(table: pd.DataFrame, day: pd.Timestamp) -> pd.DataFrame:
+def _by_day(table: pd.DataFrame) -> tuple[dict[pd.Timestamp, pd.DataFrame], pd.DataFrame]:
+    """A table's data rows per partition day, and the empty frame for a day without any."""
     data = data_rows(table)
     if data.empty:
-        return data
-    return data[pd.to_datetime(data["day"], utc=True) == day]
+        return {}, data
+    days = pd.to_datetime(data["day"], utc=True).astype(UTC_DTYPE)
+    return {utc(day): rows for day, rows in data.groupby(days)}, data.iloc[0:0]
 
 
 ACTIVITY_METADATA = {

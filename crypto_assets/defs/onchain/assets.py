@@ -35,7 +35,8 @@ from crypto_assets.onchain.source import (
     now_utc,
     status_row,
     status_rows,
-    stored_frame,
+    stored_parts,
+    stored_table,
 )
 from crypto_assets.onchain.transfers import (
     LABELLED_SCHEMA,
@@ -129,8 +130,8 @@ def coin_contracts(
     for day in window_days(context):
         coins = _universe(duckdb, day, config.coins)
         mapped = map_universe(coins, listed, source=fetched.source, as_of=fetched.as_of)
-        frames.append(stored_frame(mapped, [fetched.status], CONTRACT_SCHEMA, day))
-    frame = pd.concat(frames, ignore_index=True)
+        frames += stored_parts(mapped, [fetched.status], day)
+    frame = stored_table(frames, CONTRACT_SCHEMA)
     universe = mapped["coin"].nunique() if len(mapped) else 0
     located = mapped.dropna(subset=["chain"])["coin"].nunique() if len(mapped) else 0
     matches = mapped.drop_duplicates("coin")["match"].value_counts() if len(mapped) else {}
@@ -200,10 +201,10 @@ def whale_transfers(
         fetched, priceable = map_token_coins(fetched, lookup)
         priced = price_transfers(fetched, closes, priceable)
         whales, day_counts = classify_whales(priced, book, onchain_config.whale_min_usd)
-        frames.append(stored_frame(whales, [r.status for r in results], LABELLED_SCHEMA, day))
+        frames += stored_parts(whales, [r.status for r in results], day)
         statuses += [r.status for r in results]
         counts = {k: counts.get(k, 0) + v for k, v in day_counts.items()}
-    frame = pd.concat(frames, ignore_index=True)
+    frame = stored_table(frames, LABELLED_SCHEMA)
     directions = data_rows(frame)["direction"].value_counts().to_dict()
     preview = ["time", "coin", "amount_usd", "direction"]
     yield dg.Output(
@@ -228,9 +229,9 @@ def exchange_flows_asset(context: dg.AssetExecutionContext, whale_transfers: pd.
         upstream = whale_transfers[days == day] if days is not None else whale_transfers
         flows = exchange_flows(data_rows(upstream))
         status = derived_status("whale_transfers", status_rows(upstream), len(flows))
-        frames.append(stored_frame(flows, [status], FLOW_SCHEMA, day))
+        frames += stored_parts(flows, [status], day)
         statuses.append(status)
-    frame = pd.concat(frames, ignore_index=True)
+    frame = stored_table(frames, FLOW_SCHEMA)
     preview = ["coin", "flow_day", "inflow_usd", "outflow_usd", "netflow_usd"]
     coverage = coins_covered(frame, "exchange flows")
     yield dg.Output(frame, metadata=asset_metadata(frame, statuses, preview, coverage))
