@@ -56,6 +56,7 @@ benchmarks: install
 	$(BIN)/python benchmarks/backtest.py
 	$(BIN)/python benchmarks/sentiment.py
 	$(BIN)/python benchmarks/storage.py
+	$(BIN)/python benchmarks/onchain.py
 
 clean:
 	rm -rf $(VENV) data .dagster_home mlruns

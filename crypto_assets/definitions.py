@@ -15,11 +15,21 @@ from types import ModuleType
 
 import dagster as dg
 
-from crypto_assets.defs import features, market, models, ops, predictions, sentiment, storage
+from crypto_assets.defs import (
+    features,
+    market,
+    models,
+    onchain,
+    ops,
+    predictions,
+    sentiment,
+    storage,
+)
 from crypto_assets.defs.partitions import build_partitions
 from crypto_assets.resources.io_manager import AtomicDuckDBPandasIOManager
 from crypto_assets.resources.market_source import ExchangeResource, SnapshotSource
 from crypto_assets.resources.mlflow_tracking import MlflowTracking
+from crypto_assets.resources.onchain import build_onchain_resources
 from crypto_assets.resources.settings import PipelineSettings
 from crypto_assets.resources.storage import DuckDBStore
 from crypto_assets.settings import ENV_PREFIX, Settings, export_secrets, load_settings
@@ -34,6 +44,7 @@ DOMAINS: tuple[ModuleType, ...] = (
     predictions,
     storage,
     ops,
+    onchain,
 )
 
 
@@ -74,6 +85,7 @@ def build_resources(settings: Settings) -> dict[str, object]:
             artifact_root=str(settings.mlflow_artifact_root),
         ),
         **ops.build_ops_resources(settings, lambda field: secret_config(settings, field)),
+        **build_onchain_resources(settings),
     }
 
 

@@ -89,6 +89,26 @@ class Settings(BaseSettings):
     sentiment_device: str = "auto"
     sentiment_batch_size: int = 64
 
+    # --- onchain (env CRYPTO_ASSETS_ONCHAIN_*, CRYPTO_ASSETS_ETHERSCAN_*, ...) -------------
+    # Which on-chain sources run: "live" APIs or "replay" of the recorded real files in
+    # onchain_data_dir; None follows `source` (a snapshot run replays, a live run goes live).
+    onchain_source: Literal["live", "replay"] | None = None
+    onchain_data_dir: Path = SHARED_DATA_DIR / "onchain"  # recorded real files, read in place
+    onchain_label_file: Path | None = None  # the user's own address labels (CSV), added last
+    coingecko_coin_list_file: Path | None = None  # a recorded /coins/list?include_platform=true
+    whale_min_usd: float = 1_000_000.0  # a transfer at or above this USD value is a whale move
+    whale_alert_min_value: int = 500_000  # Whale Alert's query floor (free plan minimum)
+    etherscan_chain_ids: Annotated[list[int], NoDecode] = Field(
+        default_factory=lambda: [1, 56, 137]  # Ethereum, BNB Smart Chain, Polygon PoS
+    )
+    etherscan_calls_per_second: float = 3.0  # free plan: 3 calls/s, 100k calls/day
+    etherscan_max_wallets: int = 50  # labelled exchange wallets followed per chain and day
+    holder_max_tokens: int = 20  # token holder lists fetched per day (API Pro endpoint)
+    bitcoin_explorer_url: str = "https://mempool.space/api"  # or https://blockstream.info/api
+    etherscan_api_key: SecretStr | None = None
+    whale_alert_api_key: SecretStr | None = None
+    coingecko_api_key: SecretStr | None = None  # optional demo key (x-cg-demo-api-key)
+
     # --- social, news and events: secrets (never logged; SecretStr hides them) ----------------
     cryptopanic_api_key: SecretStr | None = None
 
@@ -163,6 +183,30 @@ class Settings(BaseSettings):
 
     # --- end of validation -------------------------------------------------------------
 
+    # --- onchain ---------------------------------------------------------------------
+    @field_validator("etherscan_chain_ids", mode="before")
+    @classmethod
+    def _split_ints(cls, value: object) -> object:
+        if isinstance(value, str) and not value.strip().startswith("["):
+            return [item.strip() for item in value.split(",") if item.strip()]
+        return value
+
+    @field_validator(
+        "onchain_data_dir", "onchain_label_file", "coingecko_coin_list_file", mode="before"
+    )
+    @classmethod
+    def _onchain_path_not_blank(cls, value: object, info: Any) -> object:
+        if isinstance(value, str) and not value.strip():  # Path("") would silently mean "."
+            raise ValueError(_RULES[info.field_name][1])
+        return value
+
+    @property
+    def resolved_onchain_source(self) -> str:
+        """``onchain_source``, or the market source's choice (snapshot -> replay)."""
+        if self.onchain_source is not None:
+            return self.onchain_source
+        return "replay" if self.source == "snapshot" else "live"
+
     @property
     def resolved_duckdb_path(self) -> Path:
         return self.duckdb_path or self.data_dir / "crypto_assets.duckdb"
@@ -180,6 +224,7 @@ SENTIMENT_CLASSES = ("bearish", "bullish", "neutral")  # = sentiment.model.LABEL
 _CODE = re.compile(r"^[A-Z0-9]{2,10}$")
 _DEVICE = re.compile(r"^(auto|cpu|cuda(:\d+)?)$")
 _URI = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:\S+$")
+_HTTP = re.compile(r"^https?://[^\s/]+\S*$")  # onchain
 
 
 def _whole(low: int, high: int) -> Callable[[Any], bool]:
@@ -302,6 +347,39 @@ _RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "log_dir": (lambda v: True, "unset or a non-empty folder path"),
     "log_level": (lambda v: True, "DEBUG, INFO, WARNING or ERROR"),
     "backup_keep": (_whole(1, 1000), "a whole number from 1 to 1000"),
+    # --- onchain ---
+    "onchain_source": (lambda v: True, "unset (follows CRYPTO_ASSETS_SOURCE), live or replay"),
+    "onchain_data_dir": (lambda v: True, "a non-empty folder path (the recorded on-chain files)"),
+    "onchain_label_file": (
+        lambda v: v is None or Path(v).is_file(),
+        "unset or an existing CSV file of address labels (chain,address,label,category)",
+    ),
+    "coingecko_coin_list_file": (
+        lambda v: v is None or Path(v).is_file(),
+        "unset or an existing JSON file: a recorded CoinGecko /coins/list?include_platform=true",
+    ),
+    "whale_min_usd": (
+        lambda v: math.isfinite(v) and 1_000 <= v <= 1e12,
+        "a USD value from 1000 to 1e12, e.g. 1000000",
+    ),
+    "whale_alert_min_value": (_whole(0, 10**12), "a whole USD value from 0 to 1e12 (API floor)"),
+    "etherscan_chain_ids": (
+        lambda v: bool(v) and all(0 < c < 2**32 for c in v),
+        "a comma-separated list of EVM chain ids, e.g. 1,56,137",
+    ),
+    "etherscan_calls_per_second": (
+        lambda v: math.isfinite(v) and 0 < v <= 100,
+        "calls per second above 0, at most 100 (free plan: 3)",
+    ),
+    "etherscan_max_wallets": (_whole(0, 10_000), "a whole number from 0 to 10000"),
+    "holder_max_tokens": (_whole(0, 10_000), "a whole number from 0 to 10000"),
+    "bitcoin_explorer_url": (
+        lambda v: bool(_HTTP.match(v)),
+        "an http(s) base URL of an Esplora API, e.g. https://mempool.space/api",
+    ),
+    "etherscan_api_key": (_blank_free, "unset or a non-empty key"),
+    "whale_alert_api_key": (_blank_free, "unset or a non-empty key"),
+    "coingecko_api_key": (_blank_free, "unset or a non-empty key"),
 }
 
 

@@ -72,6 +72,84 @@ def market_summary(settings: Settings) -> dict[str, Any]:
     return summary
 
 
+# --- onchain ---------------------------------------------------------------------------------
+ONCHAIN_TABLES = (
+    "coin_contracts",
+    "whale_transfers",
+    "exchange_flows",
+    "holder_concentration",
+    "network_activity",
+)
+
+
+def onchain_summary(settings: Settings) -> dict[str, Any]:
+    """On-chain coverage of the newest stored day: which universe coins have on-chain data and
+    which do not (``onchain_coverage``), which coins got on-chain features in the feature
+    table (any day), and every source's status that day (the tables' status rows)."""
+    from crypto_assets.onchain.features import COIN_COLUMNS
+
+    summary: dict[str, Any] = {"day": "-", "covered": [], "uncovered": [], "sources": []}
+    summary |= {"feature_coins": [], "feature_rows": 0}
+    conn = _connect(settings)
+    if conn is None:
+        return summary | {"note": "not materialized yet"}
+    with conn:
+        tables = _tables(conn)
+        if "onchain_coverage" not in tables:
+            return summary | {"note": "not materialized yet"}
+        coverage = conn.execute(
+            f"select coin, has_onchain, day from {SCHEMA}.onchain_coverage "
+            f"where day = (select max(day) from {SCHEMA}.onchain_coverage) order by coin"
+        ).df()
+        if len(coverage):
+            summary["day"] = str(utc(coverage["day"].iloc[0]).date())
+        have = coverage["has_onchain"].fillna(False).astype(bool)
+        summary["covered"] = coverage.loc[have, "coin"].tolist()
+        summary["uncovered"] = coverage.loc[~have, "coin"].tolist()
+        summary["sources"] = _onchain_sources(conn, tables)
+        summary |= _onchain_features(conn, tables, COIN_COLUMNS)
+    return summary
+
+
+def _onchain_sources(conn: duckdb.DuckDBPyConnection, tables: set[str]) -> list[dict[str, Any]]:
+    rows: list[dict[str, Any]] = []
+    for table in (t for t in ONCHAIN_TABLES if t in tables):
+        found = conn.execute(
+            f"select distinct source, status, reason from {SCHEMA}.{table} "
+            f"where row_kind = 'status' and day = (select max(day) from {SCHEMA}.{table}) "
+            "order by source"
+        ).fetchall()
+        rows += [
+            {"table": table, "source": source, "status": status, "reason": reason or ""}
+            for source, status, reason in found
+        ]
+    return rows
+
+
+def _onchain_features(
+    conn: duckdb.DuckDBPyConnection, tables: set[str], columns: list[str]
+) -> dict[str, Any]:
+    if "feature_table" not in tables:
+        return {}
+    present = {
+        r[0]
+        for r in conn.execute(
+            "select column_name from information_schema.columns "
+            "where table_schema = ? and table_name = 'feature_table'",
+            [SCHEMA],
+        ).fetchall()
+    }
+    wanted = [c for c in columns if c in present]
+    if not wanted:
+        return {}
+    any_value = " or ".join(f'"{c}" is not null' for c in wanted)
+    found = conn.execute(
+        f"select symbol, count(*) from {SCHEMA}.feature_table where {any_value} "
+        "group by symbol order by symbol"
+    ).fetchall()
+    return {"feature_coins": [r[0] for r in found], "feature_rows": sum(r[1] for r in found)}
+
+
 def _coverage(conn: duckdb.DuckDBPyConnection, with_quality: bool) -> list[dict[str, Any]]:
     coverage = conn.execute(
         "select timeframe, count(distinct symbol) coins, count(*) candles, min(date) first,"
@@ -111,6 +189,11 @@ def _table_row(conn: duckdb.DuckDBPyConnection, table: str, now: pd.Timestamp) -
     row: dict[str, Any] = {"rows": conn.execute(f"select count(*) from {name}").fetchone()[0]}
     if "symbol" in columns:
         row["coins"] = conn.execute(f"select count(distinct symbol) from {name}").fetchone()[0]
+    elif "coin" in columns:  # on-chain tables
+        row["coins"] = conn.execute(f"select count(distinct coin) from {name}").fetchone()[0]
+    if "row_kind" in columns:  # on-chain tables: data rows, and one status row per source/day
+        kinds = dict(conn.execute(f"select row_kind, count(*) from {name} group by 1").fetchall())
+        row["rows"], row["status_rows"] = kinds.get("data", 0), kinds.get("status", 0)
     if time_col:
         newest = conn.execute(f'select max("{time_col}") from {name}').fetchone()[0]
         if newest is not None:

@@ -155,8 +155,44 @@ def _run_graph(
     except PipelineError as exc:
         _fail(str(exc))
     _print_market_summary(settings)
+    _print_onchain_summary(settings)
     _print_top(settings)
     _print_timings(timings, first, last)
+
+
+def _print_onchain_summary(settings: Settings) -> None:
+    """Which coins have on-chain data and features, which do not, and each source's status."""
+    from crypto_assets.status import onchain_summary
+
+    summary = onchain_summary(settings)
+    if summary.get("note"):
+        out.print(f"on-chain: {summary['note']}", soft_wrap=True)
+        return
+    covered, uncovered = summary["covered"], summary["uncovered"]
+    out.print(
+        f"on-chain on {summary['day']}: {len(covered)} of {len(covered) + len(uncovered)} "
+        f"universe coins have on-chain data ({', '.join(covered) or 'none'}); "
+        f"without: {_listed(uncovered)}",
+        soft_wrap=True,
+    )
+    features = summary["feature_coins"]
+    out.print(
+        f"on-chain features in the feature table: {', '.join(features) or 'no coin'}"
+        + (f" ({summary['feature_rows']} rows)" if features else "")
+        + " (stored for inspection; the models do not use them)",
+        soft_wrap=True,
+    )
+    table = Table(title="On-chain sources (newest day)")
+    for column in ("table", "source", "status", "reason"):
+        table.add_column(column)
+    for row in summary["sources"]:
+        table.add_row(row["table"], row["source"], row["status"], row["reason"][:120])
+    out.print(table)
+
+
+def _listed(items: list[str], limit: int = 25) -> str:
+    more = f" and {len(items) - limit} more" if len(items) > limit else ""
+    return (", ".join(items[:limit]) or "none") + more
 
 
 def _print_timings(timings: list, first: pd.Timestamp, last: pd.Timestamp) -> None:
@@ -209,6 +245,12 @@ def demo(
     skip_sentiment: bool = typer.Option(
         False, help="Do not score the recorded texts (the scorer is trained by `make sentiment`)."
     ),
+    last_day: str | None = typer.Option(
+        None,
+        help="Last day to run (default: the snapshot's last day); with --days, the window "
+        "ends here. E.g. 2018-02-20 on market/kraken_btc_eth (and CRYPTO_ASSETS_HISTORY_START="
+        "2017-10-01) reaches the recorded on-chain network metrics.",
+    ),
 ) -> None:
     """The same graph on a recorded real snapshot, offline (demo profile: its own data and
     models)."""
@@ -220,6 +262,17 @@ def demo(
     except SnapshotError as exc:
         _fail(str(exc))
     _quiet_dagster()
+    if last_day:
+        try:
+            end = pd.Timestamp(last_day, tz="UTC").normalize()
+        except ValueError:
+            end = pd.NaT
+        if pd.isna(end) or not first <= end <= last:
+            _fail(
+                f"--last-day {last_day} is outside the snapshot's days "
+                f"{first:%Y-%m-%d}..{last:%Y-%m-%d}"
+            )
+        last = end
     if days:
         first = max(first, last - pd.Timedelta(days=days - 1))
     _run_graph(settings, first, last, skip_jobs=("sentiment_job",) if skip_sentiment else ())
@@ -238,14 +291,15 @@ def status(
     demo: bool = DEMO_OPTION,
 ) -> None:
     """Freshness and completeness per asset, and the signal models in use per horizon."""
-    from crypto_assets.status import asset_status, model_status
+    from crypto_assets.status import asset_status, model_status, onchain_summary
 
     settings = _profile_settings(demo)
     _quiet_dagster()  # the status reads the asset list from the definitions
     rows = asset_status(settings)
     models = model_status(settings)
     if as_json:
-        print(json.dumps({"assets": rows, "models": models}, default=str, indent=1))
+        payload = {"assets": rows, "models": models, "onchain": onchain_summary(settings)}
+        print(json.dumps(payload, default=str, indent=1))
         return
     columns = ("asset", "rows", "coins", "newest", "age_hours", "last_materialized", "note")
     table = Table(title=f"Asset status ({settings.profile} profile)")
@@ -265,6 +319,7 @@ def status(
             )
         )
     out.print(grid)
+    _print_onchain_summary(settings)
 
 
 @snapshot_app.command("record")
@@ -376,6 +431,11 @@ def backtest(
     snapshot: Path = typer.Option(DEFAULT_SNAPSHOT_DIR, help="Any snapshot directory."),
     as_json: bool = typer.Option(False, "--json", help="One JSON object on stdout."),
     horizons: str | None = typer.Option(None, help="Comma-separated subset, e.g. 7d,30d."),
+    onchain: bool = typer.Option(
+        True,
+        help="Report on-chain coverage and, where the recorded on-chain data overlap the "
+        "snapshot, the figures with and without on-chain features (a second walk-forward).",
+    ),
 ) -> None:
     """Walk-forward backtest of every horizon on a snapshot; progress on stderr."""
     from crypto_assets.market.snapshot import SnapshotError
@@ -388,7 +448,11 @@ def backtest(
     config = TrainConfig.from_settings(settings)
     try:
         result = run_backtest(
-            snapshot, horizons=chosen, config=config, progress=lambda m: err.print(f"> {m}")
+            snapshot,
+            horizons=chosen,
+            config=config,
+            progress=lambda m: err.print(f"> {m}"),
+            onchain_dir=settings.onchain_data_dir if onchain else None,
         )
     except SnapshotError as exc:
         _fail(str(exc))
@@ -407,6 +471,39 @@ def backtest(
     out.print(table)
     for name, reason in result["skipped"].items():
         out.print(f"skipped {name}: {reason}")
+    if "onchain" in result:
+        _print_onchain_backtest(result["onchain"])
+
+
+def _signed(value: float | None) -> str:
+    return "-" if value is None else f"{value:+.3f}"
+
+
+def _print_onchain_backtest(report: dict) -> None:
+    """The backtest's on-chain section: coverage, then with/without per horizon."""
+    if "skipped" in report:
+        out.print(f"on-chain: {report['skipped']}")
+        return
+    for timeframe, cov in report["coverage"].items():
+        out.print(
+            f"on-chain ({timeframe}): {len(cov['covered_coins'])} of {cov['coins']} coins have "
+            f"network features ({', '.join(cov['covered_coins']) or 'none'}), "
+            f"{cov['rows_with_features']} of {cov['rows']} rows"
+            + (f", {cov['first'][:10]}..{cov['last'][:10]}" if cov["first"] else "")
+        )
+    for name, row in report["comparison"].items():
+        if "skipped" in row:
+            out.print(f"on-chain {name}: {row['skipped']}")
+            continue
+        without, with_ = row["without"], row["with"]
+        out.print(
+            f"on-chain {name}: rank IC {without['rank_ic_mean']} -> {with_['rank_ic_mean']}; "
+            f"two-coin rank IC {_signed(without['two_coin_rank_ic'])} -> "
+            f"{_signed(with_['two_coin_rank_ic'])} over {with_['independent_periods']:.0f} "
+            "independent periods"
+        )
+        if row.get("note"):
+            out.print(f"  {row['note']}")
 
 
 def main() -> None:

@@ -7,6 +7,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from crypto_assets.frames import UTC_DTYPE
+
 SENTIMENT_COLUMNS = ["sentiment_mean_24h", "sentiment_count_24h"]
 
 
@@ -24,12 +26,14 @@ def asof_join_sentiment(
     if out.empty or texts is None or texts.empty or not {"time", "score"} <= set(texts.columns):
         return out
     scored = texts[["time", "score"]].dropna()
-    times = pd.to_datetime(scored["time"], utc=True).astype("int64").to_numpy()
+    # one resolution on both sides: DuckDB hands stored times back in microseconds
+    times = pd.to_datetime(scored["time"], utc=True).astype(UTC_DTYPE).astype("int64").to_numpy()
     order = np.argsort(times, kind="stable")
     times = times[order]
     cumulative = np.concatenate([[0.0], np.cumsum(scored["score"].to_numpy(dtype=float)[order])])
     step = out["timeframe"].map(timeframes) if "timeframe" in out else pd.Timedelta(0)
-    known_at = (pd.to_datetime(out["date"], utc=True) + step).astype("int64").to_numpy()
+    known_at = (pd.to_datetime(out["date"], utc=True).astype(UTC_DTYPE) + step).astype("int64")
+    known_at = known_at.to_numpy()
     hi = np.searchsorted(times, known_at, side="right")
     lo = np.searchsorted(times, known_at - window.value, side="right")
     count = (hi - lo).astype(float)

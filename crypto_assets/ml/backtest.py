@@ -5,7 +5,9 @@ walk-forward with periodic retraining -> calibrated probabilities) on recorded c
 reports per horizon the out-of-sample rank IC beside the naive momentum baseline (the trailing
 return over the same horizon), calibration quality, the ">= threshold" calls and the top-decile
 vs equal-weight net return. Horizons the snapshot cannot support are listed under "skipped" with
-the reason, never silently dropped. ``crypto-assets backtest --snapshot DIR --json`` prints it.
+the reason, never silently dropped. ``crypto-assets backtest --snapshot DIR --json`` prints it,
+with the on-chain features' coverage of the snapshot and, where the recorded on-chain data
+overlap it, the figures with and without them (``ml.onchain_effect``).
 """
 
 from __future__ import annotations
@@ -140,8 +142,12 @@ def run_backtest(
     horizons: list[str] | None = None,
     config: TrainConfig | None = None,
     progress: Callable[[str], None] | None = None,
+    onchain_dir: Path | None = None,
 ) -> dict[str, Any]:
-    """Per-horizon out-of-sample figures (``SUMMARY_KEYS``) and the horizons skipped."""
+    """Per-horizon out-of-sample figures (``SUMMARY_KEYS``) and the horizons skipped; with
+    ``onchain_dir`` (the recorded on-chain files) also an ``onchain`` section: coverage, and
+    where the recordings overlap the snapshot, the figures with and without on-chain features
+    (``ml.onchain_effect``)."""
     config = config or TrainConfig()
     names = list(horizons) if horizons else list(HORIZON_NAMES)
     unknown = [h for h in names if h not in HORIZONS]
@@ -170,6 +176,12 @@ def run_backtest(
             f"{name}: {figures['n_folds']} folds, {figures['n_predictions']} predictions, "
             f"rank IC {figures['rank_ic_mean']} vs momentum {figures['momentum_rank_ic_mean']}, "
             f"ECE {figures['ece']} ({time.perf_counter() - t0:.0f} s)"
+        )
+    if onchain_dir is not None:
+        from crypto_assets.ml.onchain_effect import onchain_report
+
+        result["onchain"] = onchain_report(
+            frames, list(result["horizons"]), Path(onchain_dir), config, say
         )
     say(f"done in {time.perf_counter() - started:.0f} s")
     return result

@@ -40,7 +40,9 @@ def test_backtest_json_on_a_daily_only_snapshot(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     payload = json.loads(result.stdout)
     assert payload["snapshot"].endswith("daily_only")
-    assert set(payload) == {"snapshot", "horizons", "skipped"}
+    assert set(payload) == {"snapshot", "horizons", "skipped", "onchain"}
+    assert "no overlap" in payload["onchain"]["comparison"]["7d"]["skipped"]  # 2024 vs 2018
+    assert payload["onchain"]["coverage"]["1d"]["covered_coins"] == []
     assert set(payload["horizons"]) == {"7d"}
     assert set(payload["horizons"]["7d"]) == HORIZON_KEYS
     assert payload["horizons"]["7d"]["n_folds"] >= 1

@@ -126,6 +126,7 @@ def test_demo_runs_whole_graph_through_named_jobs(demo: dict) -> None:
     settings = demo["settings"]
     assert [m.split(" ")[0] for m in demo["messages"]] == [
         "market_job",
+        "onchain_job",
         "features_job",
         *["retrain_job"] * len(HORIZON_NAMES),
         "predictions_job",
@@ -162,6 +163,9 @@ def test_lineage_declares_every_read(demo: dict) -> None:
     assert set(undeclared) == UNDECLARED_UNTIL_MODELS_REWRITE, undeclared
     assert {"feature_table", "predictions", "top_coins", "labels"} <= set(demo["reads"])
     assert "text_sentiment" in demo["reads"]["feature_table"]
+    onchain = {"network_activity", "whale_transfers", "exchange_flows", "holder_concentration"}
+    assert onchain <= demo["reads"]["feature_table"]
+    assert {"exchange_markets"} <= demo["reads"]["coin_contracts"]
 
 
 def test_demo_models_registered_without_environment(demo: dict) -> None:
@@ -250,6 +254,12 @@ def test_top_and_status_commands(cli_env: Settings) -> None:
     by_asset = {row["asset"]: row for row in status["assets"]}
     assert by_asset["clean_ohlcv"]["coins"] == len(COINS)
     assert by_asset["text_sentiment"]["note"] == "not materialized yet"  # sentiment_job skipped
+    # the on-chain recordings (2010-2022) do not reach 2024: every coin is named as uncovered
+    onchain = status["onchain"]
+    assert onchain["day"] == LAST_DAY and onchain["covered"] == []
+    assert onchain["uncovered"] == sorted(c.split("/")[0] for c in COINS)
+    assert onchain["feature_coins"] == [] and by_asset["network_activity"]["rows"] == 0
+    assert {"replay", "unavailable"} <= {row["status"] for row in onchain["sources"]}
     models = {row["horizon"]: row for row in status["models"]}
     assert set(models) == set(HORIZON_NAMES)
     in_use = _in_use(cli_env)

@@ -42,3 +42,16 @@ def test_no_texts_leaves_columns_null() -> None:
     out = asof_join_sentiment(features, pd.DataFrame(), TIMEFRAMES)
     assert out["sentiment_count_24h"].tolist() == [0.0]
     assert out["sentiment_mean_24h"].isna().all()
+
+
+def test_texts_read_back_from_duckdb_in_microseconds_join_the_same() -> None:
+    """DuckDB hands stored times back as datetime64[us]: the join must not mix resolutions
+    (it did: every stored text fell outside every window)."""
+    features = pd.DataFrame(
+        {"symbol": ["A/USD"], "date": [T0 + pd.Timedelta(hours=5)], "timeframe": ["1h"]}
+    )
+    texts = pd.DataFrame({"time": [T0 + pd.Timedelta(hours=1)], "score": [0.5]})
+    stored = texts.assign(time=texts["time"].astype("datetime64[us, UTC]"))
+    expected = asof_join_sentiment(features, texts, TIMEFRAMES)
+    out = asof_join_sentiment(features, stored, TIMEFRAMES)
+    assert out["sentiment_count_24h"].tolist() == expected["sentiment_count_24h"].tolist() == [1.0]

@@ -22,6 +22,12 @@ from crypto_assets.horizons import (
     label_lookahead,
 )
 from crypto_assets.market.schemas import to_canonical
+from crypto_assets.onchain.features import (
+    ONCHAIN_LOOKBACK,
+    asof_join_onchain,
+    onchain_feature_coverage,
+)
+from crypto_assets.onchain.source import data_rows
 from crypto_assets.resources.settings import PipelineSettings
 from crypto_assets.resources.storage import DuckDBStore
 
@@ -31,6 +37,8 @@ TEXT_COLUMNS = ("symbol", "timeframe")
 
 FEATURE_COLUMNS = sorted({c for tf in TIMEFRAMES for c in feature_names(tf)})
 LABEL_COLUMNS = [c for h in HORIZON_NAMES for c in (f"fwd_ret_{h}", f"label_end_{h}")]
+# on-chain tables the feature table joins as of each candle (read with ONCHAIN_LOOKBACK)
+ONCHAIN_TABLES = ("network_activity", "whale_transfers", "exchange_flows", "holder_concentration")
 
 
 def clean_candles(
@@ -130,11 +138,29 @@ def feature_table(
     context: dg.AssetExecutionContext, technical_features: pd.DataFrame, duckdb: DuckDBStore
 ) -> dg.Output:
     """One row per coin per timestamp: technical features plus, by as-of join, market-wide text
-    sentiment of the preceding 24 hours (null where no scored texts exist: a source without data
-    leaves its columns null, it does not fail the table)."""
+    sentiment of the preceding 24 hours and the on-chain features public at the row's candle
+    close (network metrics of day D only after D ends; whale transfers at their block time;
+    see ``onchain.features``). A source without data leaves its columns null, it does not fail
+    the table. The on-chain columns are stored for inspection; the models read only
+    ``features.pipeline.feature_names``."""
     frame = utc_columns(technical_features, "date")
     texts = duckdb.read_table("text_sentiment")
     frame = asof_join_sentiment(frame, texts, TIMEFRAMES)
+    window = context.partition_time_window
+    onchain = {
+        table: data_rows(
+            duckdb.read_window(table, "day", utc(window.start) - ONCHAIN_LOOKBACK, window.end)
+        )
+        for table in ONCHAIN_TABLES
+    }
+    frame = asof_join_onchain(
+        frame,
+        TIMEFRAMES,
+        network=onchain["network_activity"],
+        whales=onchain["whale_transfers"],
+        flows=onchain["exchange_flows"],
+        holders=onchain["holder_concentration"],
+    )
     covered = int(frame["sentiment_count_24h"].gt(0).sum()) if len(frame) else 0
     return dg.Output(
         frame,
@@ -143,6 +169,7 @@ def feature_table(
             "coins": int(frame["symbol"].nunique()) if len(frame) else 0,
             "rows_with_sentiment": covered,
             "sentiment_columns": ", ".join(SENTIMENT_COLUMNS),
+            **onchain_feature_coverage(frame),
         },
     )
 
@@ -162,6 +189,11 @@ def build_assets(partitions: Partitions) -> list[dg.AssetsDefinition]:
     look_back = dg.TimeWindowPartitionMapping(
         start_offset=-lookback_days, end_offset=0, allow_nonexistent_upstream_partitions=True
     )
+    onchain_back = dg.TimeWindowPartitionMapping(
+        start_offset=-days_covering(ONCHAIN_LOOKBACK),
+        end_offset=0,
+        allow_nonexistent_upstream_partitions=True,
+    )
     return [
         dg.asset(
             deps=[dg.AssetDep("clean_ohlcv", partition_mapping=look_back)],
@@ -173,7 +205,14 @@ def build_assets(partitions: Partitions) -> list[dg.AssetsDefinition]:
             kinds={"duckdb"},
             **daily,
         )(labels),
-        # text_sentiment is read from storage, not loaded as an input: before the first
-        # scoring run there is no table, and the join then leaves the columns null.
-        dg.asset(deps=["text_sentiment"], kinds={"duckdb"}, **daily)(feature_table),
+        # text_sentiment and the on-chain tables are read from storage, not loaded as inputs:
+        # before their first run there is no table, and the join then leaves the columns null.
+        dg.asset(
+            deps=[
+                "text_sentiment",
+                *(dg.AssetDep(t, partition_mapping=onchain_back) for t in ONCHAIN_TABLES),
+            ],
+            kinds={"duckdb"},
+            **daily,
+        )(feature_table),
     ]
