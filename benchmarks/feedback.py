@@ -40,8 +40,9 @@ from crypto_assets.features.labels import forward_returns
 from crypto_assets.feedback.drift import feature_psi
 from crypto_assets.feedback.health import model_health
 from crypto_assets.feedback.outcomes import latest_outcomes, record_outcomes
+from crypto_assets.feedback.policy import FeedbackPolicy
 from crypto_assets.horizons import HORIZON_NAMES, HORIZONS, TIMEFRAMES
-from crypto_assets.settings import SHARED_DATA_DIR, FeedbackSettings
+from crypto_assets.settings import SHARED_DATA_DIR, Settings
 
 SNAPSHOT = SHARED_DATA_DIR / "market" / "binance_2024"
 COLUMNS = ["symbol", "date", "open", "high", "low", "close", "volume"]
@@ -102,7 +103,7 @@ def best(fn: Callable[[], object], repeats: int) -> tuple[float, object]:
 
 
 def run(repeats: int, scale: int) -> list[tuple[str, int, float]]:
-    policy = FeedbackSettings()
+    policy = FeedbackPolicy.from_settings(Settings(_env_file=None))
     first = DAY - pd.Timedelta(days=policy.outcome_lookback_days)
     history_start = first - pd.Timedelta(days=95)  # health windows + momentum look-back
     by_tf = {tf: candles(tf, history_start, DAY + UTC_DAY, scale) for tf in ("1h", "1d")}
@@ -139,7 +140,6 @@ def run(repeats: int, scale: int) -> list[tuple[str, int, float]]:
             pd.DataFrame(),
             day=DAY,
             policy=policy,
-            threshold=0.8,
             versions=dict.fromkeys(HORIZON_NAMES, "1"),
         ),
         repeats,

@@ -9,9 +9,10 @@ trained and evaluated on?
   shifted when its live PSI exceeds both the bound and the largest PSI a window of the same
   length inside the training period had (its baseline); the horizon's measure is the share of
   shifted features (one feature that always grows, such as a listing age, cannot fire it).
-- Performance drift: the live rolling rank IC below the band the model's own walk-forward gave,
-  ``mean - k * std`` of its fold rank ICs (and the hit rate of confident calls below the same
-  kind of band, where the folds and the window both hold enough calls).
+- Performance drift: the live rolling rank IC below the band the model's own walk-forward gave:
+  the fold rank ICs' mean minus ``k`` times their spread, widened by the live figure's own
+  standard error (a window of daily predictions holds far fewer cross-sections than a fold); the
+  hit rate of confident calls is held to the same kind of band where enough calls were made.
 - Calibration drift: live ECE above a bound.
 
 Each measure says ``breach``, ``within`` or ``insufficient`` (too little evidence to say), with
@@ -29,7 +30,7 @@ import numpy as np
 import pandas as pd
 
 from crypto_assets.features.indicators import XRANK_SUFFIX
-from crypto_assets.settings import FeedbackSettings
+from crypto_assets.feedback.policy import FeedbackPolicy
 
 EPS = 1e-4  # floor of a bin's share: an empty bin counts as 0.01 % instead of log(0)
 MAX_BASELINE_BLOCKS = 24  # newest training-window blocks a feature's PSI baseline looks at
@@ -81,7 +82,7 @@ class DriftMeasure:
 
 
 def _common(
-    kind: Kind, horizon: str, model_version: str | None, day: str, policy: FeedbackSettings
+    kind: Kind, horizon: str, model_version: str | None, day: str, policy: FeedbackPolicy
 ) -> dict:
     """The fields every measure of one kind, horizon and day shares."""
     return {
@@ -199,7 +200,7 @@ def feature_drift(
     horizon: str,
     model_version: str | None,
     day: str,
-    policy: FeedbackSettings,
+    policy: FeedbackPolicy,
     why_not: str | None = None,
 ) -> DriftMeasure:
     """Feature drift of a horizon from its PSI table: the share of features that shifted.
@@ -257,16 +258,21 @@ def feature_drift(
 
 @dataclass(frozen=True)
 class Band:
-    """The lower edge of "normal" from walk-forward folds: mean - k * std (std with ddof=1)."""
+    """ "Normal" from walk-forward folds: the fold mean and the spread between folds (ddof=1).
+
+    A live figure is measured on far fewer cross-sections than a fold (one prediction per coin
+    and day against a fold's every candle), so its own sampling error widens the band: the
+    lower edge for a live estimate with standard error ``se`` is
+    ``mean - k * sqrt(std ** 2 + se ** 2)`` (``se = 0``: the folds' band alone).
+    """
 
     mean: float
     std: float
     k: float
     n_folds: int
 
-    @property
-    def lower(self) -> float:
-        return self.mean - self.k * self.std
+    def lower(self, se: float = 0.0) -> float:
+        return self.mean - self.k * math.sqrt(self.std**2 + se**2)
 
 
 def performance_band(fold_values: list[float], k: float, min_folds: int) -> Band | None:
@@ -294,7 +300,7 @@ def performance_drift(
     horizon: str,
     model_version: str | None,
     day: str,
-    policy: FeedbackSettings,
+    policy: FeedbackPolicy,
 ) -> DriftMeasure:
     """Live rank IC (and hit rate of confident calls, when measurable) against the bands."""
     base = _common("performance", horizon, model_version, day, policy)
@@ -309,30 +315,48 @@ def performance_drift(
         return DriftMeasure(
             **base, status="insufficient", value=ic, bound=None, n=n, reason=why_not
         )
-    detail = {"band_mean": ic_band.mean, "band_std": ic_band.std, "band_folds": ic_band.n_folds}
+    ic_se = _ic_standard_error(health)
+    ic_lower = ic_band.lower(ic_se)
+    detail = {
+        "band_mean": ic_band.mean,
+        "band_std": ic_band.std,
+        "band_folds": ic_band.n_folds,
+        "live_se": ic_se,
+    }
     hit = _finite_or_none(health.get("hit_rate"))
     call_times = int(health.get("n_call_times") or 0)
     hit_breach = False
     if hit_band is not None and hit is not None and call_times >= policy.min_call_times:
-        hit_breach = hit < hit_band.lower
-        detail.update(hit_rate=hit, hit_band_lower=hit_band.lower, call_times=call_times)
-    ic_breach = ic < ic_band.lower
+        hit_lower = hit_band.lower(math.sqrt(hit * (1 - hit) / call_times))
+        hit_breach = hit < hit_lower
+        detail.update(hit_rate=hit, hit_band_lower=hit_lower, call_times=call_times)
+    ic_breach = ic < ic_lower
     reason = (
-        f"rolling rank IC {ic:+.4f} {'<' if ic_breach else '>='} band {ic_band.lower:+.4f} "
-        f"(fold mean {ic_band.mean:+.4f} - {ic_band.k:g} x std {ic_band.std:.4f}, "
-        f"{ic_band.n_folds} folds)"
+        f"rolling rank IC {ic:+.4f} {'<' if ic_breach else '>='} band {ic_lower:+.4f} "
+        f"(fold mean {ic_band.mean:+.4f} - {ic_band.k:g} x sqrt(fold std {ic_band.std:.4f}^2 "
+        f"+ live s.e. {ic_se:.4f}^2), {ic_band.n_folds} folds)"
     )
     if hit_breach:
-        reason += f"; hit rate {hit:.2f} < band {hit_band.lower:.2f}"
+        reason += f"; hit rate {hit:.2f} < band {detail['hit_band_lower']:.2f}"
     return DriftMeasure(
         **base,
         status="breach" if ic_breach or hit_breach else "within",
         value=ic,
-        bound=ic_band.lower,
+        bound=ic_lower,
         n=n,
         reason=reason,
         detail=detail,
     )
+
+
+def _ic_standard_error(health: dict) -> float:
+    """Standard error of the live mean rank IC: the spread of its per-time ICs over the
+    independent prediction times (overlapping horizons count once per horizon length)."""
+    std = _finite_or_none(health.get("rank_ic_std"))
+    times = min(float(health.get("n_dates") or 0), float(health.get("n_independent") or 0))
+    if std is None or times < 1:
+        return 0.0
+    return std / math.sqrt(math.floor(times))
 
 
 def calibration_drift(
@@ -341,7 +365,7 @@ def calibration_drift(
     horizon: str,
     model_version: str | None,
     day: str,
-    policy: FeedbackSettings,
+    policy: FeedbackPolicy,
 ) -> DriftMeasure:
     """Live ECE against the bound."""
     base = _common("calibration", horizon, model_version, day, policy)

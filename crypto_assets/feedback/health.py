@@ -21,9 +21,10 @@ import numpy as np
 import pandas as pd
 
 from crypto_assets.feedback.outcomes import PREDICTION_KEY
+from crypto_assets.feedback.policy import FeedbackPolicy
+from crypto_assets.frames import pin_dtypes
 from crypto_assets.horizons import HORIZONS
 from crypto_assets.ml import metrics
-from crypto_assets.settings import FeedbackSettings
 
 HEALTH_KEY = ["day", "horizon", "model_version"]
 HEALTH_COLUMNS = [
@@ -49,7 +50,7 @@ HEALTH_COLUMNS = [
     "mean_probability",
     "top_decile_return",
     "equal_weight_return",
-    "reliability",  # JSON list of {bin_low, bin_high, n, mean_probability, hit_rate}
+    "reliability",  # JSON list of {mean_probability, hit_rate, n} per probability bin
     "user_verdicts",
     "user_good",
     "user_bad",
@@ -61,26 +62,13 @@ TIMES = ("day", "window_start", "window_end")
 
 
 def reliability_curve(prob: np.ndarray, up: np.ndarray, n_bins: int = 10) -> list[dict]:
-    """Equal-width probability bins (the ones ``metrics.ece`` uses): count, mean probability and
-    the share that came true, for each non-empty bin."""
-    p = np.asarray(prob, dtype=float)
-    y = np.asarray(up, dtype=float)
-    ok = np.isfinite(p) & np.isfinite(y)
-    p, y = p[ok], y[ok]
-    bins = np.clip((p * n_bins).astype(int), 0, n_bins - 1)
-    curve = []
-    for b in np.unique(bins):
-        inside = bins == b
-        curve.append(
-            {
-                "bin_low": b / n_bins,
-                "bin_high": (b + 1) / n_bins,
-                "n": int(inside.sum()),
-                "mean_probability": float(p[inside].mean()),
-                "hit_rate": float(y[inside].mean()),
-            }
-        )
-    return curve
+    """The reliability diagram's points (``metrics.reliability_curve``: the bins ``metrics.ece``
+    uses) as JSON-ready records: mean_probability, hit_rate, n per non-empty bin."""
+    curve = metrics.reliability_curve(prob, up, n_bins)
+    return [
+        {"mean_probability": float(p), "hit_rate": float(h), "n": int(n)}
+        for p, h, n in curve[["mean_probability", "hit_rate", "n"]].itertuples(index=False)
+    ]
 
 
 def _window(outcomes: pd.DataFrame, day_end: pd.Timestamp, days: int) -> pd.DataFrame:
@@ -137,7 +125,7 @@ def _user_figures(rows: pd.DataFrame, verdicts: pd.DataFrame) -> dict:
     }
 
 
-def _status(figures: dict, policy: FeedbackSettings) -> tuple[str, str]:
+def _status(figures: dict, policy: FeedbackPolicy) -> tuple[str, str]:
     n, dates = figures["n_outcomes"], figures["n_dates"]
     if n < policy.min_outcomes or dates < policy.min_dates:
         return (
@@ -153,8 +141,7 @@ def model_health(
     verdicts: pd.DataFrame,
     *,
     day: pd.Timestamp,
-    policy: FeedbackSettings,
-    threshold: float,
+    policy: FeedbackPolicy,
     versions: dict[str, str] | None = None,
 ) -> pd.DataFrame:
     """One health row per horizon and model version over each horizon's rolling window.
@@ -175,6 +162,7 @@ def model_health(
             wanted.add(str(versions[horizon]))
         for version in sorted(wanted):
             chosen = window[window["model_version"].astype(str) == version]
+            threshold = policy.confidence_threshold
             figures = _market_figures(chosen, horizon, threshold, policy.reliability_bins)
             status, reason = _status(figures, policy)
             rows.append(
@@ -197,12 +185,4 @@ def model_health(
 
 def typed_health(frame: pd.DataFrame) -> pd.DataFrame:
     """``frame`` with exactly ``HEALTH_COLUMNS`` and fixed dtypes, also when empty."""
-    out = frame.reindex(columns=HEALTH_COLUMNS)
-    for column in HEALTH_COLUMNS:
-        if column in TIMES:
-            out[column] = pd.to_datetime(out[column], utc=True).astype("datetime64[ns, UTC]")
-        elif column in TEXT:
-            out[column] = out[column].astype("string")
-        else:
-            out[column] = pd.to_numeric(out[column], errors="coerce").astype("float64")
-    return out.reset_index(drop=True)
+    return pin_dtypes(frame, HEALTH_COLUMNS, times=TIMES, texts=TEXT).reset_index(drop=True)

@@ -3,8 +3,10 @@ window it was trained on, its own walk-forward fold results and its feature list
 
 Drift is measured against exactly these: features against the training window, live rank IC
 against the folds' band. Read from MLflow (the run behind the version the registry alias points
-at), as the ``models`` asset logs them: params ``data_from`` / ``data_to``, per-fold metrics
-``fold_rank_ic_mean`` / ``fold_hit_rate_at_80`` (one step per fold) and ``features.json``.
+at), as ``ml.tracking`` logs them: params ``data_from`` / ``data_to``, per-fold metrics
+``fold_rank_ic_mean`` / ``fold_hit_rate_at_80`` (one step per fold) and ``features.json``. As in
+``ml.tracking.load_champion``, a version behind the alias that did not pass its checks (tag
+``checks_passed``) is not in use: nothing predicts with it, so there is nothing to judge.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
 from crypto_assets.ml import registry
+from crypto_assets.ml.tracking import CHECKS_TAG
 
 log = logging.getLogger(__name__)
 
@@ -62,12 +65,17 @@ def _features(artifact_uri: str) -> list[str]:
 
 
 def model_in_use(name: str, horizon: str) -> ModelInUse | None:
-    """The registered version behind the champion alias of ``name``, or None when none is."""
+    """The version in use of ``name`` (behind the champion alias and passed its checks), or
+    None when there is none."""
     version = registry.champion_version(name)
     if version is None:
         return None
     client = MlflowClient()
-    run_id = client.get_model_version(name, version).run_id
+    registered = client.get_model_version(name, version)
+    if registered.tags.get(CHECKS_TAG) != "true":
+        log.info("%s v%s holds the alias but did not pass its checks: not in use", name, version)
+        return None
+    run_id = registered.run_id
     run = client.get_run(run_id)
     params = run.data.params
     return ModelInUse(

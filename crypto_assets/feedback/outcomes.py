@@ -16,6 +16,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from crypto_assets.frames import pin_dtypes, utc_columns
 from crypto_assets.horizons import HORIZONS, TIMEFRAMES
 
 PREDICTION_KEY = ["day", "symbol", "horizon", "model_version"]
@@ -44,16 +45,8 @@ REVISION_TOLERANCE = 1e-12
 def typed_outcomes(frame: pd.DataFrame) -> pd.DataFrame:
     """``frame`` with exactly ``OUTCOME_COLUMNS`` and fixed dtypes (also when empty), so the first
     write never types a storage column as NULL."""
-    out = frame.reindex(columns=OUTCOME_COLUMNS)
-    for column in OUTCOME_COLUMNS:
-        if column in TIME_COLUMNS:
-            out[column] = _utc(out[column])
-        elif column in TEXT_COLUMNS:
-            out[column] = out[column].astype("string")
-        elif column == "revision":
-            out[column] = pd.to_numeric(out[column]).astype("int64")
-        else:
-            out[column] = pd.to_numeric(out[column], errors="coerce").astype("float64")
+    out = pin_dtypes(frame, OUTCOME_COLUMNS, times=TIME_COLUMNS, texts=TEXT_COLUMNS)
+    out["revision"] = out["revision"].astype("int64")
     return out.reset_index(drop=True)
 
 
@@ -65,8 +58,8 @@ def _checked_predictions(predictions: pd.DataFrame) -> pd.DataFrame:
     unknown = sorted(set(frame["horizon"].dropna().astype(str)) - set(HORIZONS))
     if unknown or frame["horizon"].isna().any():
         raise ValueError(f"predictions with unknown horizon(s) {unknown or ['<null>']}")
+    utc_columns(frame, "day", "as_of")
     for column in ("day", "as_of"):
-        frame[column] = _utc(frame[column])
         if frame[column].isna().any():
             raise ValueError(f"{int(frame[column].isna().sum())} predictions have no {column}")
     frame["model_version"] = frame["model_version"].astype("string")
@@ -89,13 +82,6 @@ LONG_LABEL_COLUMNS = [
 ]
 
 
-def _utc(values: pd.Series) -> pd.Series:
-    """``values`` as datetime64[ns, UTC] (no per-element work when they already are)."""
-    if isinstance(values.dtype, pd.DatetimeTZDtype):
-        return values.dt.tz_convert("UTC").astype("datetime64[ns, UTC]")
-    return pd.to_datetime(values, utc=True).astype("datetime64[ns, UTC]")
-
-
 def long_labels(labels: pd.DataFrame) -> pd.DataFrame:
     """The stored wide labels as one row per candle and horizon:
     symbol, candle_date, timeframe, horizon, realised_return, label_end."""
@@ -104,31 +90,18 @@ def long_labels(labels: pd.DataFrame) -> pd.DataFrame:
         ret, end = f"fwd_ret_{name}", f"label_end_{name}"
         if labels.empty or ret not in labels.columns or end not in labels.columns:
             continue
-        rows = labels[labels["timeframe"] == horizon.timeframe].reset_index(drop=True)
+        rows = labels[labels["timeframe"] == horizon.timeframe]
         parts.append(
-            pd.DataFrame(
-                {
-                    "symbol": rows["symbol"].astype("string"),
-                    "candle_date": _utc(rows["date"]),
-                    "timeframe": horizon.timeframe,
-                    "horizon": name,
-                    "realised_return": pd.to_numeric(rows[ret]).astype(float),
-                    "label_end": _utc(rows[end]),
-                }
-            )
+            rows[["symbol", "date", ret, end]]
+            .rename(columns={"date": "candle_date", ret: "realised_return", end: "label_end"})
+            .assign(timeframe=horizon.timeframe, horizon=name)
         )
-    if not parts:
-        return pd.DataFrame(
-            {
-                "symbol": pd.Series(dtype="string"),
-                "candle_date": pd.Series(dtype="datetime64[ns, UTC]"),
-                "timeframe": pd.Series(dtype=object),
-                "horizon": pd.Series(dtype=object),
-                "realised_return": pd.Series(dtype=float),
-                "label_end": pd.Series(dtype="datetime64[ns, UTC]"),
-            }
-        )
-    frame = pd.concat(parts, ignore_index=True)
+    frame = pin_dtypes(
+        pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(),
+        LONG_LABEL_COLUMNS,
+        times=("candle_date", "label_end"),
+        texts=("symbol", "timeframe", "horizon"),
+    )
     duplicated = frame.duplicated(["symbol", "candle_date", "timeframe", "horizon"])
     if duplicated.any():
         raise ValueError(f"labels hold {int(duplicated.sum())} duplicate candle rows")
@@ -146,7 +119,8 @@ def judge(predictions: pd.DataFrame, labels: pd.DataFrame, known_by: pd.Timestam
         raise ValueError("known_by must be timezone-aware (UTC)")
     frame = _checked_predictions(predictions)
     if len(labels):  # only the candles predictions were made from (one a coin and day)
-        labels = labels[_utc(labels["date"]).isin(frame["candle_date"].unique())]
+        dates = pd.to_datetime(labels["date"], utc=True)
+        labels = labels[dates.isin(frame["candle_date"].unique())]
     long = long_labels(labels).assign(has_label_row=True)
     frame["symbol"] = frame["symbol"].astype("string")
     judged = frame.merge(

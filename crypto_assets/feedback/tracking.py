@@ -9,13 +9,14 @@ pointing at the run, and each day's reliability curve is kept as an artifact.
 
 from __future__ import annotations
 
-import math
 import tempfile
 from pathlib import Path
 
 import pandas as pd
 from mlflow.entities import Metric
 from mlflow.tracking import MlflowClient
+
+from crypto_assets.frames import finite_floats
 
 LIVE_METRICS = (
     "rank_ic",
@@ -68,11 +69,8 @@ def log_health(
     day = pd.Timestamp(day)
     step = int((day.normalize() - pd.Timestamp("1970-01-01", tz=day.tz)).days)
     stamp = int(day.timestamp() * 1000)
-    metrics = []
-    for key in LIVE_METRICS:
-        value = health.get(key)
-        if value is not None and isinstance(value, int | float) and math.isfinite(value):
-            metrics.append(Metric(f"live_{key}", float(value), stamp, step))
+    values = finite_floats({key: health.get(key) for key in LIVE_METRICS})
+    metrics = [Metric(f"live_{key}", value, stamp, step) for key, value in values.items()]
     client.log_batch(run_id, metrics=metrics)
     client.set_tag(run_id, "last_status", str(health.get("status")))
     if reliability_png:

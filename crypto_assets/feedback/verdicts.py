@@ -18,7 +18,7 @@ from pydantic import BaseModel, Field, ValidationError, field_validator
 from crypto_assets.feedback.outcomes import PREDICTION_KEY
 from crypto_assets.horizons import HORIZONS
 
-VERDICT_COLUMNS = [*PREDICTION_KEY, "verdict", "note", "author", "recorded_at"]
+VERDICT_COLUMNS = [*PREDICTION_KEY, "verdict", "note", "author", "created_at"]
 MAX_NOTE_CHARS = 1000
 SYMBOL = re.compile(r"^[A-Z0-9][A-Z0-9._-]{0,19}/[A-Z0-9][A-Z0-9._-]{0,19}$")
 
@@ -33,7 +33,7 @@ class UserVerdict(BaseModel):
     verdict: str
     note: str = Field("", max_length=MAX_NOTE_CHARS)
     author: str = Field("anonymous", min_length=1, max_length=80)
-    recorded_at: datetime
+    created_at: datetime
 
     @field_validator("symbol")
     @classmethod
@@ -57,7 +57,7 @@ class UserVerdict(BaseModel):
             raise ValueError(f"verdict must be 'good' or 'bad', got {value[:20]!r}")
         return value
 
-    @field_validator("day", "recorded_at")
+    @field_validator("day", "created_at")
     @classmethod
     def _aware(cls, value: datetime) -> datetime:
         if value.tzinfo is None:
@@ -83,7 +83,7 @@ def validate_verdicts(frame: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
             )
             rejected.append({"row": index, "problem": problems})
     out = pd.DataFrame(valid, columns=VERDICT_COLUMNS)
-    for column in ("day", "recorded_at"):
+    for column in ("day", "created_at"):
         out[column] = pd.to_datetime(out[column], utc=True)
     return out, pd.DataFrame(rejected, columns=["row", "problem"])
 
@@ -100,5 +100,5 @@ def current_verdicts(verdicts: pd.DataFrame) -> pd.DataFrame:
     the count; the stored history keeps both)."""
     if verdicts.empty:
         return verdicts
-    ordered = verdicts.sort_values("recorded_at", kind="stable")
+    ordered = verdicts.sort_values("created_at", kind="stable")
     return ordered.drop_duplicates([*PREDICTION_KEY, "author"], keep="last").reset_index(drop=True)

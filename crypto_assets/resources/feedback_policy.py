@@ -1,22 +1,20 @@
-"""The feedback loop's knobs as a Dagster resource, so its assets take them as data (built from
-``Settings.feedback`` in definitions.py) and never read settings or the environment themselves.
+"""The feedback loop's policy as a Dagster resource (key ``feedback_policy``), built from
+``Settings`` in ``crypto_assets.definitions.build_resources``, so its assets take the knobs as
+data and never read settings or the environment themselves.
 """
 
 from __future__ import annotations
 
 import dagster as dg
 
-from crypto_assets.settings import FeedbackSettings, Settings
+from crypto_assets.feedback.policy import FeedbackPolicy
+from crypto_assets.settings import Settings
 
 
-class FeedbackPolicyResource(dg.ConfigurableResource, FeedbackSettings):
-    """``FeedbackSettings`` plus the confidence threshold the dashboard's calls use; it IS a
-    ``FeedbackSettings``, so domain functions take it as it is."""
-
-    confidence_threshold: float = 0.80
+class FeedbackPolicyResource(dg.ConfigurableResource, FeedbackPolicy):
+    """``FeedbackPolicy`` as resource config; it IS a ``FeedbackPolicy``, so domain functions
+    take it as it is."""
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> FeedbackPolicyResource:
-        return cls(
-            **settings.feedback.model_dump(), confidence_threshold=settings.confidence_threshold
-        )
+    def from_settings(cls, settings: Settings, **overrides: object) -> FeedbackPolicyResource:
+        return cls(**{**FeedbackPolicy.settings_values(settings), **overrides})

@@ -1,9 +1,12 @@
-"""Fixtures of the feedback-loop tests: the real world of ``world.py`` (20 Binance coins, daily
-candles 2024-01..07, their labels, features and the rule's predictions), stored in a DuckDB file
-and, for the Dagster tests, registered in a real MLflow store."""
+"""Fixtures of the feedback-loop tests: the real world of ``world.py`` (20 Binance coins, hourly
+candles 2024-01..07, their stored features and labels, the product's LightGBM models trained on
+what was stored by 2024-04-01 and their predictions of 2024-04..06) in a DuckDB file and a real
+MLflow store, built once per test run, and a private copy of both for each test."""
 
 from __future__ import annotations
 
+import fcntl
+import os
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -12,99 +15,94 @@ import dagster as dg
 import duckdb
 import pandas as pd
 import pytest
-from dagster_duckdb import DuckDBResource
-from dagster_duckdb_pandas import DuckDBPandasIOManager
 
-from crypto_assets.resources.feedback_policy import FeedbackPolicyResource
-from crypto_assets.resources.mlflow_tracking import MlflowTracking
-from crypto_assets.settings import FeedbackSettings
+from crypto_assets.definitions import build_definitions
+from crypto_assets.feedback.policy import FeedbackPolicy
+from crypto_assets.runner import run_job
+from crypto_assets.settings import Settings
 from crypto_assets_tests.feedback import world
+from crypto_assets_tests.fixtures import isolated_settings
 
-RANGE_START_TAG = "dagster/asset_partition_range_start"
-RANGE_END_TAG = "dagster/asset_partition_range_end"
+# 90-day health windows: one quarter of outcomes per measurement in the domain tests
+QUARTER = {"1h": 90, "24h": 90}
+
+
+def policy_for_tests(**overrides: object) -> FeedbackPolicy:
+    """The product's defaults (from a Settings built as data), with ``overrides``."""
+    return FeedbackPolicy.from_settings(Settings(_env_file=None), **overrides)
 
 
 @dataclass(frozen=True)
 class World:
-    candles: pd.DataFrame
-    labels: pd.DataFrame
-    features: pd.DataFrame
-    predictions: pd.DataFrame
-    folds: dict[str, list[float]]
+    candles: pd.DataFrame  # hourly, 20 coins
+    labels: pd.DataFrame  # as stored by the end
+    features: pd.DataFrame  # the feature_table rows
+    predictions: pd.DataFrame  # the real predictions asset's rows, 2024-04-01 .. 2024-06-30
+    root: Path  # the built world (DuckDB file, MLflow store): read it, never write it
 
     @property
     def feature_names(self) -> list[str]:
-        return [c for c in self.features.columns if c not in ("symbol", "date", "timeframe")]
+        keys = ("symbol", "date", "timeframe")
+        return [c for c in self.features.columns if c not in keys]
+
+
+def _build(root: Path, candles: pd.DataFrame, features: pd.DataFrame) -> None:
+    lock_path = root / ".lock"
+    with lock_path.open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # another xdist worker may be building it
+        if not (root / "built").exists():
+            world.train_and_predict(isolated_settings(root), candles, features)
+            (root / "built").touch()
 
 
 @pytest.fixture(scope="session")
-def real_world() -> World:
-    if not (world.BINANCE / "ohlcv_1d.parquet").exists():
+def real_world(tmp_path_factory: pytest.TempPathFactory) -> World:
+    if not (world.BINANCE / "ohlcv_1h.parquet").exists():
         pytest.skip(f"real market data not found at {world.BINANCE}")
-    candles = world.real_candles("1d", 20, "2024-01-01", "2024-08-01")
-    labels = world.stored_labels(candles, "1d")
-    features = world.stored_features(candles, "1d")
-    predictions, folds = world.rule_predictions(candles, labels)
-    return World(candles, labels, features, predictions, folds)
+    base = tmp_path_factory.getbasetemp()
+    shared = base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
+    root = shared / "feedback_world"
+    root.mkdir(exist_ok=True)
+    candles = world.real_candles("1h", world.N_COINS, world.FIRST, world.END)
+    features = world.stored_features(candles, "1h")
+    _build(root, candles, features)
+    with duckdb.connect(str(isolated_settings(root).resolved_duckdb_path), read_only=True) as c:
+        predictions = c.execute("select * from crypto.predictions").df()
+    return World(candles, world.stored_labels(candles, "1h"), features, predictions, root)
 
 
-def policy_for_tests(**overrides: object) -> FeedbackSettings:
-    """The defaults, with 90-day health windows (one quarter of outcomes per measurement)."""
-    values = {"health_window_days": {"7d": 90, "30d": 90}, **overrides}
-    return FeedbackSettings(**values)
-
-
-@dataclass
+@dataclass(frozen=True)
 class Stores:
-    """A DuckDB file and an MLflow store holding the real world, and the resources over them."""
+    """A private copy of the world (DuckDB file and MLflow store) for one test, with the
+    code location's definitions built on it."""
 
-    root: Path
-    database: Path
-    tracking_uri: str
-    artifact_root: Path
+    settings: Settings
 
-    def resources(self, **policy: object) -> dict[str, object]:
-        knobs = policy_for_tests(**policy).model_dump()
-        return {
-            "duckdb": DuckDBResource(database=str(self.database)),
-            "io_manager": DuckDBPandasIOManager(database=str(self.database), schema="crypto"),
-            "mlflow": MlflowTracking(
-                tracking_uri=self.tracking_uri, artifact_root=str(self.artifact_root)
-            ),
-            "feedback_policy": FeedbackPolicyResource(**knobs),
-        }
+    @property
+    def database(self) -> Path:
+        return self.settings.resolved_duckdb_path
 
     def table(self, name: str) -> pd.DataFrame:
         with duckdb.connect(str(self.database), read_only=True) as conn:
             return conn.execute(f'select * from crypto."{name}"').df()
 
-
-@pytest.fixture(scope="module")
-def registered(real_world: World, tmp_path_factory: pytest.TempPathFactory) -> Stores:
-    """The world in a DuckDB file and the rule registered as champion of 7d and 30d (once per
-    module: MLflow's first use costs seconds)."""
-    root = tmp_path_factory.mktemp("feedback_world")
-    stores = Stores(
-        root, root / "base.duckdb", f"sqlite:///{root}/mlruns/mlflow.db", root / "mlruns" / "art"
-    )
-    world.write_tables(
-        stores.database,
-        labels=real_world.labels,
-        predictions=real_world.predictions,
-        feature_table=real_world.features,
-    )
-    world.register_rule(
-        stores.tracking_uri, stores.artifact_root, real_world.folds, real_world.feature_names
-    )
-    return stores
+    def definitions(self, **overrides: object) -> dg.Definitions:
+        """The project's definitions; ``overrides`` are settings (e.g. feedback knobs)."""
+        return build_definitions(self.settings.model_copy(update=overrides))
 
 
 @pytest.fixture
-def stores(registered: Stores, tmp_path: Path) -> Stores:
-    """A fresh copy of the world's DuckDB file for one test (MLflow is shared read-mostly)."""
-    database = tmp_path / "crypto_assets.duckdb"
-    shutil.copy(registered.database, database)
-    return Stores(registered.root, database, registered.tracking_uri, registered.artifact_root)
+def stores(real_world: World, tmp_path: Path) -> Stores:
+    source = isolated_settings(real_world.root)
+    (tmp_path / "data").mkdir()
+    shutil.copy(source.resolved_duckdb_path, tmp_path / "data" / "crypto_assets.duckdb")
+    (tmp_path / "mlruns").mkdir()
+    shutil.copy(real_world.root / "mlruns" / "mlflow.db", tmp_path / "mlruns" / "mlflow.db")
+    # new runs in the copy keep their artifacts beside the world's (run ids never collide)
+    settings = isolated_settings(tmp_path).model_copy(
+        update={"mlflow_artifact_root": source.mlflow_artifact_root}
+    )
+    return Stores(settings)
 
 
 @pytest.fixture
@@ -114,15 +112,22 @@ def instance() -> dg.DagsterInstance:
         yield dagster_instance
 
 
-def materialize(assets: list, stores: Stores, instance, first: str, last: str | None = None, **kw):
-    """Materialize ``assets`` for one day or an inclusive range of days in one run."""
-    tags = {RANGE_START_TAG: first, RANGE_END_TAG: last} if last else {}
-    result = dg.materialize(
-        assets,
-        resources=stores.resources(**kw),
-        instance=instance,
+def run_feedback(
+    stores: Stores,
+    instance: dg.DagsterInstance,
+    first: str,
+    last: str | None = None,
+    assets: list[str] | None = None,
+    **settings: object,
+) -> dg.ExecuteInProcessResult:
+    """The real ``feedback_job`` (or some of its assets) for one day or an inclusive range of
+    days in one run, on the test's stores."""
+    return run_job(
+        stores.definitions(**settings),
+        "feedback_job",
+        instance,
+        profile=stores.settings.profile,
         partition_key=None if last else first,
-        tags=tags,
+        day_range=(first, last) if last else None,
+        assets=assets,
     )
-    assert result.success
-    return result

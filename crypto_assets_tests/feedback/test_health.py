@@ -13,7 +13,7 @@ from crypto_assets.feedback.health import model_health, reliability_curve
 from crypto_assets.feedback.outcomes import PREDICTION_KEY, latest_outcomes, record_outcomes
 from crypto_assets.feedback.verdicts import current_verdicts, validate_verdicts
 from crypto_assets.ml import metrics
-from crypto_assets_tests.feedback.conftest import policy_for_tests
+from crypto_assets_tests.feedback.conftest import QUARTER, policy_for_tests
 
 MARKET = ["rank_ic", "hit_rate", "ece", "brier", "top_decile_return", "equal_weight_return"]
 
@@ -24,7 +24,7 @@ def log_to_june(real_world) -> pd.DataFrame:
         real_world.predictions,
         real_world.labels,
         pd.DataFrame(),
-        start=pd.Timestamp("2024-01-15", tz="UTC"),
+        start=pd.Timestamp("2024-04-01", tz="UTC"),
         end=pd.Timestamp("2024-07-01", tz="UTC"),
         recorded_at=pd.Timestamp("2026-01-01", tz="UTC"),
     )
@@ -36,41 +36,42 @@ def health_on(log: pd.DataFrame, day: str, verdicts: pd.DataFrame | None = None,
         latest_outcomes(log, as_of_day=when),
         verdicts if verdicts is not None else pd.DataFrame(),
         day=when,
-        policy=policy_for_tests(**policy),
-        threshold=0.80,
-        versions={"7d": "1", "30d": "1"},
+        policy=policy_for_tests(**{"health_window_days": QUARTER, **policy}),
+        versions={"1h": "1", "24h": "1", "7d": "3"},
     ).set_index("horizon")
 
 
-def test_health_matches_ml_metrics_on_the_same_outcomes(log_to_june) -> None:
+@pytest.mark.parametrize("horizon", ["1h", "24h"])
+def test_health_matches_ml_metrics_on_the_same_outcomes(log_to_june, horizon) -> None:
     health = health_on(log_to_june, "2024-06-30")
-    row = health.loc["7d"]
+    row = health.loc[horizon]
+    end = pd.Timestamp("2024-07-01", tz="UTC")
     window = log_to_june[
-        (log_to_june["horizon"] == "7d")
-        & (log_to_june["label_end"] > pd.Timestamp("2024-07-01", tz="UTC") - pd.Timedelta(days=90))
-        & (log_to_june["label_end"] <= pd.Timestamp("2024-07-01", tz="UTC"))
+        (log_to_june["horizon"] == horizon)
+        & (log_to_june["label_end"] > end - pd.Timedelta(days=90))
+        & (log_to_june["label_end"] <= end)
     ]
     up = (window["realised_return"] > 0).astype(float)
-    assert row["status"] == "ok" and row["n_outcomes"] == len(window)
+    assert row["status"] == "ok" and row["n_outcomes"] == len(window) > 1000
+    assert row["n_dates"] == window["as_of"].nunique() == 90  # one cross-section a day
     assert row["rank_ic"] == pytest.approx(
         metrics.rank_ic(window["expected_return"], window["realised_return"], window["as_of"])
     )
     assert row["ece"] == pytest.approx(metrics.ece(window["probability"], up))
     assert row["brier"] == pytest.approx(metrics.brier(window["probability"], up))
-    assert row["rank_ic"] < 0  # the Q1 momentum rule ranks Q2 coins the wrong way round
+    assert row["base_rate_up"] == pytest.approx(up.mean())
     curve = json.loads(row["reliability"])
     assert sum(b["n"] for b in curve) == len(window)
-    # the 30d window of end-June holds outcomes of predictions made up to 2024-05-31
-    assert health.loc["30d", "n_independent"] >= 2
 
 
 def test_too_few_outcomes_is_insufficient_never_healthy(log_to_june) -> None:
-    health = health_on(log_to_june, "2024-01-25")
-    row = health.loc["7d"]
+    health = health_on(log_to_june, "2024-04-05")
+    row = health.loc["24h"]
     assert row["status"] == "insufficient"
-    assert "measured too little" in row["reason"] and row["n_dates"] < 14
+    assert "measured too little" in row["reason"] and row["n_dates"] == 4
     # a version in use with no outcome at all still gets its row, saying so
-    assert health.loc["30d", "status"] == "insufficient" and health.loc["30d", "n_outcomes"] == 0
+    assert health.loc["7d", "status"] == "insufficient" and health.loc["7d", "n_outcomes"] == 0
+    assert "30d" not in health.index  # no version in use, no outcome: nothing to say
 
 
 def test_reliability_curve_bins() -> None:
@@ -80,17 +81,17 @@ def test_reliability_curve_bins() -> None:
 
 def test_user_verdicts_are_counted_apart_from_the_market(log_to_june) -> None:
     window = log_to_june[
-        (log_to_june["horizon"] == "7d")
+        (log_to_june["horizon"] == "24h")
         & (log_to_june["label_end"] > pd.Timestamp("2024-05-01", tz="UTC"))
     ].head(6)
     raw = window[PREDICTION_KEY].assign(
         verdict=["good", "good", "bad", "BAD", "good", "bad"],
         note="",
         author="tester",
-        recorded_at=pd.Timestamp("2024-06-01", tz="UTC"),
+        created_at=pd.Timestamp("2024-06-01", tz="UTC"),
     )
     changed_mind = raw.iloc[[0]].assign(
-        verdict="bad", recorded_at=pd.Timestamp("2024-06-02", tz="UTC")
+        verdict="bad", created_at=pd.Timestamp("2024-06-02", tz="UTC")
     )
     hostile = raw.iloc[[1]].assign(symbol="../../etc/passwd")
     valid, rejected = validate_verdicts(pd.concat([raw, changed_mind, hostile]))
@@ -98,12 +99,12 @@ def test_user_verdicts_are_counted_apart_from_the_market(log_to_june) -> None:
     verdicts = current_verdicts(valid)
     with_users = health_on(log_to_june, "2024-06-30", verdicts)
     without = health_on(log_to_june, "2024-06-30")
-    row = with_users.loc["7d"]
+    row = with_users.loc["24h"]
     assert (row["user_verdicts"], row["user_good"], row["user_bad"]) == (6, 2, 4)
     market_up = (window["realised_return"] > 0).to_numpy()
     good = np.array([False, True, False, False, True, False])
     assert row["user_market_agreement"] == pytest.approx(np.mean(good == market_up))
     pd.testing.assert_series_equal(
-        with_users.loc["7d", MARKET], without.loc["7d", MARKET], check_names=False
+        with_users.loc["24h", MARKET], without.loc["24h", MARKET], check_names=False
     )
-    assert without.loc["7d", "user_verdicts"] == 0
+    assert without.loc["24h", "user_verdicts"] == 0

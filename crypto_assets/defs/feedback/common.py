@@ -1,38 +1,42 @@
-"""What the feedback assets share: daily partitions, the models in use, the measures' metadata key
-and the check that says "measured nothing" instead of passing."""
+"""What the feedback assets share: the daily asset settings, lineage, the models in use, the
+measures' metadata key and the check that says "measured nothing" instead of passing."""
 
 import dagster as dg
 import pandas as pd
 
-from crypto_assets.defs.partitions import daily_partitions
-from crypto_assets.defs.signals import model_name
+from crypto_assets.defs.partitions import Partitions
 from crypto_assets.feedback.model_in_use import ModelInUse, model_in_use
 from crypto_assets.horizons import HORIZONS
 from crypto_assets.resources.mlflow_tracking import MlflowTracking
-from crypto_assets.settings import FeedbackSettings
+from crypto_assets.resources.settings import PipelineSettings
+from crypto_assets.settings import FEEDBACK_HEALTH_WINDOW_DAYS, Settings
 
 FEEDBACK_GROUP = "feedback"
 FEEDBACK_EXPERIMENT = "crypto_assets_feedback"
 MEASURES_KEY = "drift_measures"
-# what the three assets share: one daily partition each; a backfill runs as one range run
-DAILY = {
-    "group_name": FEEDBACK_GROUP,
-    "partitions_def": daily_partitions,
-    "backfill_policy": dg.BackfillPolicy.single_run(),
-}
 # every horizon's model (static partitions) may be the one in use on any day
 MODELS_DEP = dg.AssetDep("models", partition_mapping=dg.AllPartitionMapping())
+# the look-backs the lineage shows are the defaults (a changed knob changes the read, not the graph)
+OUTCOME_LOOKBACK_DAYS = int(Settings.model_fields["feedback_outcome_lookback_days"].default)
+HEALTH_LOOKBACK_DAYS = max(FEEDBACK_HEALTH_WINDOW_DAYS.values())
 
 
-def looking_back(asset: str) -> dg.AssetDep:
-    """Day D's outcomes judge predictions (and read labels) of the days before it, back to the
-    default outcome look-back (lineage only: a changed knob changes the read, not the graph)."""
+def daily(partitions: Partitions, partition_expr: str) -> dict:
+    """What the three assets share: one daily partition each; a backfill runs as one range run."""
+    return {
+        "group_name": FEEDBACK_GROUP,
+        "partitions_def": partitions.daily,
+        "backfill_policy": dg.BackfillPolicy.single_run(),
+        "metadata": {"partition_expr": partition_expr},
+    }
+
+
+def looking_back(asset: str, days: int) -> dg.AssetDep:
+    """Day D reads ``asset`` of the ``days`` days up to D (lineage of a rolling read)."""
     return dg.AssetDep(
         asset,
         partition_mapping=dg.TimeWindowPartitionMapping(
-            start_offset=-FeedbackSettings().outcome_lookback_days,
-            end_offset=0,
-            allow_nonexistent_upstream_partitions=True,
+            start_offset=-days, end_offset=0, allow_nonexistent_upstream_partitions=True
         ),
     )
 
@@ -48,10 +52,12 @@ def window(context: dg.AssetExecutionContext) -> tuple[pd.Timestamp, pd.Timestam
     return pd.Timestamp(span.start), pd.Timestamp(span.end)
 
 
-def models_in_use(mlflow: MlflowTracking) -> dict[str, ModelInUse]:
+def models_in_use(
+    mlflow_tracking: MlflowTracking, settings: PipelineSettings
+) -> dict[str, ModelInUse]:
     """The registry's version in use per horizon (horizons without one are left out)."""
-    mlflow.configure()
-    found = {h: model_in_use(model_name(h), h) for h in HORIZONS}
+    mlflow_tracking.configure()
+    found = {h: model_in_use(settings.signal_model_name(h), h) for h in HORIZONS}
     return {h: m for h, m in found.items() if m is not None}
 
 

@@ -1,129 +1,115 @@
 """Feature drift asset: PSI of each feature of the model in use, live window against its training
 window, per horizon; its measures feed the feature drift sensor."""
 
+import math
 from collections.abc import Iterator
+from functools import cache
 
 import dagster as dg
 import numpy as np
 import pandas as pd
-from dagster_duckdb import DuckDBResource
 
 from crypto_assets.defs.feedback.common import (
-    DAILY,
     MEASURES_KEY,
     MODELS_DEP,
+    daily,
     measure_check,
     models_in_use,
     ts,
 )
-from crypto_assets.defs.partitions import partition_days
-from crypto_assets.defs.storage import SCHEMA, read_table, table_exists
+from crypto_assets.defs.partitions import Partitions, partition_days
 from crypto_assets.feedback import drift as drift_measures
 from crypto_assets.feedback.model_in_use import ModelInUse
-from crypto_assets.horizons import HORIZONS
+from crypto_assets.frames import pin_dtypes, utc_columns
+from crypto_assets.horizons import HORIZONS, TIMEFRAMES
 from crypto_assets.resources.feedback_policy import FeedbackPolicyResource
 from crypto_assets.resources.mlflow_tracking import MlflowTracking
+from crypto_assets.resources.settings import PipelineSettings
+from crypto_assets.resources.storage import DuckDBStore
 
 PSI_COLUMNS = ["day", "horizon", "model_version", *drift_measures.PSI_TABLE_COLUMNS]
+KEYS = {"symbol", "date", "timeframe"}
 
 
-def _read_features(duckdb, timeframe: str, start, end, columns: list[str], limit: int | None):
-    """Rows of ``feature_table`` for one timeframe in [start, end), at most ``limit`` (a
-    repeatable reservoir sample, so a long training window costs a bounded read)."""
-    if not table_exists(duckdb, "feature_table"):
-        return pd.DataFrame(columns=columns)
-    with duckdb.get_connection() as conn:
-        present = set(
-            conn.execute(
-                "select column_name from information_schema.columns "
-                "where table_schema=? and table_name='feature_table'",
-                [SCHEMA],
-            )
-            .df()["column_name"]
-            .tolist()
-        )
-        chosen = [c for c in columns if c in present]
-        select = ", ".join(f'"{c}"' for c in chosen) or "*"
-        sql = (
-            f'select {select} from {SCHEMA}."feature_table" '
-            "where timeframe = ? and date >= ? and date < ?"
-        )
-        if limit:
-            sql = f"select * from ({sql}) using sample reservoir({int(limit)} rows) repeatable (7)"
-        return conn.execute(sql, [timeframe, ts(start), ts(end)]).df()
+class FeatureReader:
+    """Reads of ``feature_table`` for one run, each window read once (1h and 24h share the
+    hourly features). A long training window is thinned to every k-th candle time, so its read
+    stays near ``max_rows`` whatever the stored history (every coin of a kept time is kept)."""
+
+    def __init__(self, duckdb: DuckDBStore, max_rows: int) -> None:
+        self.duckdb, self.max_rows = duckdb, max_rows
+        self.read = cache(self._read)
+
+    def _read(self, timeframe: str, start: pd.Timestamp, end: pd.Timestamp, coins: int):
+        seconds = int(TIMEFRAMES[timeframe].total_seconds())
+        times = max(1, int((end - start).total_seconds() // seconds))
+        every = max(1, math.ceil(times * max(coins, 1) / self.max_rows)) if coins else 1
+        where = "timeframe = ? and date >= ? and date < ?"
+        params = [timeframe, ts(start), ts(end)]
+        if every > 1:
+            where += " and (epoch(date)::bigint // ?) % ? = 0"
+            params += [seconds, every]
+        return utc_columns(self.duckdb.read_table("feature_table", where, params), "date")
 
 
-def _feature_names(duckdb, model: ModelInUse) -> list[str]:
+def _feature_names(model: ModelInUse, live: pd.DataFrame) -> list[str]:
+    """The model's features (its features.json), else every numeric stored feature."""
     if model.features:
         return model.features
-    sample = read_table(duckdb, "feature_table", "false")
-    keys = {"symbol", "date", "timeframe"}
-    return [c for c in sample.columns if c not in keys and pd.api.types.is_numeric_dtype(sample[c])]
+    return [c for c in live.columns if c not in KEYS and pd.api.types.is_numeric_dtype(live[c])]
 
 
-def _drift_for_horizon(duckdb, model: ModelInUse | None, horizon: str, day, policy) -> tuple:
+def _drift_for_horizon(
+    reader: FeatureReader,
+    model: ModelInUse | None,
+    horizon: str,
+    day: pd.Timestamp,
+    policy: FeedbackPolicyResource,
+) -> tuple[pd.DataFrame, drift_measures.DriftMeasure]:
+    """The PSI table and the feature drift measure of one horizon on one day."""
     common = {"horizon": horizon, "day": str(day.date()), "policy": policy}
-    empty = pd.DataFrame(columns=PSI_COLUMNS[3:])
+    empty = pd.DataFrame(columns=drift_measures.PSI_TABLE_COLUMNS)
+    why_not = None
     if model is None:
-        measure = drift_measures.feature_drift(
-            empty, model_version=None, why_not="no model in use for this horizon", **common
+        why_not = "no model in use for this horizon"
+    elif model.trained_from is None or model.trained_to is None:
+        why_not = f"{model.name} v{model.version} records no training window (data_from/data_to)"
+    if why_not is not None:
+        version = model.version if model else None
+        return empty, drift_measures.feature_drift(
+            empty, model_version=version, why_not=why_not, **common
         )
-        return empty, measure
-    if model.trained_from is None or model.trained_to is None:
-        why = f"{model.name} v{model.version} records no training window (data_from/data_to)"
-        measure = drift_measures.feature_drift(
-            empty, model_version=model.version, why_not=why, **common
-        )
-        return empty, measure
     timeframe = HORIZONS[horizon].timeframe
-    features = _feature_names(duckdb, model)
     end = day + pd.Timedelta(days=1)
-    reference = _read_features(
-        duckdb,
-        timeframe,
-        model.trained_from,
-        model.trained_to + pd.Timedelta(microseconds=1),
-        ["date", *features],
-        policy.psi_reference_max_rows,
-    )
-    live = _read_features(
-        duckdb,
-        timeframe,
-        end - pd.Timedelta(days=policy.psi_live_days),
-        end,
-        ["date", *features],
-        None,
-    )
+    live = reader.read(timeframe, end - pd.Timedelta(days=policy.psi_live_days), end, 0)
+    coins = int(live["symbol"].nunique()) if len(live) else 0
+    training_end = model.trained_to + TIMEFRAMES[timeframe]
+    reference = reader.read(timeframe, model.trained_from, training_end, coins) if coins else live
+    features = _feature_names(model, live)
     present = [f for f in features if f in reference.columns and f in live.columns]
     table = drift_measures.feature_psi(
         reference, live, present, policy.psi_bins, block_days=policy.psi_live_days
     )
-    measure = drift_measures.feature_drift(table, model_version=model.version, **common)
-    return table, measure
+    return table, drift_measures.feature_drift(table, model_version=model.version, **common)
 
 
-@dg.asset(
-    **DAILY,
-    deps=["feature_table", MODELS_DEP],
-    metadata={"partition_expr": "day"},
-    kinds={"duckdb"},
-    check_specs=[dg.AssetCheckSpec("features_stable", asset="feature_drift")],
-)
 def feature_drift(
     context: dg.AssetExecutionContext,
-    duckdb: DuckDBResource,
-    mlflow: MlflowTracking,
+    settings: PipelineSettings,
+    duckdb: DuckDBStore,
+    mlflow_tracking: MlflowTracking,
     feedback_policy: FeedbackPolicyResource,
 ) -> Iterator:
     """Population stability index of each feature of the model in use: the live window against
     the model's training window (bins from its quantiles), per horizon. Its measures feed the
     feature drift sensor."""
-    in_use = models_in_use(mlflow)
+    in_use = models_in_use(mlflow_tracking, settings)
+    reader = FeatureReader(duckdb, feedback_policy.psi_reference_max_rows)
     tables, measures = [], []
     for day in partition_days(context.partition_time_window):
         for horizon in HORIZONS:
             model = in_use.get(horizon)
-            table, measure = _drift_for_horizon(duckdb, model, horizon, day, feedback_policy)
+            table, measure = _drift_for_horizon(reader, model, horizon, day, feedback_policy)
             measures.append(measure)
             if len(table):
                 tables.append(
@@ -136,13 +122,8 @@ def feature_drift(
 
 
 def _typed_psi(frame: pd.DataFrame) -> pd.DataFrame:
-    out = frame.reindex(columns=PSI_COLUMNS)
-    out["day"] = pd.to_datetime(out["day"], utc=True).astype("datetime64[ns, UTC]")
-    for column in ("horizon", "model_version", "feature"):
-        out[column] = out[column].astype("string")
-    for column in PSI_COLUMNS[4:]:
-        out[column] = pd.to_numeric(out[column], errors="coerce").astype("float64")
-    return out.reset_index(drop=True)
+    texts = ("horizon", "model_version", "feature")
+    return pin_dtypes(frame, PSI_COLUMNS, times=("day",), texts=texts).reset_index(drop=True)
 
 
 def _drift_metadata(frame: pd.DataFrame, measures: list) -> dict:
@@ -163,3 +144,13 @@ def _drift_metadata(frame: pd.DataFrame, measures: list) -> dict:
         ),
         MEASURES_KEY: dg.MetadataValue.json([m.to_dict() for m in measures]),
     }
+
+
+def build_drift_asset(partitions: Partitions) -> dg.AssetsDefinition:
+    # reads the training window of the model in use (any stored day) and the live window
+    return dg.asset(
+        deps=[dg.AssetDep("feature_table", partition_mapping=dg.AllPartitionMapping()), MODELS_DEP],
+        kinds={"duckdb"},
+        check_specs=[dg.AssetCheckSpec("features_stable", asset="feature_drift")],
+        **daily(partitions, "day"),
+    )(feature_drift)

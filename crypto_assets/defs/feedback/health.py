@@ -7,20 +7,20 @@ from collections.abc import Iterator
 
 import dagster as dg
 import pandas as pd
-from dagster_duckdb import DuckDBResource
 
 from crypto_assets.defs.feedback.common import (
-    DAILY,
     FEEDBACK_EXPERIMENT,
+    HEALTH_LOOKBACK_DAYS,
     MEASURES_KEY,
     MODELS_DEP,
+    daily,
+    looking_back,
     measure_check,
     models_in_use,
     ts,
     window,
 )
-from crypto_assets.defs.partitions import partition_days
-from crypto_assets.defs.storage import read_table, table_exists
+from crypto_assets.defs.partitions import Partitions, partition_days
 from crypto_assets.feedback import drift as drift_measures
 from crypto_assets.feedback.health import model_health as measure_health
 from crypto_assets.feedback.health import typed_health
@@ -32,10 +32,13 @@ from crypto_assets.feedback.verdicts import current_verdicts, validate_verdicts
 from crypto_assets.horizons import HORIZONS
 from crypto_assets.resources.feedback_policy import FeedbackPolicyResource
 from crypto_assets.resources.mlflow_tracking import MlflowTracking
+from crypto_assets.resources.settings import PipelineSettings
+from crypto_assets.resources.storage import DuckDBStore
 
 
-def _read_verdicts(duckdb, context: dg.AssetExecutionContext) -> pd.DataFrame:
-    raw = read_table(duckdb, "user_verdicts")
+def _read_verdicts(duckdb: DuckDBStore, context: dg.AssetExecutionContext) -> pd.DataFrame:
+    """Users' current verdicts (valid rows; rejected ones are logged with their reason)."""
+    raw = duckdb.read_table("user_verdicts")
     valid, rejected = validate_verdicts(raw)
     if len(rejected):
         examples = rejected.head(3).to_dict("records")
@@ -70,20 +73,11 @@ def _health_measures(
     return out
 
 
-@dg.asset(
-    **DAILY,
-    deps=["prediction_outcomes", "user_verdicts", MODELS_DEP],
-    metadata={"partition_expr": "day"},
-    kinds={"mlflow", "duckdb"},
-    check_specs=[
-        dg.AssetCheckSpec("performance_within_band", asset="model_health"),
-        dg.AssetCheckSpec("calibration_within_bound", asset="model_health"),
-    ],
-)
 def model_health(
     context: dg.AssetExecutionContext,
-    duckdb: DuckDBResource,
-    mlflow: MlflowTracking,
+    settings: PipelineSettings,
+    duckdb: DuckDBStore,
+    mlflow_tracking: MlflowTracking,
     feedback_policy: FeedbackPolicyResource,
 ) -> Iterator:
     """Live health per horizon and model version over rolling windows of known outcomes: rank
@@ -91,10 +85,9 @@ def model_health(
     equal weight, users' verdicts apart; logged to MLflow against the version in use. Its
     performance and calibration drift measures feed the drift sensors."""
     start, end = window(context)
-    in_use = models_in_use(mlflow)
+    in_use = models_in_use(mlflow_tracking, settings)
     longest = max(feedback_policy.health_window(h) for h in HORIZONS)
-    outcomes = read_table(
-        duckdb,
+    outcomes = duckdb.read_table(
         "prediction_outcomes",
         "label_end > ? and recorded_day < ?",
         [ts(start - pd.Timedelta(days=longest)), ts(end)],
@@ -107,13 +100,12 @@ def model_health(
             verdicts,
             day=day,
             policy=feedback_policy,
-            threshold=feedback_policy.confidence_threshold,
             versions={h: m.version for h, m in in_use.items()},
         )
         frames.append(health)
         measures += _health_measures(health, in_use, day, feedback_policy)
     frame = typed_health(pd.concat(frames, ignore_index=True))
-    plots = _log_and_plot(mlflow, duckdb, frame, in_use, measures)
+    plots = _log_and_plot(mlflow_tracking, duckdb, frame, in_use, measures)
     last = frame[frame["day"] == frame["day"].max()]
     yield measure_check("performance_within_band", measures, "performance")
     yield measure_check("calibration_within_bound", measures, "calibration")
@@ -121,7 +113,7 @@ def model_health(
 
 
 def _log_and_plot(
-    mlflow: MlflowTracking, duckdb: DuckDBResource, frame: pd.DataFrame, in_use: dict, measures
+    mlflow: MlflowTracking, duckdb: DuckDBStore, frame: pd.DataFrame, in_use: dict, measures
 ) -> dict[str, str]:
     """Log each day's row of the versions in use to MLflow (the reliability plot of the last
     day with it); markdown plots of the last day per horizon for the UI."""
@@ -158,13 +150,12 @@ def _log_and_plot(
     return plots
 
 
-def _health_history(duckdb: DuckDBResource, frame: pd.DataFrame) -> pd.DataFrame:
+def _health_history(duckdb: DuckDBStore, frame: pd.DataFrame) -> pd.DataFrame:
     """Stored health rows of the 120 days before ``frame`` (for the rolling rank IC plot)."""
-    if frame.empty or not table_exists(duckdb, "model_health"):
+    if frame.empty:
         return typed_health(pd.DataFrame())
     first = frame["day"].min()
-    earlier = read_table(
-        duckdb,
+    earlier = duckdb.read_table(
         "model_health",
         "day >= ? and day < ?",
         [ts(first - pd.Timedelta(days=120)), ts(first)],
@@ -206,3 +197,19 @@ def _health_metadata(last: pd.DataFrame, measures: list, plots: dict[str, str]) 
         MEASURES_KEY: dg.MetadataValue.json([m.to_dict() for m in measures]),
         **{key: dg.MetadataValue.md(md) for key, md in plots.items()},
     }
+
+
+def build_health_asset(partitions: Partitions) -> dg.AssetsDefinition:
+    return dg.asset(
+        deps=[
+            looking_back("prediction_outcomes", HEALTH_LOOKBACK_DAYS),
+            "user_verdicts",
+            MODELS_DEP,
+        ],
+        kinds={"mlflow", "duckdb"},
+        check_specs=[
+            dg.AssetCheckSpec("performance_within_band", asset="model_health"),
+            dg.AssetCheckSpec("calibration_within_bound", asset="model_health"),
+        ],
+        **daily(partitions, "day"),
+    )(model_health)

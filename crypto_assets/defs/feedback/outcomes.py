@@ -5,30 +5,39 @@ from collections.abc import Iterator
 
 import dagster as dg
 import pandas as pd
-from dagster_duckdb import DuckDBResource
 
-from crypto_assets.defs.feedback.common import DAILY, FEEDBACK_GROUP, looking_back, ts, window
-from crypto_assets.defs.storage import read_table
+from crypto_assets.defs.feedback.common import (
+    FEEDBACK_GROUP,
+    OUTCOME_LOOKBACK_DAYS,
+    daily,
+    looking_back,
+    window,
+)
+from crypto_assets.defs.partitions import Partitions
 from crypto_assets.feedback.outcomes import judge, record_outcomes, typed_outcomes
+from crypto_assets.feedback.verdicts import VERDICT_COLUMNS
 from crypto_assets.horizons import HORIZONS
 from crypto_assets.resources.feedback_policy import FeedbackPolicyResource
+from crypto_assets.resources.storage import DuckDBStore
 
 user_verdicts = dg.AssetSpec(
     "user_verdicts",
     group_name=FEEDBACK_GROUP,
     description="Users' good / bad marks on predictions (with a note), keyed by the prediction "
-    "they judge (day, symbol, horizon, model_version); written by the signals dashboard into "
-    "crypto.user_verdicts, validated where it is read.",
+    f"they judge; columns {', '.join(VERDICT_COLUMNS)}; written by the signals dashboard into "
+    "crypto.user_verdicts, validated where model_health reads it.",
     kinds={"duckdb"},
 )
 
 
-def _outcome_inputs(duckdb, start: pd.Timestamp, end: pd.Timestamp, lookback: int) -> tuple:
+def _outcome_inputs(
+    duckdb: DuckDBStore, start: pd.Timestamp, end: pd.Timestamp, lookback: int
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """Predictions and labels of the look-back, and the outcome log of those predictions."""
     first = start - pd.Timedelta(days=lookback)
-    span = [ts(first), ts(end)]
-    predictions = read_table(duckdb, "predictions", "day >= ? and day < ?", span)
-    labels = read_table(duckdb, "labels", "date >= ? and date < ?", span)
-    recorded = read_table(duckdb, "prediction_outcomes", "day >= ?", [ts(first)])
+    predictions = duckdb.read_window("predictions", "day", first, end)
+    labels = duckdb.read_window("labels", "date", first, end)
+    recorded = duckdb.read_window("prediction_outcomes", "day", first, end)
     return predictions, labels, typed_outcomes(recorded)
 
 
@@ -59,17 +68,8 @@ def _outcome_check(log: pd.DataFrame, pending: int, overdue: pd.DataFrame) -> dg
     )
 
 
-@dg.asset(
-    **DAILY,
-    deps=[looking_back("predictions"), looking_back("labels")],
-    metadata={"partition_expr": "recorded_day"},
-    kinds={"duckdb"},
-    check_specs=[dg.AssetCheckSpec("outcomes_recorded", asset="prediction_outcomes")],
-)
 def prediction_outcomes(
-    context: dg.AssetExecutionContext,
-    duckdb: DuckDBResource,
-    feedback_policy: FeedbackPolicyResource,
+    context: dg.AssetExecutionContext, duckdb: DuckDBStore, feedback_policy: FeedbackPolicyResource
 ) -> Iterator:
     """Append-only log of each prediction's realised NET return once its horizon has passed
     (partition = the day the outcome became known). A revised label adds a new row with the
@@ -119,3 +119,15 @@ def _outcome_metadata(frame: pd.DataFrame, new: pd.DataFrame, pending: int, over
             preview.head(15)[columns].to_markdown(index=False) if len(preview) else "no new rows"
         ),
     }
+
+
+def build_outcomes_asset(partitions: Partitions) -> dg.AssetsDefinition:
+    return dg.asset(
+        deps=[
+            looking_back("predictions", OUTCOME_LOOKBACK_DAYS),
+            looking_back("labels", OUTCOME_LOOKBACK_DAYS),
+        ],
+        kinds={"duckdb"},
+        check_specs=[dg.AssetCheckSpec("outcomes_recorded", asset="prediction_outcomes")],
+        **daily(partitions, "recorded_day"),
+    )(prediction_outcomes)

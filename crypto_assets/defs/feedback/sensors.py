@@ -2,9 +2,10 @@
 horizon (partition key = the horizon).
 
 Each sensor reads the drift measures its asset recorded in new materializations (never the
-database, so a tick is cheap and never waits on a DuckDB write lock), applies the pure decision
-rule (``feedback.decisions.decide``) in the order the days were measured, and yields a
-``RunRequest`` tagged with which drift, by how much and on which horizon. Storms are prevented
+database, so a tick is cheap and never waits on a DuckDB write lock), takes per horizon the
+newest measured day (older ones, from a backfill or a re-run, describe the past), applies the
+pure decision rule (``feedback.decisions.decide``) and yields a ``RunRequest`` tagged with which
+drift, by how much and on which horizon. Storms are prevented
 twice: the cursor remembers the day of each horizon's last request from this sensor, and the
 instance's latest drift-tagged ``retrain_job`` run of the horizon (from any of the three sensors)
 counts too; ``run_key`` makes the same (drift, horizon, day) request once at most. Whether the
@@ -39,17 +40,22 @@ class SensorState:
     """The cursor: the last materialization read, and per horizon the day of the last request."""
 
     after_storage_id: int | None = None
-    fired: dict[str, str] = field(default_factory=dict)
+    fired: dict[str, str] = field(default_factory=dict)  # horizon -> day of the last request
+    judged: dict[str, str] = field(default_factory=dict)  # horizon -> newest day decided on
 
     @classmethod
     def from_cursor(cls, cursor: str | None) -> SensorState:
         if not cursor:
             return cls()
         data = json.loads(cursor)
-        return cls(data.get("after_storage_id"), dict(data.get("fired", {})))
+        return cls(
+            data.get("after_storage_id"), dict(data.get("fired", {})), dict(data.get("judged", {}))
+        )
 
     def to_cursor(self) -> str:
-        return json.dumps({"after_storage_id": self.after_storage_id, "fired": self.fired})
+        return json.dumps(
+            {"after_storage_id": self.after_storage_id, "fired": self.fired, "judged": self.judged}
+        )
 
 
 def last_drift_retrain_day(instance: dg.DagsterInstance, horizon: str) -> str | None:
@@ -103,11 +109,28 @@ def _new_measures(
     return sorted(measures, key=lambda m: m.day)
 
 
+def _current(measures: list[DriftMeasure], state: SensorState) -> tuple[list, list[str]]:
+    """Per horizon only the newest measured day: older days in the same batch (a backfill, a
+    daemon that was off) describe the past, and so does a re-run of a day older than one
+    already decided on; neither may ask for a retrain now."""
+    newest = {m.horizon: m for m in measures}  # measures are sorted by day
+    current, notes = [], []
+    for horizon, measure in newest.items():
+        judged = state.judged.get(horizon)
+        if judged is not None and measure.day < judged:
+            notes.append(f"{horizon} {measure.day}: stale: {judged} was already judged")
+            continue
+        state.judged[horizon] = measure.day
+        current.append(measure)
+    return current, notes
+
+
 def evaluate_drift(context: dg.SensorEvaluationContext, asset: str, kind: str) -> dg.SensorResult:
     """One tick of a drift sensor (shared by the three)."""
     state = SensorState.from_cursor(context.cursor)
-    requests, notes = [], []
-    for measure in _new_measures(context, asset, kind, state):
+    requests = []
+    current, notes = _current(_new_measures(context, asset, kind, state), state)
+    for measure in current:
         last = later_day(
             state.fired.get(measure.horizon),
             last_drift_retrain_day(context.instance, measure.horizon),
