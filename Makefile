@@ -57,6 +57,7 @@ benchmarks: install
 	$(BIN)/python benchmarks/sentiment.py
 	$(BIN)/python benchmarks/storage.py
 	$(BIN)/python benchmarks/onchain.py
+	$(BIN)/python benchmarks/feedback.py
 
 clean:
 	rm -rf $(VENV) data .dagster_home mlruns

@@ -17,6 +17,7 @@ import dagster as dg
 
 from crypto_assets.defs import (
     features,
+    feedback,
     market,
     models,
     onchain,
@@ -26,6 +27,7 @@ from crypto_assets.defs import (
     storage,
 )
 from crypto_assets.defs.partitions import build_partitions
+from crypto_assets.resources.feedback_policy import FeedbackPolicyResource
 from crypto_assets.resources.io_manager import AtomicDuckDBPandasIOManager
 from crypto_assets.resources.market_source import ExchangeResource, SnapshotSource
 from crypto_assets.resources.mlflow_tracking import MlflowTracking
@@ -45,6 +47,7 @@ DOMAINS: tuple[ModuleType, ...] = (
     storage,
     ops,
     onchain,
+    feedback,
 )
 
 
@@ -86,6 +89,7 @@ def build_resources(settings: Settings) -> dict[str, object]:
         ),
         **ops.build_ops_resources(settings, lambda field: secret_config(settings, field)),
         **build_onchain_resources(settings),
+        "feedback_policy": FeedbackPolicyResource.from_settings(settings),
     }
 
 

@@ -111,11 +111,13 @@ def run_job(
     day_range: tuple[str, str] | None = None,
     run_config: dict | None = None,
     assets: list[str] | None = None,
+    tags: dict[str, str] | None = None,
 ) -> dg.ExecuteInProcessResult:
     """One run of a defined job (one partition, a range of daily partitions in a single run, or
     unpartitioned), named by the job and tagged with the profile; ``assets`` runs only those of
-    the job's assets. Raises PipelineError."""
-    tags = {PROFILE_TAG: profile}
+    the job's assets; ``tags`` are added to the run's (e.g. a sensor's run request). Raises
+    PipelineError."""
+    tags = {**(tags or {}), PROFILE_TAG: profile}
     if day_range is not None:
         tags |= {RANGE_START_TAG: day_range[0], RANGE_END_TAG: day_range[1]}
     job = defs.resolve_job_def(job_name)

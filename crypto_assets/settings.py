@@ -38,6 +38,8 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 SHARED_DATA_DIR = PROJECT_ROOT.parent / "shared" / "data"
 DEFAULT_SNAPSHOT_DIR = SHARED_DATA_DIR / "market" / "binance_2024"
+# feedback loop: default rolling window of known outcomes per horizon, in days
+FEEDBACK_HEALTH_WINDOW_DAYS = {"1h": 14, "24h": 30, "7d": 60, "30d": 90}
 
 
 class Settings(BaseSettings):
@@ -108,6 +110,21 @@ class Settings(BaseSettings):
     etherscan_api_key: SecretStr | None = None
     whale_alert_api_key: SecretStr | None = None
     coingecko_api_key: SecretStr | None = None  # optional demo key (x-cg-demo-api-key)
+    # --- feedback loop (crypto_assets/feedback; env CRYPTO_ASSETS_FEEDBACK_*) ------------------
+    # How much live evidence model health needs, the drift bounds and the retrain cooldown (see
+    # crypto_assets/feedback/policy.py). Windows count days of outcomes (or features) known.
+    feedback_health_window_days: dict[str, int] = Field(
+        default_factory=lambda: dict(FEEDBACK_HEALTH_WINDOW_DAYS)
+    )  # rolling window of known outcomes per horizon (a horizon left out keeps its default)
+    feedback_min_outcomes: int = 200  # fewer known outcomes in the window: "insufficient"
+    feedback_min_dates: int = 14  # ... or fewer prediction times (cross-sections)
+    feedback_band_k: float = 1.0  # performance band: mean - k * std of the fold rank ICs
+    feedback_ece_bound: float = 0.10  # calibration drift: live ECE above this
+    feedback_psi_bound: float = 0.25  # a feature whose PSI exceeds this (and its baseline) moved
+    feedback_psi_feature_share: float = 0.25  # feature drift: this share of features moved
+    feedback_psi_live_days: int = 30  # live feature window (and the training baseline blocks)
+    feedback_cooldown_days: int = 14  # measured days between drift retrains of one horizon
+    feedback_outcome_lookback_days: int = 40  # predictions re-checked for (revised) labels
 
     # --- social, news and events: secrets (never logged; SecretStr hides them) ----------------
     cryptopanic_api_key: SecretStr | None = None
@@ -380,6 +397,39 @@ _RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "etherscan_api_key": (_blank_free, "unset or a non-empty key"),
     "whale_alert_api_key": (_blank_free, "unset or a non-empty key"),
     "coingecko_api_key": (_blank_free, "unset or a non-empty key"),
+    # --- feedback loop ---
+    "feedback_health_window_days": (
+        lambda v: (
+            bool(v)
+            and set(v) <= set(FEEDBACK_HEALTH_WINDOW_DAYS)
+            and all(isinstance(d, int) and 1 <= d <= 3650 for d in v.values())
+        ),
+        'JSON mapping horizons (1h, 24h, 7d, 30d) to whole days 1..3650, e.g. {"7d": 60}',
+    ),
+    "feedback_min_outcomes": (_whole(1, 10_000_000), "a whole number from 1 to 10000000"),
+    "feedback_min_dates": (_whole(2, 100_000), "a whole number from 2 to 100000"),
+    "feedback_band_k": (
+        lambda v: math.isfinite(v) and 0 <= v <= 10,
+        "a number of standard deviations from 0 to 10, e.g. 1",
+    ),
+    "feedback_ece_bound": (
+        lambda v: math.isfinite(v) and 0 < v < 1,
+        "an expected calibration error strictly between 0 and 1, e.g. 0.10",
+    ),
+    "feedback_psi_bound": (
+        lambda v: math.isfinite(v) and 0 < v <= 10,
+        "a population stability index above 0 up to 10, e.g. 0.25",
+    ),
+    "feedback_psi_feature_share": (
+        lambda v: math.isfinite(v) and 0 < v <= 1,
+        "a share of features above 0 up to 1, e.g. 0.25",
+    ),
+    "feedback_psi_live_days": (_whole(1, 365), "a whole number of days from 1 to 365"),
+    "feedback_cooldown_days": (_whole(0, 3650), "a whole number of days from 0 to 3650"),
+    "feedback_outcome_lookback_days": (
+        _whole(32, 3650),
+        "a whole number of days from 32 (the longest horizon plus its exit candle) to 3650",
+    ),
 }
 
 

@@ -49,7 +49,10 @@ def connect(
     config: dict | None = None,
 ) -> duckdb.DuckDBPyConnection:
     """A connection to ``database``, waiting up to ``wait_s`` seconds while another process
-    holds the file; then ``DatabaseBusy`` with one line that says who holds it."""
+    holds the file; then ``DatabaseBusy`` with one line that says who holds it. A writer's
+    first connection creates the file's folder (a fresh project's first write)."""
+    if not read_only and str(database) != ":memory:":
+        Path(database).parent.mkdir(parents=True, exist_ok=True)
     deadline = time.monotonic() + wait_s
     delay = 0.05
     while True:

@@ -130,6 +130,7 @@ def test_demo_runs_whole_graph_through_named_jobs(demo: dict) -> None:
         "features_job",
         *["retrain_job"] * len(HORIZON_NAMES),
         "predictions_job",
+        "feedback_job",
     ]
     in_use = _in_use(settings)
     assert {"1h", "24h"} <= in_use  # thousands of hourly rows: skill shows on hourly horizons
@@ -162,6 +163,7 @@ def test_lineage_declares_every_read(demo: dict) -> None:
             undeclared[asset] = missing
     assert set(undeclared) == UNDECLARED_UNTIL_MODELS_REWRITE, undeclared
     assert {"feature_table", "predictions", "top_coins", "labels"} <= set(demo["reads"])
+    assert {"prediction_outcomes", "model_health", "feature_drift"} <= set(demo["reads"])
     assert "text_sentiment" in demo["reads"]["feature_table"]
     onchain = {"network_activity", "whale_transfers", "exchange_flows", "holder_concentration"}
     assert onchain <= demo["reads"]["feature_table"]

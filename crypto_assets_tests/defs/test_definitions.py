@@ -64,6 +64,7 @@ def test_pipeline_steps_follow_the_asset_graph(tmp_path: Path) -> None:
         "features_job",
         *["retrain_job"] * len(HORIZON_NAMES),
         "predictions_job",
+        "feedback_job",
     ]
     assert [s.partition_key for s in steps if s.job == "retrain_job"] == HORIZON_NAMES
     assert "sentiment_job" not in [s.job for s in pipeline_steps(defs, skip={"sentiment_job"})]
