@@ -52,6 +52,7 @@ benchmarks: install
 	$(BIN)/python benchmarks/features.py
 	$(BIN)/python benchmarks/backtest.py
 	$(BIN)/python benchmarks/sentiment.py
+	$(BIN)/python benchmarks/risk.py
 
 clean:
 	rm -rf $(VENV) data .dagster_home mlruns
