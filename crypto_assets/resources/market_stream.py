@@ -120,29 +120,21 @@ class KrakenStream(ConfigurableResource):
     ) -> None:
         """Collect every candle version of ``symbol`` until the watch ends (latest wins)."""
         loop = asyncio.get_running_loop()
-        try:
-            first = await asyncio.wait_for(
-                exchange.watch_ohlcv(symbol, timeframe), self.first_message_s
-            )
-        except TimeoutError:
-            errors[symbol] = f"no candle within {self.first_message_s:g} s of subscribing"
-            return
-        except ccxt.BaseError as exc:
-            errors[symbol] = f"{type(exc).__name__}: {one_line(exc)}"
-            return
-        for candle in first:
-            rows[int(candle[0])] = list(candle[:6])
-        deadline = loop.time() + self.watch_s
-        while (left := deadline - loop.time()) > 0:
+        deadline: float | None = None  # set by the first message
+        while (left := self.first_message_s if deadline is None else deadline - loop.time()) > 0:
             try:
                 candles = await asyncio.wait_for(exchange.watch_ohlcv(symbol, timeframe), left)
             except TimeoutError:
+                if deadline is None:
+                    errors[symbol] = f"no candle within {self.first_message_s:g} s of subscribing"
+                    return
                 break
             except ccxt.BaseError as exc:
                 errors[symbol] = f"{type(exc).__name__}: {one_line(exc)}"
                 return
             for candle in candles:
                 rows[int(candle[0])] = list(candle[:6])
+            deadline = deadline if deadline is not None else loop.time() + self.watch_s
         # ccxt returns only what changed since the previous call; messages handled between two
         # calls are in its cache: read it once more so no candle version is lost
         for candle in (getattr(exchange, "ohlcvs", {}) or {}).get(symbol, {}).get(timeframe, []):
@@ -207,7 +199,7 @@ class KrakenStream(ConfigurableResource):
         return OrderBookFetch(books, symbol_status_frame(rows), "ok", self._now(), self.describe())
 
     async def _one_book(self, exchange: Any, symbol: str, depth: int):
-        row = {"symbol": symbol, "exchange": self.exchange_id, "levels": 0, "checksums_verified": 0}
+        row = {"symbol": symbol, "exchange": self.exchange_id, "rows": 0, "checksums_verified": 0}
         loop = asyncio.get_running_loop()
         subscribed = next((d for d in WS_BOOK_DEPTHS if d >= depth), WS_BOOK_DEPTHS[-1])
         try:
@@ -237,4 +229,4 @@ class KrakenStream(ConfigurableResource):
             return None, row | {"status": "unavailable", "reason": "no book within the watch"}
         except (ccxt.BaseError, ValueError) as exc:
             return None, row | {"status": "error", "reason": f"{type(exc).__name__}: {exc}"}
-        return levels, row | {"status": "ok", "reason": "", "as_of": as_of, "levels": len(levels)}
+        return levels, row | {"status": "ok", "reason": "", "as_of": as_of, "rows": len(levels)}

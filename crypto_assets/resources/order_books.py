@@ -46,7 +46,7 @@ def _status_row(
         "status": status,
         "reason": reason,
         "as_of": as_of,
-        "levels": levels,
+        "rows": levels,
         "checksums_verified": checks,
     }
 

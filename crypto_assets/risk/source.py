@@ -32,7 +32,7 @@ SYMBOL_STATUS_COLUMNS = [
     "status",
     "reason",
     "as_of",
-    "levels",
+    "rows",  # book levels that came back (both sides)
     "checksums_verified",
 ]
 # the house's honest status row of a source (one per fetch)
@@ -104,7 +104,7 @@ def symbol_status_frame(rows: list[dict]) -> pd.DataFrame:
     for column in ("symbol", "exchange", "status", "reason"):
         frame[column] = frame[column].astype("string")
     frame["as_of"] = pd.to_datetime(frame["as_of"], utc=True).astype("datetime64[ns, UTC]")
-    frame["levels"] = pd.to_numeric(frame["levels"]).fillna(0).astype("int64")
+    frame["rows"] = pd.to_numeric(frame["rows"]).fillna(0).astype("int64")
     frame["checksums_verified"] = pd.to_numeric(frame["checksums_verified"]).fillna(0)
     frame["checksums_verified"] = frame["checksums_verified"].astype("int64")
     return frame

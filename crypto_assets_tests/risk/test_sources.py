@@ -48,7 +48,7 @@ def test_recorded_books(recorded_books: RecordedOrderBooks) -> None:
     rows = fetch.symbols.set_index("symbol")
     assert rows.loc["BTC/CHF", "checksums_verified"] == 289
     assert rows.loc["BTC/CHF", "as_of"] == pd.Timestamp(1618678163.366488, unit="s", tz="UTC")
-    assert rows.loc["NKN/USDT", "exchange"] == "binance" and rows.loc["NKN/USDT", "levels"] == 100
+    assert rows.loc["NKN/USDT", "exchange"] == "binance" and rows.loc["NKN/USDT", "rows"] == 100
     assert rows.loc["BTC/USDT", "status"] == "unavailable"
     assert rows.loc["BTC/USDT", "reason"] == "no recorded book for BTC/USDT"
     assert fetch.books.groupby(["symbol", "side"]).size().max() == 50
