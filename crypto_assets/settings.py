@@ -1,20 +1,39 @@
-"""One settings object for the whole project (paths, source choice, thresholds, secrets).
+"""One settings object for the whole project (paths, source choice, thresholds).
 
 Values come from the environment (prefix ``CRYPTO_ASSETS_``) or a ``.env`` file in the working
 directory, so nothing secret or machine-specific lives in code. Paths default to folders inside
 the project root so that a fresh clone works with no set-up.
+
+A ``Settings`` is built once by an entry point (the CLI, ``crypto_assets.definitions``) through
+``load_settings(**overrides)``, which range-checks every value and says what is wrong in one line
+per bad value, and is passed down as data: into resources
+(``crypto_assets.resources.settings.PipelineSettings`` for assets) and as arguments to plain
+functions. Nothing else reads the environment. Each domain adds its knobs in one clearly marked
+block below; secrets are ``SecretStr``.
 """
 
 from __future__ import annotations
 
-from functools import lru_cache
+import datetime as dt
+import difflib
+import json
+import math
+import os
+import re
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import Field, SecretStr, field_validator, model_validator
+import pydantic_settings
+from pydantic import (
+    AliasChoices,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
-
-from crypto_assets.risk.rules import RiskRules
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 SHARED_DATA_DIR = PROJECT_ROOT.parent / "shared" / "data"
@@ -36,8 +55,13 @@ class Settings(BaseSettings):
     duckdb_path: Path | None = None  # default: <data_dir>/crypto_assets.duckdb
     mlflow_tracking_uri: str = f"sqlite:///{PROJECT_ROOT / 'mlruns' / 'mlflow.db'}"
     mlflow_artifact_root: Path = PROJECT_ROOT / "mlruns" / "artifacts"
+    # Dagster's own variable (no prefix): the instance the CLI runs in and `make dev` shows.
+    dagster_home: Path = Field(
+        PROJECT_ROOT / ".dagster_home",
+        validation_alias=AliasChoices("DAGSTER_HOME", "dagster_home"),
+    )
 
-    # --- market data source ------------------------------------------------------------
+    # --- market ------------------------------------------------------------------------
     source: Literal["live", "snapshot"] = "live"
     snapshot_dir: Path = DEFAULT_SNAPSHOT_DIR
     exchange_id: str = "kraken"
@@ -49,9 +73,14 @@ class Settings(BaseSettings):
     request_timeout_ms: int = 20_000
     max_retries: int = 4
 
-    # --- signals -----------------------------------------------------------------------
+    # --- signals (features, labels, models, predictions) --------------------------------
+    # The one source of both values: labels, training, the backtest and the top list read them
+    # from here (through the `settings` resource or an argument), never from a default.
     round_trip_cost: float = 0.004  # 2 x Kraken Pro entry-tier taker fee (0.40 %)
     confidence_threshold: float = 0.80
+    # The calibration bound a model must meet to be used (its out-of-sample ECE); skill is
+    # required as well (rank IC above 0 and above momentum). See crypto_assets/ml/tracking.py.
+    model_max_ece: float = 0.10
     model_n_estimators: int | None = None  # fewer trees for quick runs/tests; None: 300
 
     # --- sentiment scorer (env CRYPTO_ASSETS_SENTIMENT_*) ---------------------------------
@@ -61,35 +90,43 @@ class Settings(BaseSettings):
     sentiment_batch_size: int = 64
 
     # --- risk (env CRYPTO_ASSETS_RISK_*; the rules are stated in crypto_assets/risk/rules.py) --
-    risk_ticket_usd: float = Field(2_500.0, gt=0)  # the order size slippage is judged for
-    risk_portfolio_usd: float = Field(25_000.0, gt=0)  # what suggested allocations are of
-    risk_max_slippage: float = Field(0.01, gt=0, le=1)  # H1: hold back above this
-    risk_max_spread: float = Field(0.02, gt=0, le=1)  # H3
-    risk_warn_spread: float = Field(0.005, gt=0, le=1)  # W2
-    risk_min_dollar_volume: float = Field(100_000.0, ge=0)  # H4: median daily, USD
-    risk_warn_dollar_volume: float = Field(1_000_000.0, ge=0)  # W1: microcap liquidity
-    risk_thin_depth_multiple: float = Field(5.0, gt=0)  # W3: depth within 2 % vs the ticket
-    risk_young_listing_days: int = Field(90, ge=0)  # W4
-    risk_book_max_age_hours: float = Field(36.0, gt=0)  # a book older than this is not current
+    risk_ticket_usd: float = 2_500.0  # the order size slippage is judged for
+    risk_portfolio_usd: float = 25_000.0  # what suggested allocations are of
+    risk_max_slippage: float = 0.01  # H1: hold back above this
+    risk_max_spread: float = 0.02  # H3
+    risk_warn_spread: float = 0.005  # W2
+    risk_min_dollar_volume: float = 100_000.0  # H4: median daily, USD
+    risk_warn_dollar_volume: float = 1_000_000.0  # W1: microcap liquidity
+    risk_thin_depth_multiple: float = 5.0  # W3: depth within 2 % vs the ticket
+    risk_young_listing_days: int = 90  # W4
+    risk_book_max_age_hours: float = 36.0  # a book older than this is not current
     risk_require_book: bool = False  # True: no current book is a hard rule
-    risk_volume_days: int = Field(30, ge=2)
-    risk_volatility_days: int = Field(30, ge=2)
-    risk_min_return_days: int = Field(20, ge=2)  # H5
-    risk_target_daily_vol: float = Field(0.004, gt=0, le=1)  # A1
-    risk_max_weight: float = Field(0.10, gt=0, le=1)  # A2
-    risk_max_volume_share: float = Field(0.01, gt=0, le=1)  # A3
-    risk_max_cluster_weight: float = Field(0.25, gt=0, le=1)  # A4
-    risk_correlation_days: int = Field(90, ge=2)
-    risk_min_overlap_days: int = Field(30, ge=2)
-    risk_cluster_correlation: float = Field(0.7, gt=-1, lt=1)
+    risk_volume_days: int = 30
+    risk_volatility_days: int = 30
+    risk_min_return_days: int = 20  # H5
+    risk_target_daily_vol: float = 0.004  # A1
+    risk_max_weight: float = 0.10  # A2
+    risk_max_volume_share: float = 0.01  # A3
+    risk_max_cluster_weight: float = 0.25  # A4
+    risk_correlation_days: int = 90
+    risk_min_overlap_days: int = 30
+    risk_cluster_correlation: float = 0.7
     risk_watch_list: Annotated[list[str], NoDecode] = Field(default_factory=list)  # "A/B,C/D"
-    risk_book_depth: int = Field(100, ge=1, le=1000)  # levels per side fetched
+    risk_book_depth: int = 100  # levels per side fetched
     risk_book_transport: Literal["rest", "websocket"] = "rest"  # live books: Depth or ccxt.pro
     risk_orderbook_dir: Path = SHARED_DATA_DIR / "orderbook"  # recordings (snapshot source)
+    # --- dashboard (env CRYPTO_ASSETS_DASHBOARD_*) ----------------------------------------
+    dashboard_host: str = "127.0.0.1"  # anything else needs dashboard_token
+    dashboard_port: int = 8765
+    dashboard_token: SecretStr | None = None  # required when bound beyond 127.0.0.1
+    dashboard_feedback_path: Path | None = None  # default: <data_dir>/feedback.sqlite3
+    # an asset whose newest row is older than this shows as stale (a daily asset's newest day
+    # is 24-48 h old when up to date, so a missed daily run shows)
+    dashboard_stale_hours: float = 50.0
+    # --- end of risk and dashboard ---------------------------------------------------------
 
-    # --- secrets (never logged; SecretStr hides them in reprs) ---------------------------
+    # --- social, news and events: secrets (never logged; SecretStr hides them) ----------------
     cryptopanic_api_key: SecretStr | None = None
-    telegram_bot_token: SecretStr | None = None
 
     @model_validator(mode="after")
     def _profile_paths(self) -> Settings:
@@ -98,28 +135,309 @@ class Settings(BaseSettings):
             self.data_dir = PROJECT_ROOT / "data" / suffix
         return self
 
-    @field_validator("quote_currencies", "risk_watch_list", mode="before")
+    @field_validator("quote_currencies", mode="before")
     @classmethod
     def _split_csv(cls, value: object) -> object:
         if isinstance(value, str) and not value.strip().startswith("["):
             return [item.strip().upper() for item in value.split(",") if item.strip()]
         return value
 
+    @field_validator("risk_watch_list", mode="before")
+    @classmethod
+    def _split_watch_list(cls, value: object) -> object:
+        if isinstance(value, str) and not value.strip().startswith("["):
+            return [item.strip().upper() for item in value.split(",") if item.strip()]
+        return value
+
+    @field_validator("risk_orderbook_dir", "dashboard_feedback_path", mode="before")
+    @classmethod
+    def _risk_path_not_blank(cls, value: object, info: Any) -> object:
+        if isinstance(value, str) and not value.strip():  # Path("") would silently mean "."
+            raise ValueError(_RULES[info.field_name][1])
+        return value
+
     @model_validator(mode="after")
-    def _risk_rules_agree(self) -> Settings:
-        self.risk_rules()  # cross-field checks (e.g. min_return_days <= volatility_days)
+    def _risk_windows_agree(self) -> Settings:
+        if self.risk_min_return_days > self.risk_volatility_days:
+            raise ValueError(
+                f"CRYPTO_ASSETS_RISK_MIN_RETURN_DAYS={self.risk_min_return_days} must be at most "
+                f"CRYPTO_ASSETS_RISK_VOLATILITY_DAYS={self.risk_volatility_days} (H5 counts "
+                "returns inside the volatility window)"
+            )
         return self
 
-    def risk_rules(self) -> RiskRules:
-        """The ``risk_*`` settings as the risk domain's rules."""
-        return RiskRules(**{f: getattr(self, f"risk_{f}") for f in RiskRules.__dataclass_fields__})
+    @model_validator(mode="after")
+    def _dashboard_guarded(self) -> Settings:
+        if not _loopback(self.dashboard_host) and self.dashboard_token is None:
+            raise ValueError(
+                f"CRYPTO_ASSETS_DASHBOARD_HOST={self.dashboard_host} is reachable from other "
+                "machines: set CRYPTO_ASSETS_DASHBOARD_TOKEN (a password every request must carry)"
+            )
+        return self
+
+    # --- validation (issue 9): every setting range-checked, see _RULES below -------------
+    @field_validator(
+        "data_dir", "duckdb_path", "mlflow_artifact_root", "snapshot_dir", mode="before"
+    )
+    @classmethod
+    def _path_not_blank(cls, value: object, info: Any) -> object:
+        if isinstance(value, str) and not value.strip():  # Path("") would silently mean "."
+            raise ValueError(_RULES.get(info.field_name, (None, "a non-empty path"))[1])
+        return value
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _in_range(cls, value: object, info: Any) -> object:
+        check, allowed = _RULES.get(info.field_name, (lambda v: True, ""))
+        if not check(value):
+            raise ValueError(allowed)
+        return value
+
+    @model_validator(mode="after")
+    def _snapshot_exists(self) -> Settings:
+        if self.source == "snapshot" and not Path(self.snapshot_dir).is_dir():
+            raise ValueError(
+                f"CRYPTO_ASSETS_SNAPSHOT_DIR={self.snapshot_dir}: no such folder, and "
+                "CRYPTO_ASSETS_SOURCE=snapshot needs one (ohlcv_1h.parquet and/or ohlcv_1d.parquet)"
+            )
+        return self
+
+    # --- end of validation -------------------------------------------------------------
 
     @property
     def resolved_duckdb_path(self) -> Path:
         return self.duckdb_path or self.data_dir / "crypto_assets.duckdb"
 
+    @property
+    def resolved_feedback_path(self) -> Path:
+        """The dashboard's own verdict store (never the pipeline's DuckDB file)."""
+        return self.dashboard_feedback_path or self.data_dir / "feedback.sqlite3"
 
-@lru_cache(maxsize=1)
-def get_settings() -> Settings:
-    """The process-wide settings; tests call ``get_settings.cache_clear()`` after changing env."""
-    return Settings()
+    @property
+    def models_dir(self) -> Path:
+        """Local folders of trained models (signal and sentiment) of this profile."""
+        return self.data_dir / "models"
+
+
+# --- settings errors (issue 9): a bad value is one line naming the variable -------------------
+ENV_PREFIX = "CRYPTO_ASSETS_"
+SECRET_FIELDS: set[str] = set()  # filled below: every SecretStr field
+SENTIMENT_CLASSES = ("bearish", "bullish", "neutral")  # = sentiment.model.LABELS (tested)
+_CODE = re.compile(r"^[A-Z0-9]{2,10}$")
+_DEVICE = re.compile(r"^(auto|cpu|cuda(:\d+)?)$")
+_URI = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:\S+$")
+
+
+def _whole(low: int, high: int) -> Callable[[Any], bool]:
+    return lambda v: v is None or (isinstance(v, int) and low <= v <= high)
+
+
+def _blank_free(v: Any) -> bool:
+    if isinstance(v, SecretStr):
+        v = v.get_secret_value()
+    return v is None or bool(str(v).strip())
+
+
+def _exchange(v: str) -> bool:
+    import ccxt  # only here: a settings object must not cost the ccxt import otherwise
+
+    return v in ccxt.exchanges
+
+
+def _date(v: str) -> bool:
+    try:
+        day = dt.date.fromisoformat(v)
+    except (TypeError, ValueError):
+        return False
+    return re.fullmatch(r"\d{4}-\d{2}-\d{2}", v) is not None and (
+        dt.date(2009, 1, 3) <= day <= dt.datetime.now(dt.UTC).date()
+    )
+
+
+_PAIR = re.compile(r"^[A-Z0-9]{1,12}/[A-Z0-9]{2,10}$")
+_FRACTION = "a fraction in (0, 1], e.g. 0.01 for 1 %"
+_DAYS = "a whole number of days from 2 to 3650"
+
+
+def _positive(v: float) -> bool:
+    return math.isfinite(v) and v > 0
+
+
+def _non_negative(v: float) -> bool:
+    return math.isfinite(v) and v >= 0
+
+
+def _fraction(v: float) -> bool:
+    return math.isfinite(v) and 0 < v <= 1
+
+
+def _loopback(host: str) -> bool:
+    return host in ("127.0.0.1", "localhost", "::1") or host.startswith("127.")
+
+
+def _label_map(v: dict[str, str] | None) -> bool:
+    return v is None or (
+        bool(v) and all(k.strip() for k in v) and set(v.values()) <= set(SENTIMENT_CLASSES)
+    )
+
+
+# field -> (check on the parsed value, what is allowed); every field has one (tested)
+_RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
+    "profile": (lambda v: True, "live or demo"),
+    "data_dir": (lambda v: True, "a non-empty folder path"),
+    "duckdb_path": (
+        lambda v: v is None or not Path(v).is_dir(),
+        "a non-empty file path (not a folder)",
+    ),
+    "mlflow_tracking_uri": (
+        lambda v: bool(_URI.match(v)),
+        "a tracking URI such as sqlite:///path/mlflow.db or http://host:5000",
+    ),
+    "mlflow_artifact_root": (lambda v: True, "a non-empty folder path"),
+    "dagster_home": (lambda v: True, "a non-empty folder path (DAGSTER_HOME)"),
+    "source": (lambda v: True, "live (a ccxt exchange) or snapshot (a recorded snapshot)"),
+    "snapshot_dir": (lambda v: True, "a non-empty folder path"),
+    "exchange_id": (_exchange, "a ccxt exchange id such as kraken (see ccxt.exchanges)"),
+    "quote_currencies": (
+        lambda v: bool(v) and all(_CODE.match(c) for c in v),
+        "a comma-separated list of upper-case currency codes, e.g. USD,USDT,USDC",
+    ),
+    "history_start": (_date, "a date YYYY-MM-DD from 2009-01-03 up to today"),
+    "max_concurrency": (_whole(1, 64), "a whole number from 1 to 64"),
+    "request_timeout_ms": (_whole(100, 600_000), "milliseconds, a whole number 100..600000"),
+    "max_retries": (_whole(0, 20), "a whole number from 0 to 20"),
+    "round_trip_cost": (
+        lambda v: math.isfinite(v) and 0 <= v < 0.2,
+        "a fraction from 0 up to (not incl.) 0.2, e.g. 0.004 for 0.4 %",
+    ),
+    "confidence_threshold": (
+        lambda v: math.isfinite(v) and 0 < v < 1,
+        "a probability strictly between 0 and 1, e.g. 0.8",
+    ),
+    "model_max_ece": (
+        lambda v: math.isfinite(v) and 0 < v <= 1,
+        "an expected calibration error in (0, 1], e.g. 0.10",
+    ),
+    "model_n_estimators": (_whole(1, 100_000), "unset (300 trees) or a whole number 1..100000"),
+    "sentiment_hf_model": (_blank_free, "unset or a local Hugging Face model id or folder"),
+    "sentiment_label_map": (
+        _label_map,
+        "unset or JSON mapping the model's class names to bearish, bullish or neutral",
+    ),
+    "sentiment_device": (lambda v: bool(_DEVICE.match(v)), "auto, cpu, cuda or cuda:N"),
+    "sentiment_batch_size": (_whole(1, 4096), "a whole number from 1 to 4096"),
+    "cryptopanic_api_key": (_blank_free, "unset or a non-empty key"),
+    # --- risk and dashboard ---
+    "risk_ticket_usd": (_positive, "a positive amount in USD, e.g. 2500"),
+    "risk_portfolio_usd": (_positive, "a positive amount in USD, e.g. 25000"),
+    "risk_max_slippage": (_fraction, _FRACTION),
+    "risk_max_spread": (_fraction, _FRACTION),
+    "risk_warn_spread": (_fraction, _FRACTION),
+    "risk_min_dollar_volume": (_non_negative, "an amount in USD, 0 or more"),
+    "risk_warn_dollar_volume": (_non_negative, "an amount in USD, 0 or more"),
+    "risk_thin_depth_multiple": (_positive, "a positive multiple of the ticket, e.g. 5"),
+    "risk_young_listing_days": (_whole(0, 3650), "a whole number of days from 0 to 3650"),
+    "risk_book_max_age_hours": (_positive, "a positive number of hours, e.g. 36"),
+    "risk_require_book": (lambda v: True, "true or false"),
+    "risk_volume_days": (_whole(2, 3650), _DAYS),
+    "risk_volatility_days": (_whole(2, 3650), _DAYS),
+    "risk_min_return_days": (_whole(2, 3650), _DAYS),
+    "risk_target_daily_vol": (_fraction, _FRACTION),
+    "risk_max_weight": (_fraction, _FRACTION),
+    "risk_max_volume_share": (_fraction, _FRACTION),
+    "risk_max_cluster_weight": (_fraction, _FRACTION),
+    "risk_correlation_days": (_whole(2, 3650), _DAYS),
+    "risk_min_overlap_days": (_whole(2, 3650), _DAYS),
+    "risk_cluster_correlation": (
+        lambda v: math.isfinite(v) and -1 < v < 1,
+        "a correlation strictly between -1 and 1, e.g. 0.7",
+    ),
+    "risk_watch_list": (
+        lambda v: all(_PAIR.match(s) for s in v),
+        "a comma-separated list of pairs BASE/QUOTE, e.g. XMR/USD,NKN/USDT",
+    ),
+    "risk_book_depth": (_whole(1, 1000), "a whole number of levels from 1 to 1000"),
+    "risk_book_transport": (lambda v: True, "rest (Kraken Depth) or websocket (ccxt.pro)"),
+    "risk_orderbook_dir": (lambda v: True, "a non-empty folder path"),
+    "dashboard_host": (
+        lambda v: bool(re.fullmatch(r"[A-Za-z0-9.:\-]+", v)),
+        "a host name or IP address to bind, e.g. 127.0.0.1",
+    ),
+    "dashboard_port": (_whole(1, 65535), "a TCP port from 1 to 65535"),
+    "dashboard_token": (
+        lambda v: v is None or len(v.get_secret_value().strip()) >= 12,
+        "unset or a password of at least 12 characters",
+    ),
+    "dashboard_feedback_path": (
+        lambda v: v is None or not Path(v).is_dir(),
+        "unset or a file path (not a folder)",
+    ),
+    "dashboard_stale_hours": (_positive, "a positive number of hours, e.g. 50"),
+}
+
+
+class SettingsError(ValueError):
+    """Bad settings: one line per bad value, naming the variable, the value, what is allowed."""
+
+
+def _shown(field: str, value: Any) -> str:
+    if field in SECRET_FIELDS:
+        return "***"
+    text = value if isinstance(value, str) else json.dumps(value, default=str)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def _error_line(error: dict[str, Any]) -> str:
+    loc = error.get("loc") or ()
+    reason = str(error.get("msg", "")).removeprefix("Value error, ")
+    if not loc:  # a check across settings words its own line
+        return reason
+    field = str(loc[0])
+    allowed = _RULES.get(field, (None, ""))[1]
+    name = f"{ENV_PREFIX}{field.upper()}={_shown(field, error.get('input'))}"
+    if reason == allowed:
+        return f"{name}: not allowed; expected {allowed}"
+    return f"{name}: {reason}" + (f"; expected {allowed}" if allowed else "")
+
+
+def _misspelt_variables() -> list[str]:
+    """CRYPTO_ASSETS_* variables that are no setting but nearly one (a typo silently ignored
+    would leave the default in force)."""
+    fields = list(Settings.model_fields)
+    lines = []
+    for name in sorted(os.environ):
+        if not name.startswith(ENV_PREFIX):
+            continue
+        field = name[len(ENV_PREFIX) :].lower().split("__")[0]
+        if field in fields:
+            continue
+        close = difflib.get_close_matches(field, fields, n=1, cutoff=0.8)
+        if close:
+            lines.append(f"{name} is not a setting; did you mean {ENV_PREFIX}{close[0].upper()}?")
+    return lines
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Settings from the environment / .env plus ``overrides``, or ``SettingsError`` whose
+    message is one line per bad value (what the CLI prints instead of a traceback)."""
+    lines = _misspelt_variables()
+    try:
+        settings = Settings(**overrides)
+    except ValidationError as error:
+        lines += [_error_line(e) for e in error.errors(include_url=False)]
+    except pydantic_settings.SettingsError as error:  # a list/dict variable that is not JSON
+        field = re.search(r'field "(\w+)"', str(error))
+        name = f"{ENV_PREFIX}{field[1].upper()}" if field else "a CRYPTO_ASSETS_ variable"
+        allowed = _RULES.get(field[1], (None, ""))[1] if field else ""
+        lines.append(
+            f"{name}: could not be parsed as JSON ({error})"
+            + (f"; expected {allowed}" if allowed else "")
+        )
+    if lines:
+        raise SettingsError("\n".join(dict.fromkeys(lines))) from None
+    return settings
+
+
+SECRET_FIELDS.update(
+    name for name, field in Settings.model_fields.items() if "SecretStr" in str(field.annotation)
+)

@@ -25,17 +25,16 @@ import ccxt.pro as ccxt_pro
 import pandas as pd
 from dagster import ConfigurableResource
 
+from crypto_assets.frames import utc
 from crypto_assets.horizons import TIMEFRAMES
 from crypto_assets.market.schemas import OHLCV_COLUMNS, validation_failures
-from crypto_assets.resources.market_source import (
+from crypto_assets.market.source import (
     FetchResult,
     SourceUnavailable,
-    _run_sync,
     empty_candles,
     failures_frame,
-    one_line,
-    utc,
 )
+from crypto_assets.resources.market_source import _run_sync, one_line
 from crypto_assets.risk.source import (
     OrderBookFetch,
     OrderBookUnavailable,
@@ -51,7 +50,7 @@ WS_BOOK_DEPTHS = (10, 25, 100, 500, 1000)  # what Kraken's v2 book channel accep
 
 class KrakenStream(ConfigurableResource):
     """Kraken WebSocket (v2) through ccxt.pro. ``api_url`` / ``ws_url`` point it at a local
-    replay; ``now`` freezes the clock (replay / tests)."""
+    replay; ``frozen_clock`` freezes the clock (replay / tests), as in ``ExchangeResource``."""
 
     exchange_id: str = "kraken"
     api_url: str | None = None  # REST base (markets are loaded over REST)
@@ -64,10 +63,11 @@ class KrakenStream(ConfigurableResource):
     # ccxt spaces WebSocket messages (one subscribe per symbol) by the exchange's REST rate
     # limit (Kraken: 1000 ms) unless told otherwise: N symbols take N x this to subscribe
     rate_limit_ms: int | None = None
-    now: str | None = None
+    frozen_clock: str | None = None  # ISO time (tests / replay); None: real UTC now
 
-    def _now(self) -> pd.Timestamp:
-        return utc(self.now) if self.now else pd.Timestamp.now(tz="UTC")
+    def now(self) -> pd.Timestamp:
+        """Wall-clock UTC time (or the frozen clock)."""
+        return utc(self.frozen_clock) if self.frozen_clock else pd.Timestamp.now(tz="UTC")
 
     def describe(self) -> str:
         where = f"ws {self.ws_url}" if self.ws_url else "live websocket v2"
@@ -141,7 +141,7 @@ class KrakenStream(ConfigurableResource):
             rows[int(candle[0])] = list(candle[:6])
 
     def _closed(self, seen: dict[str, dict[int, list]], errors: dict, timeframe: str):
-        now = self._now()
+        now = self.now()
         step_ms = int(TIMEFRAMES[timeframe].value // 10**6)
         grace_ms = int(self.close_grace_s * 1000)
         now_ms = int(now.value // 10**6)
@@ -196,7 +196,7 @@ class KrakenStream(ConfigurableResource):
         frames = [o for o, _ in outcomes if o is not None]
         books = typed_books(pd.concat(frames, ignore_index=True)) if frames else empty_books()
         rows = [row for _, row in outcomes]
-        return OrderBookFetch(books, symbol_status_frame(rows), "ok", self._now(), self.describe())
+        return OrderBookFetch(books, symbol_status_frame(rows), "ok", self.now(), self.describe())
 
     async def _one_book(self, exchange: Any, symbol: str, depth: int):
         row = {"symbol": symbol, "exchange": self.exchange_id, "rows": 0, "checksums_verified": 0}
@@ -215,7 +215,7 @@ class KrakenStream(ConfigurableResource):
                 except TimeoutError:
                     break
             stamp = book.get("timestamp")
-            as_of = pd.Timestamp(stamp, unit="ms", tz="UTC") if stamp else self._now()
+            as_of = pd.Timestamp(stamp, unit="ms", tz="UTC") if stamp else self.now()
             levels = book_levels(
                 symbol,
                 self.exchange_id,

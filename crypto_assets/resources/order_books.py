@@ -81,7 +81,7 @@ class ExchangeOrderBooks(ExchangeResource):
             books=books,
             symbols=symbol_status_frame([row for _, row in outcomes]),
             status="ok",
-            as_of=self._now(),
+            as_of=self.now(),
             source=self.describe(),
             requests=requests,
         )
@@ -95,7 +95,7 @@ class ExchangeOrderBooks(ExchangeResource):
                     f"{self.exchange_id} order book {symbol}",
                     lambda: exchange.fetch_order_book(symbol, limit=depth),
                 )
-            as_of = self._now()
+            as_of = self.now()
             levels = book_levels(
                 symbol,
                 self.exchange_id,

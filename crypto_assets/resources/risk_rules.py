@@ -43,7 +43,7 @@ class RiskRulesResource(ConfigurableResource):
 
     @classmethod
     def from_settings(cls, settings: Settings) -> RiskRulesResource:
-        values = settings.risk_rules().as_dict()
+        values = {f: getattr(settings, f"risk_{f}") for f in RiskRules.__dataclass_fields__}
         return cls(
             **values, watch_list=list(settings.risk_watch_list), book_depth=settings.risk_book_depth
         )

@@ -3,8 +3,8 @@ replay) returns, so the risk assets never know which one they run on.
 
 It lives in ``risk/`` rather than ``market/``: order books feed only the risk rules, and the
 market domain's contract is about candles and listings. It is shaped like the market one
-(Protocol, result dataclass, Unavailable exception), plus the honest status row every source
-reports.
+(Protocol, result dataclass, Unavailable exception); the source as a whole reports the house's
+status row (``crypto_assets.sources.SourceStatus``), and each requested symbol its own row.
 
 Guarantees every implementation keeps:
 - books are canonical levels (``BOOK_COLUMNS``): bids best (highest) first, asks best (lowest)
@@ -23,6 +23,8 @@ from typing import Protocol, runtime_checkable
 import numpy as np
 import pandas as pd
 
+from crypto_assets.sources import STATUSES, SourceStatus
+
 BOOK_COLUMNS = ["symbol", "exchange", "side", "level", "price", "amount", "as_of", "source"]
 SIDES = ("bid", "ask")
 # one row per requested symbol: did its book come back, and from where / why not
@@ -35,9 +37,6 @@ SYMBOL_STATUS_COLUMNS = [
     "rows",  # book levels that came back (both sides)
     "checksums_verified",
 ]
-# the house's honest status row of a source (one per fetch)
-SOURCE_STATUS_COLUMNS = ["source", "status", "reason", "as_of", "rows"]
-STATUSES = ("ok", "no_key", "unavailable", "error", "replay")
 USD_LIKE = frozenset({"USD", "USDT", "USDC"})
 
 
@@ -49,15 +48,25 @@ class OrderBookUnavailable(Exception):
 class OrderBookFetch:
     books: pd.DataFrame  # BOOK_COLUMNS, every level of every book that came back
     symbols: pd.DataFrame  # SYMBOL_STATUS_COLUMNS, one row per requested symbol
-    status: str  # one of STATUSES, for the source as a whole
+    status: str  # one of crypto_assets.sources.STATUSES, for the source as a whole
     as_of: pd.Timestamp  # fetch time (live) or the recording's time (replay)
     source: str  # e.g. "kraken (live api)" / "recorded books /path (KRAKEN.ws.50.0, ...)"
     requests: int = 0
     notes: list[str] = field(default_factory=list)
 
-    def status_row(self, reason: str = "") -> pd.DataFrame:
-        """The one-row source status frame (SOURCE_STATUS_COLUMNS)."""
-        return source_status(self.source, self.status, reason, self.as_of, len(self.books))
+    def __post_init__(self) -> None:
+        if self.status not in STATUSES:
+            raise ValueError(f"order-book status {self.status!r} is not one of {STATUSES}")
+
+    def source_status(self) -> SourceStatus:
+        """The house's status row of the fetch as a whole (the per-symbol reasons summed up)."""
+        failed = self.symbols[~self.symbols["status"].isin(["ok", "replay"])]
+        reason = "; ".join(
+            f"{r.symbol}: {r.reason}" for r in failed.head(5).itertuples() if r.reason
+        )
+        if len(failed) > 5:
+            reason += f"; and {len(failed) - 5} more"
+        return SourceStatus(self.source, self.status, reason, self.as_of, len(self.books))
 
 
 @runtime_checkable
@@ -65,22 +74,6 @@ class OrderBookSource(Protocol):
     def describe(self) -> str: ...
 
     def fetch_order_books(self, symbols: list[str], depth: int = 100) -> OrderBookFetch: ...
-
-
-def source_status(
-    source: str, status: str, reason: str, as_of: pd.Timestamp, rows: int
-) -> pd.DataFrame:
-    """A one-row status frame; ``status`` must be one of STATUSES."""
-    if status not in STATUSES:
-        raise ValueError(f"status {status!r} is not one of {STATUSES}")
-    frame = pd.DataFrame(
-        [{"source": source, "status": status, "reason": reason, "as_of": as_of, "rows": rows}]
-    )
-    frame["as_of"] = pd.to_datetime(frame["as_of"], utc=True).astype("datetime64[ns, UTC]")
-    frame["rows"] = frame["rows"].astype("int64")
-    for column in ("source", "status", "reason"):
-        frame[column] = frame[column].astype("string")
-    return frame
 
 
 def empty_books() -> pd.DataFrame:

@@ -10,21 +10,28 @@ import duckdb
 import numpy as np
 import pandas as pd
 import pytest
-from dagster_duckdb import DuckDBResource
-from dagster_duckdb_pandas import DuckDBPandasIOManager
 
-from crypto_assets.defs.risk import defs as risk_defs
-from crypto_assets.defs.risk import order_books, risk_after_top_coins, risk_assessment
+from crypto_assets.defs import risk as risk_domain
+from crypto_assets.defs.partitions import Partitions
+from crypto_assets.horizons import HORIZON_NAMES
 from crypto_assets.ml.selection import TOP_COLUMNS
+from crypto_assets.resources.io_manager import AtomicDuckDBPandasIOManager
 from crypto_assets.resources.order_books import ExchangeOrderBooks
 from crypto_assets.resources.risk_rules import RiskRulesResource
+from crypto_assets.resources.storage import DuckDBStore
 from crypto_assets.risk.assess import CHECKED_TOP_COLUMNS
 from crypto_assets.risk.rules import RiskRules
-from crypto_assets.settings import Settings
-from crypto_assets_tests.fixtures import BINANCE_DIR
+from crypto_assets.settings import SettingsError, load_settings
+from crypto_assets_tests.fixtures import BINANCE_DIR, isolated_settings
 
 DAY = "2024-08-01"
 TOP = ["SOL/USDT", "BTC/USDT", "DOGE/USDT", "ETH/USDT"]  # in expected-30d-return order
+PARTITIONS = Partitions(
+    daily=dg.DailyPartitionsDefinition(start_date="2024-01-01", end_date="2024-09-01"),
+    horizons=dg.StaticPartitionsDefinition(HORIZON_NAMES),
+)
+RISK_DEFS = risk_domain.build_defs(PARTITIONS)
+order_books, risk_assessment = RISK_DEFS.assets
 
 
 def _seed(db: Path, top: list[str]) -> None:
@@ -45,6 +52,7 @@ def _seed(db: Path, top: list[str]) -> None:
                 f"expected_return_{h}": np.linspace(0.3, 0.1, n) for h in ("1h", "24h", "7d", "30d")
             },
             "confidence_30d": 0.9,
+            "confidence_estimate_30d": 0.92,
             "as_of": pd.Timestamp("2024-08-02", tz="UTC"),
             "model_version_30d": "3",
             "explanation": "momentum",
@@ -62,8 +70,8 @@ def _resources(db: Path, source, **rules) -> dict:
     return {
         "order_book_source": source,
         "risk_rules": RiskRulesResource(**rules),
-        "duckdb": DuckDBResource(database=str(db)),
-        "io_manager": DuckDBPandasIOManager(database=str(db), schema="crypto"),
+        "duckdb": DuckDBStore(database=str(db)),
+        "io_manager": AtomicDuckDBPandasIOManager(database=str(db), schema="crypto"),
     }
 
 
@@ -106,6 +114,7 @@ def test_replayed_books_flow_to_the_checked_top_list(tmp_path, recorded_books) -
     assert "2021-04-17" in metrics.loc["XMR/USD", "risk_flags"]  # says the book is old
     assert _checks(result) == {
         "books_from_source": False,  # WARN: the top coins have no recorded book
+        "source_reachable": True,  # the recordings were read
         "every_top_coin_listed": True,
         "current_books": False,  # WARN
     }
@@ -126,7 +135,7 @@ def test_live_books_enforce_the_rules_and_backfills_keep_old_days(tmp_path, krak
         rate_limit_ms=5,
         backoff_base_s=0.01,
         max_retries=0,
-        now="2024-08-02T00:20:00Z",
+        frozen_clock="2024-08-02T00:20:00Z",
     )
     resources = _resources(db, source, watch_list=["XMR/USD"], min_return_days=20)
     result = dg.materialize([order_books, risk_assessment], resources=resources, partition_key=DAY)
@@ -171,7 +180,7 @@ def test_an_empty_day_is_a_valid_answer(tmp_path, recorded_books) -> None:
 def test_defs_merge_with_resources_and_sensor_follows_top_coins(tmp_path, recorded_books) -> None:
     db = tmp_path / "risk.duckdb"
     merged = dg.Definitions.merge(
-        risk_defs, dg.Definitions(resources=_resources(db, recorded_books))
+        RISK_DEFS, dg.Definitions(resources=_resources(db, recorded_books))
     )
     dg.Definitions.validate_loadable(merged)
     assert merged.resolve_job_def("risk_job").partitions_def is not None
@@ -183,18 +192,25 @@ def test_defs_merge_with_resources_and_sensor_follows_top_coins(tmp_path, record
 
     dg.materialize([top_coins_stub], instance=instance, partition_key=DAY)
     context = dg.build_sensor_context(instance=instance, definitions=merged)
-    requests = list(risk_after_top_coins(context) or [])
+    (sensor,) = RISK_DEFS.sensors
+    assert sensor.default_status == dg.DefaultSensorStatus.STOPPED
+    requests = list(sensor(context) or [])
     assert [r.partition_key for r in requests] == [DAY]
 
 
-def test_settings_resource_and_rules_agree() -> None:
+def test_settings_resource_and_rules_agree(tmp_path) -> None:
     fields = set(RiskRules.__dataclass_fields__)
     assert fields | {"watch_list", "book_depth"} == set(RiskRulesResource.model_fields)
-    assert {f"risk_{f}" for f in fields} <= set(Settings.model_fields)
-    settings = Settings(risk_ticket_usd=1_000, risk_watch_list="xmr/usd,OMG/USD")
+    assert {f"risk_{f}" for f in fields} <= set(type(isolated_settings(tmp_path)).model_fields)
+    settings = isolated_settings(tmp_path, risk_ticket_usd=1_000, risk_watch_list="xmr/usd,OMG/USD")
     resource = RiskRulesResource.from_settings(settings)
-    assert resource.rules() == settings.risk_rules() and resource.rules().ticket_usd == 1_000
+    assert resource.rules().ticket_usd == 1_000
     assert resource.watch_list == ["XMR/USD", "OMG/USD"]
     assert RiskRulesResource().rules() == RiskRules()  # same defaults in all three places
-    with pytest.raises(ValueError, match="risk_max_slippage"):
-        Settings(risk_max_slippage=2)
+    assert RiskRulesResource.from_settings(isolated_settings(tmp_path)).rules() == RiskRules()
+    with pytest.raises(SettingsError, match="CRYPTO_ASSETS_RISK_MAX_SLIPPAGE=2"):
+        load_settings(_env_file=None, risk_max_slippage=2)
+    with pytest.raises(SettingsError, match="CRYPTO_ASSETS_RISK_MIN_RETURN_DAYS=40"):
+        load_settings(_env_file=None, risk_min_return_days=40)
+    with pytest.raises(SettingsError, match="CRYPTO_ASSETS_RISK_WATCH_LIST"):
+        load_settings(_env_file=None, risk_watch_list="BTC-USD")

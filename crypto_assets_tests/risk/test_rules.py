@@ -65,6 +65,7 @@ def _top(symbols: list[str]) -> pd.DataFrame:
                 f"expected_return_{h}": np.linspace(0.3, 0.1, n) for h in ("1h", "24h", "7d", "30d")
             },
             "confidence_30d": 0.9,
+            "confidence_estimate_30d": 0.92,
             "as_of": DAY_END,
             "model_version_30d": "1",
             "explanation": "x",

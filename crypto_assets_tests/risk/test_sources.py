@@ -20,7 +20,7 @@ from crypto_assets.risk.source import (
     OrderBookSource,
     OrderBookUnavailable,
 )
-from crypto_assets.settings import Settings
+from crypto_assets_tests.fixtures import isolated_settings
 from crypto_assets_tests.replay_server import KrakenReplayServer
 
 DEPTH = "/0/public/Depth"
@@ -34,7 +34,7 @@ def _client(server: KrakenReplayServer, **overrides) -> ExchangeOrderBooks:
         "backoff_base_s": 0.01,
         "max_retries": 2,
         "timeout_ms": 5000,
-        "now": NOW,
+        "frozen_clock": NOW,
     } | overrides
     return ExchangeOrderBooks(**config)
 
@@ -52,8 +52,9 @@ def test_recorded_books(recorded_books: RecordedOrderBooks) -> None:
     assert rows.loc["BTC/USDT", "status"] == "unavailable"
     assert rows.loc["BTC/USDT", "reason"] == "no recorded book for BTC/USDT"
     assert fetch.books.groupby(["symbol", "side"]).size().max() == 50
-    status = fetch.status_row()
-    assert status.iloc[0]["status"] == "replay" and status.iloc[0]["rows"] == len(fetch.books)
+    status = fetch.source_status()
+    assert status.status == "replay" and status.rows == len(fetch.books)
+    assert status.reason == "BTC/USDT: no recorded book for BTC/USDT"  # the symbol that failed
 
 
 def test_recordings_missing_is_one_line(tmp_path) -> None:
@@ -117,8 +118,11 @@ def test_no_network_raises_unavailable() -> None:
 
 
 def test_source_chosen_by_settings(tmp_path) -> None:
-    replay = order_book_source_for(Settings(source="snapshot", risk_orderbook_dir=tmp_path))
+    def settings(**overrides):
+        return isolated_settings(tmp_path, **overrides)
+
+    replay = order_book_source_for(settings(source="snapshot", risk_orderbook_dir=tmp_path))
     assert isinstance(replay, RecordedOrderBooks) and replay.recordings_dir == str(tmp_path)
-    assert isinstance(order_book_source_for(Settings(source="live")), ExchangeOrderBooks)
-    stream = order_book_source_for(Settings(source="live", risk_book_transport="websocket"))
+    assert isinstance(order_book_source_for(settings(source="live")), ExchangeOrderBooks)
+    stream = order_book_source_for(settings(source="live", risk_book_transport="websocket"))
     assert type(stream).__name__ == "KrakenStream"

@@ -15,7 +15,7 @@ from crypto_assets.market.schemas import OHLCV_COLUMNS, validation_failures
 from crypto_assets.resources.market_stream import KrakenStream
 from crypto_assets.risk.source import OrderBookSource
 from crypto_assets_tests.replay_server import KrakenReplayServer
-from crypto_assets_tests.sources.helpers import recorded_hourly
+from crypto_assets_tests.resources.helpers import recorded_hourly
 from crypto_assets_tests.ws_replay_server import KrakenWsReplayServer
 
 NOW = pd.Timestamp("2022-12-01T12:30:00Z")  # the 12:00 candle is still forming
@@ -35,7 +35,7 @@ def _stream(rest: KrakenReplayServer, ws: KrakenWsReplayServer, now, **kw) -> Kr
         "watch_s": 0.3,
         "settle_s": 1.0,
         "rate_limit_ms": 5,
-        "now": pd.Timestamp(now).isoformat(),
+        "frozen_clock": pd.Timestamp(now).isoformat(),
     } | kw
     return KrakenStream(**config)
 
@@ -105,10 +105,10 @@ def test_ccxt_pro_book_equals_the_checksum_verified_rebuild(rest, kraken_replay)
 def test_live_hourly_asset_stores_only_the_closed_hour(rest, tmp_path) -> None:
     import dagster as dg
     import duckdb
-    from dagster_duckdb import DuckDBResource
-    from dagster_duckdb_pandas import DuckDBPandasIOManager
 
     from crypto_assets.defs.live import live_ohlcv_asset
+    from crypto_assets.resources.io_manager import AtomicDuckDBPandasIOManager
+    from crypto_assets.resources.storage import DuckDBStore
 
     hours = dg.HourlyPartitionsDefinition(start_date="2022-11-01-00:00", timezone="UTC")
     live_ohlcv_hourly = live_ohlcv_asset(hours)  # the product's hours start in 2024
@@ -118,8 +118,8 @@ def test_live_hourly_asset_stores_only_the_closed_hour(rest, tmp_path) -> None:
     with KrakenWsReplayServer(now=NOW, snapshot_candles=3) as ws:
         resources = {
             "market_stream": _stream(rest, ws, NOW),
-            "duckdb": DuckDBResource(database=db),
-            "io_manager": DuckDBPandasIOManager(database=db, schema="crypto"),
+            "duckdb": DuckDBStore(database=db),
+            "io_manager": AtomicDuckDBPandasIOManager(database=db, schema="crypto"),
         }
         for hour in ("2022-12-01-11:00", "2022-12-01-12:00"):  # closed, then still forming
             result = dg.materialize(

@@ -6,6 +6,8 @@ watches), so an hour can be filled only shortly after it closed; older hours com
 REST history (``ohlcv_hourly``), never from here. Stored candles win over re-fetched ones and
 each disagreement is reported (the same rule as the REST candles). Resource keys needed:
 ``market_stream`` (``resources.market_stream.KrakenStream``), ``duckdb``, ``io_manager``.
+Merged only when the market source is live (``crypto_assets.definitions``): a demo never opens
+the exchange's WebSocket. The hourly schedule starts stopped.
 """
 
 from collections.abc import Iterator
@@ -13,32 +15,37 @@ from collections.abc import Iterator
 import dagster as dg
 import pandas as pd
 
-from crypto_assets.defs.partitions import daily_partitions
-from crypto_assets.defs.storage import read_table
+from crypto_assets.defs.partitions import Partitions
 from crypto_assets.market.sanitation import merge_new_candles
 from crypto_assets.market.schemas import OHLCV_COLUMNS, validation_failures
+from crypto_assets.resources.market_stream import KrakenStream
+from crypto_assets.resources.storage import DuckDBStore
 
 LIVE_GROUP = "live"
-# same first day as the daily partitions; the newest partition is the last complete hour
-hourly_partitions = dg.HourlyPartitionsDefinition(
-    start_date=daily_partitions.start.strftime("%Y-%m-%d-%H:%M"), timezone="UTC", end_offset=0
-)
+LIVE_ASSETS = ("live_ohlcv_hourly",)  # what this domain stores (not part of a demo)
+
+
+def hourly_partitions(partitions: Partitions) -> dg.HourlyPartitionsDefinition:
+    """Same first day as the daily partitions; the newest partition is the last complete hour."""
+    return dg.HourlyPartitionsDefinition(
+        start_date=partitions.daily.start.strftime("%Y-%m-%d-%H:%M"), timezone="UTC", end_offset=0
+    )
 
 
 class LiveCandlesConfig(dg.Config):
-    """Which coins to stream: ``symbols``, or else the newest day's universe (``kraken_markets``
+    """Which coins to stream: ``symbols``, or else the newest day's universe (``exchange_markets``
     rows with ``in_universe``), cut to ``max_symbols`` when set."""
 
     symbols: list[str] | None = None
     max_symbols: int | None = None
 
 
-def _universe(duckdb, config: LiveCandlesConfig) -> list[str]:
+def _universe(duckdb: DuckDBStore, config: LiveCandlesConfig) -> list[str]:
     if config.symbols:
         symbols = sorted(dict.fromkeys(config.symbols))
     else:
-        markets = read_table(
-            duckdb, "kraken_markets", "day = (select max(day) from crypto.kraken_markets)"
+        markets = duckdb.read_table(
+            "exchange_markets", "day = (select max(day) from crypto.exchange_markets)"
         )
         symbols = sorted(markets.loc[markets["in_universe"], "symbol"]) if len(markets) else []
     return symbols[: config.max_symbols] if config.max_symbols else symbols
@@ -51,28 +58,27 @@ def live_ohlcv_asset(partitions_def: dg.HourlyPartitionsDefinition) -> dg.Assets
         name="live_ohlcv_hourly",
         group_name=LIVE_GROUP,
         partitions_def=partitions_def,
-        required_resource_keys={"market_stream", "duckdb"},
+        deps=["exchange_markets"],
         metadata={"partition_expr": "date"},
         check_specs=[dg.AssetCheckSpec("live_ohlcv_schema", asset="live_ohlcv_hourly")],
         kinds={"ccxt", "duckdb"},
     )
-    def live_ohlcv_hourly(context: dg.AssetExecutionContext, config: LiveCandlesConfig) -> Iterator:
+    def live_ohlcv_hourly(
+        context: dg.AssetExecutionContext,
+        config: LiveCandlesConfig,
+        market_stream: KrakenStream,
+        duckdb: DuckDBStore,
+    ) -> Iterator:
         """The closed 1h candles that opened in this partition's hour, as streamed by Kraken's
         WebSocket (never a forming candle), validated by the REST candles' Pandera schema."""
-        stream = context.resources.market_stream
-        duckdb = context.resources.duckdb
+        stream = market_stream
         window = context.partition_time_window
         start, end = pd.Timestamp(window.start), pd.Timestamp(window.end)
         symbols = _universe(duckdb, config)
         result = stream.watch_closed_candles(symbols, "1h") if symbols else None
         fetched = result.candles if result is not None else pd.DataFrame(columns=OHLCV_COLUMNS)
         fetched = fetched[(fetched["date"] >= start) & (fetched["date"] < end)]
-        stored = read_table(
-            duckdb,
-            "live_ohlcv_hourly",
-            "date >= ? and date < ?",
-            [start.to_pydatetime(), end.to_pydatetime()],
-        )
+        stored = duckdb.read_window("live_ohlcv_hourly", "date", start, end)
         merged, conflicts = merge_new_candles(stored, fetched)
         missing = sorted(set(symbols) - set(merged["symbol"])) if len(merged) else symbols
         failures = validation_failures(merged, "1h", now=result.as_of) if len(merged) else []
@@ -105,18 +111,19 @@ def live_ohlcv_asset(partitions_def: dg.HourlyPartitionsDefinition) -> dg.Assets
     return live_ohlcv_hourly
 
 
-live_ohlcv_hourly = live_ohlcv_asset(hourly_partitions)
-
-live_candles_job = dg.define_asset_job(
-    "live_candles_job",
-    selection=dg.AssetSelection.assets("live_ohlcv_hourly"),
-    partitions_def=hourly_partitions,
-    description="The last closed hour's candles from Kraken's WebSocket.",
-)
-live_candles_schedule = dg.build_schedule_from_partitioned_job(
-    live_candles_job, minute_of_hour=1, name="live_candles_hourly"
-)
-
-defs = dg.Definitions(
-    assets=[live_ohlcv_hourly], jobs=[live_candles_job], schedules=[live_candles_schedule]
-)
+def build_defs(partitions: Partitions) -> dg.Definitions:
+    hourly = hourly_partitions(partitions)
+    live_candles_job = dg.define_asset_job(
+        "live_candles_job",
+        selection=dg.AssetSelection.assets("live_ohlcv_hourly"),
+        partitions_def=hourly,
+        description="The last closed hour's candles from Kraken's WebSocket.",
+    )
+    live_candles_schedule = dg.build_schedule_from_partitioned_job(
+        live_candles_job, minute_of_hour=1, name="live_candles_hourly"
+    )
+    return dg.Definitions(
+        assets=[live_ohlcv_asset(hourly)],
+        jobs=[live_candles_job],
+        schedules=[live_candles_schedule],
+    )
