@@ -23,6 +23,7 @@ from crypto_assets.defs import (
     risk,
     sentiment,
     storage,
+    verdicts,
 )
 from crypto_assets.defs.partitions import build_partitions
 from crypto_assets.resources.io_manager import AtomicDuckDBPandasIOManager
@@ -32,6 +33,7 @@ from crypto_assets.resources.order_books import order_book_source_for
 from crypto_assets.resources.risk_rules import RiskRulesResource
 from crypto_assets.resources.settings import PipelineSettings
 from crypto_assets.resources.storage import DuckDBStore
+from crypto_assets.resources.verdict_store import VerdictStoreResource
 from crypto_assets.settings import Settings, load_settings
 from crypto_assets.storage import SCHEMA
 
@@ -44,6 +46,7 @@ DOMAINS: tuple[ModuleType, ...] = (
     predictions,
     storage,
     risk,
+    verdicts,
 )
 # Domains that talk to the live exchange only: merged when the market source is live (a demo
 # on a snapshot never opens Kraken's WebSocket).
@@ -77,6 +80,8 @@ def build_resources(settings: Settings) -> dict[str, object]:
         # --- risk ---
         "order_book_source": order_book_source_for(settings),
         "risk_rules": RiskRulesResource.from_settings(settings),
+        # --- dashboard verdicts ---
+        "verdict_store": VerdictStoreResource.from_settings(settings),
     }
     if settings.source == "live":
         from crypto_assets.resources.market_stream import KrakenStream

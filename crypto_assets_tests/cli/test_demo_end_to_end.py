@@ -126,6 +126,7 @@ def test_demo_runs_whole_graph_through_named_jobs(demo: dict) -> None:
     settings = demo["settings"]
     assert [m.split(" ")[0] for m in demo["messages"]] == [
         "market_job",
+        "verdicts_job",
         "features_job",
         *["retrain_job"] * len(HORIZON_NAMES),
         "predictions_job",

@@ -60,6 +60,7 @@ def test_pipeline_steps_follow_the_asset_graph(tmp_path: Path) -> None:
     assert [s.job for s in steps] == [
         "market_job",
         "sentiment_job",
+        "verdicts_job",
         "features_job",
         *["retrain_job"] * len(HORIZON_NAMES),
         "predictions_job",
