@@ -392,6 +392,49 @@ def top(
     _print_top(_profile_settings(demo), as_json, near)
 
 
+def _dashboard_settings(demo: bool, overrides: dict) -> Settings:
+    """The profile the dashboard serves: the one asked for, else live when a live run has
+    published, else the demo when it has (so `make demo && make dashboard` shows results)."""
+    from crypto_assets import storage
+    from crypto_assets.settings import load_settings
+
+    settings = load_settings(**overrides, **({"profile": "demo"} if demo else {}))
+    chosen = demo or "profile" in settings.model_fields_set
+    if chosen or storage.published_path(settings).exists():
+        return settings
+    fallback = load_settings(**overrides, profile="demo")
+    return fallback if storage.published_path(fallback).exists() else settings
+
+
+@app.command()
+def dashboard(
+    demo: bool = DEMO_OPTION,
+    host: str | None = typer.Option(
+        None, help="Address to bind (default 127.0.0.1; anything else needs a token)."
+    ),
+    port: int | None = typer.Option(None, help="TCP port (default 8765)."),
+) -> None:
+    """Serve the signals dashboard over the published results (Ctrl-C stops it). With no
+    profile chosen (no --demo, no CRYPTO_ASSETS_PROFILE) and nothing published by a live run,
+    it serves the demo's results when `make demo` published them."""
+    from crypto_assets.dashboard.security import StartRefused
+    from crypto_assets.dashboard.server import serve
+    from crypto_assets.settings import SettingsError
+
+    overrides = {k: v for k, v in (("dashboard_host", host), ("dashboard_port", port)) if v}
+    try:
+        settings = _dashboard_settings(demo, overrides)
+    except SettingsError as exc:
+        _fail(str(exc))
+    _quiet_dagster()
+    where = f"http://{settings.dashboard_host}:{settings.dashboard_port}/"
+    err.print(f"dashboard ({settings.profile} profile) on {where} (Ctrl-C stops it)")
+    try:
+        serve(settings)
+    except StartRefused as exc:
+        _fail(str(exc))
+
+
 @app.command()
 def backtest(
     snapshot: Path = typer.Option(DEFAULT_SNAPSHOT_DIR, help="Any snapshot directory."),
