@@ -124,7 +124,7 @@ def _db(settings: Settings) -> duckdb.DuckDBPyConnection:
 
 def test_demo_runs_whole_graph_through_named_jobs(demo: dict) -> None:
     settings = demo["settings"]
-    assert [m.split(" ")[0] for m in demo["messages"]] == [
+    assert [m.split(" ")[0].rstrip(":") for m in demo["messages"]] == [  # "job [days]:" or "job:"
         "market_job",
         "verdicts_job",
         "features_job",

@@ -401,8 +401,10 @@ def test_run_activity_lists_every_run_of_the_instance(world: dict) -> None:
 def test_top_command_shows_each_coins_risk(world: dict, monkeypatch: pytest.MonkeyPatch) -> None:
     """`crypto-assets top` carries the same risk verdicts: held back with the reason, flags,
     suggested allocation."""
+    from rich.console import Console
     from typer.testing import CliRunner
 
+    import crypto_assets.cli as cli_module
     from crypto_assets.cli import app
 
     for name, value in world["env"].items():
@@ -418,5 +420,7 @@ def test_top_command_shows_each_coins_risk(world: dict, monkeypatch: pytest.Monk
     assert all("daily dollar volume" in c["held_back_reason"] for c in held)
     assert all(c["suggested_allocation"] > 0 for c in kept)
     assert all("no order book" in c["risk_flags"] for c in coins.values())
-    text = CliRunner().invoke(app, ["top", "--demo"], env={"COLUMNS": "300"}).stdout
+    # a wide console whatever the terminal (the module's console may have fixed its width)
+    monkeypatch.setattr(cli_module, "out", Console(width=300))
+    text = CliRunner().invoke(app, ["top", "--demo"]).stdout
     assert "HELD BACK: daily dollar volume" in text and "allocation" in text
