@@ -8,7 +8,7 @@ SNAPSHOT ?= ../shared/data/market/binance_2024
 export DAGSTER_HOME ?= $(CURDIR)/.dagster_home
 STAMP := $(VENV)/.installed
 
-.PHONY: install run demo sentiment test lint format dev dev-demo clean benchmarks
+.PHONY: install run demo sentiment test lint format dev dev-demo dashboard dashboard-demo clean benchmarks
 
 $(BIN)/python:
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "$(PYTHON) not found: install Python 3.11 (apt install python3.11 python3.11-venv)"; exit 1; }
@@ -50,6 +50,12 @@ dev-demo: install  ## the UI on the snapshot (demo profile; partitions span the 
 	CRYPTO_ASSETS_PROFILE=demo CRYPTO_ASSETS_SOURCE=snapshot CRYPTO_ASSETS_SNAPSHOT_DIR=$(abspath $(SNAPSHOT)) \
 	  $(BIN)/dagster dev -h 127.0.0.1 -p 3000 -m crypto_assets.definitions
 
+dashboard: install  ## the signals dashboard on 127.0.0.1:8765 (live results, else the demo's)
+	$(BIN)/crypto-assets dashboard
+
+dashboard-demo: install  ## the same, always over the demo's results (after `make demo`)
+	$(BIN)/crypto-assets dashboard --demo
+
 benchmarks: install
 	$(BIN)/python benchmarks/ingest.py
 	$(BIN)/python benchmarks/features.py
@@ -58,6 +64,7 @@ benchmarks: install
 	$(BIN)/python benchmarks/storage.py
 	$(BIN)/python benchmarks/onchain.py
 	$(BIN)/python benchmarks/feedback.py
+	$(BIN)/python benchmarks/risk.py
 
 clean:
 	rm -rf $(VENV) data .dagster_home mlruns

@@ -18,13 +18,16 @@ import dagster as dg
 from crypto_assets.defs import (
     features,
     feedback,
+    live,
     market,
     models,
     onchain,
     ops,
     predictions,
+    risk,
     sentiment,
     storage,
+    verdicts,
 )
 from crypto_assets.defs.partitions import build_partitions
 from crypto_assets.resources.feedback_policy import FeedbackPolicyResource
@@ -32,8 +35,11 @@ from crypto_assets.resources.io_manager import AtomicDuckDBPandasIOManager
 from crypto_assets.resources.market_source import ExchangeResource, SnapshotSource
 from crypto_assets.resources.mlflow_tracking import MlflowTracking
 from crypto_assets.resources.onchain import build_onchain_resources
+from crypto_assets.resources.order_books import order_book_source_for
+from crypto_assets.resources.risk_rules import RiskRulesResource
 from crypto_assets.resources.settings import PipelineSettings
 from crypto_assets.resources.storage import DuckDBStore
+from crypto_assets.resources.verdict_store import VerdictStoreResource
 from crypto_assets.settings import ENV_PREFIX, Settings, export_secrets, load_settings
 from crypto_assets.storage import SCHEMA
 
@@ -48,7 +54,12 @@ DOMAINS: tuple[ModuleType, ...] = (
     ops,
     onchain,
     feedback,
+    risk,
+    verdicts,
 )
+# Domains that talk to the live exchange only: merged when the market source is live (a demo
+# on a snapshot never opens Kraken's WebSocket).
+LIVE_DOMAINS: tuple[ModuleType, ...] = (live,)
 
 
 def secret_config(settings: Settings, field: str) -> str | dg.EnvVar | None:
@@ -78,7 +89,7 @@ def build_resources(settings: Settings) -> dict[str, object]:
             timeout_ms=settings.request_timeout_ms,
             max_retries=settings.max_retries,
         )
-    return {
+    resources = {
         "settings": PipelineSettings.from_settings(settings),
         "market_source": source,
         "duckdb": DuckDBStore(database=database),
@@ -90,14 +101,27 @@ def build_resources(settings: Settings) -> dict[str, object]:
         **ops.build_ops_resources(settings, lambda field: secret_config(settings, field)),
         **build_onchain_resources(settings),
         "feedback_policy": FeedbackPolicyResource.from_settings(settings),
+        # --- risk ---
+        "order_book_source": order_book_source_for(settings),
+        "risk_rules": RiskRulesResource.from_settings(settings),
+        # --- dashboard verdicts ---
+        "verdict_store": VerdictStoreResource.from_settings(settings),
     }
+    if settings.source == "live":
+        from crypto_assets.resources.market_stream import KrakenStream
+
+        resources["market_stream"] = KrakenStream(
+            exchange_id=settings.exchange_id, timeout_ms=settings.request_timeout_ms
+        )
+    return resources
 
 
 def build_definitions(settings: Settings) -> dg.Definitions:
     """Every domain's definitions on partitions and resources built from ``settings``."""
     partitions = build_partitions(settings)
+    domains = DOMAINS + (LIVE_DOMAINS if settings.source == "live" else ())
     return dg.Definitions.merge(
-        *(domain.build_defs(partitions) for domain in DOMAINS),
+        *(domain.build_defs(partitions) for domain in domains),
         dg.Definitions(resources=build_resources(settings)),
     )
 

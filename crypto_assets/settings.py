@@ -125,6 +125,41 @@ class Settings(BaseSettings):
     feedback_psi_live_days: int = 30  # live feature window (and the training baseline blocks)
     feedback_cooldown_days: int = 14  # measured days between drift retrains of one horizon
     feedback_outcome_lookback_days: int = 40  # predictions re-checked for (revised) labels
+    # --- risk (env CRYPTO_ASSETS_RISK_*; the rules are stated in crypto_assets/risk/rules.py) --
+    risk_ticket_usd: float = 2_500.0  # the order size slippage is judged for
+    risk_portfolio_usd: float = 25_000.0  # what suggested allocations are of
+    risk_max_slippage: float = 0.01  # H1: hold back above this
+    risk_max_spread: float = 0.02  # H3
+    risk_warn_spread: float = 0.005  # W2
+    risk_min_dollar_volume: float = 100_000.0  # H4: median daily, USD
+    risk_warn_dollar_volume: float = 1_000_000.0  # W1: microcap liquidity
+    risk_thin_depth_multiple: float = 5.0  # W3: depth within 2 % vs the ticket
+    risk_young_listing_days: int = 90  # W4
+    risk_book_max_age_hours: float = 36.0  # a book older than this is not current
+    risk_require_book: bool = False  # True: no current book is a hard rule
+    risk_volume_days: int = 30
+    risk_volatility_days: int = 30
+    risk_min_return_days: int = 20  # H5
+    risk_target_daily_vol: float = 0.004  # A1
+    risk_max_weight: float = 0.10  # A2
+    risk_max_volume_share: float = 0.01  # A3
+    risk_max_cluster_weight: float = 0.25  # A4
+    risk_correlation_days: int = 90
+    risk_min_overlap_days: int = 30
+    risk_cluster_correlation: float = 0.7
+    risk_watch_list: Annotated[list[str], NoDecode] = Field(default_factory=list)  # "A/B,C/D"
+    risk_book_depth: int = 100  # levels per side fetched
+    risk_book_transport: Literal["rest", "websocket"] = "rest"  # live books: Depth or ccxt.pro
+    risk_orderbook_dir: Path = SHARED_DATA_DIR / "orderbook"  # recordings (snapshot source)
+    # --- dashboard (env CRYPTO_ASSETS_DASHBOARD_*) ----------------------------------------
+    dashboard_host: str = "127.0.0.1"  # anything else needs dashboard_token
+    dashboard_port: int = 8765
+    dashboard_token: SecretStr | None = None  # required when bound beyond 127.0.0.1
+    dashboard_feedback_path: Path | None = None  # default: <data_dir>/feedback.sqlite3
+    # an asset whose newest row is older than this shows as stale (a daily asset's newest day
+    # is 24-48 h old when up to date, so a missed daily run shows)
+    dashboard_stale_hours: float = 50.0
+    # --- end of risk and dashboard ---------------------------------------------------------
 
     # --- social, news and events: secrets (never logged; SecretStr hides them) ----------------
     cryptopanic_api_key: SecretStr | None = None
@@ -164,6 +199,39 @@ class Settings(BaseSettings):
         if isinstance(value, str) and not value.strip().startswith("["):
             return [item.strip().upper() for item in value.split(",") if item.strip()]
         return value
+
+    @field_validator("risk_watch_list", mode="before")
+    @classmethod
+    def _split_watch_list(cls, value: object) -> object:
+        if isinstance(value, str) and not value.strip().startswith("["):
+            return [item.strip().upper() for item in value.split(",") if item.strip()]
+        return value
+
+    @field_validator("risk_orderbook_dir", "dashboard_feedback_path", mode="before")
+    @classmethod
+    def _risk_path_not_blank(cls, value: object, info: Any) -> object:
+        if isinstance(value, str) and not value.strip():  # Path("") would silently mean "."
+            raise ValueError(_RULES[info.field_name][1])
+        return value
+
+    @model_validator(mode="after")
+    def _risk_windows_agree(self) -> Settings:
+        if self.risk_min_return_days > self.risk_volatility_days:
+            raise ValueError(
+                f"CRYPTO_ASSETS_RISK_MIN_RETURN_DAYS={self.risk_min_return_days} must be at most "
+                f"CRYPTO_ASSETS_RISK_VOLATILITY_DAYS={self.risk_volatility_days} (H5 counts "
+                "returns inside the volatility window)"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _dashboard_guarded(self) -> Settings:
+        if not _loopback(self.dashboard_host) and self.dashboard_token is None:
+            raise ValueError(
+                f"CRYPTO_ASSETS_DASHBOARD_HOST={self.dashboard_host} is reachable from other "
+                "machines: set CRYPTO_ASSETS_DASHBOARD_TOKEN (a password every request must carry)"
+            )
+        return self
 
     # --- validation (issue 9): every setting range-checked, see _RULES below -------------
     @field_validator(
@@ -229,6 +297,11 @@ class Settings(BaseSettings):
         return self.duckdb_path or self.data_dir / "crypto_assets.duckdb"
 
     @property
+    def resolved_feedback_path(self) -> Path:
+        """The dashboard's own verdict store (never the pipeline's DuckDB file)."""
+        return self.dashboard_feedback_path or self.data_dir / "feedback.sqlite3"
+
+    @property
     def models_dir(self) -> Path:
         """Local folders of trained models (signal and sentiment) of this profile."""
         return self.data_dir / "models"
@@ -272,6 +345,27 @@ def _date(v: str) -> bool:
     return re.fullmatch(r"\d{4}-\d{2}-\d{2}", v) is not None and (
         dt.date(2009, 1, 3) <= day <= dt.datetime.now(dt.UTC).date()
     )
+
+
+_PAIR = re.compile(r"^[A-Z0-9]{1,12}/[A-Z0-9]{2,10}$")
+_FRACTION = "a fraction in (0, 1], e.g. 0.01 for 1 %"
+_DAYS = "a whole number of days from 2 to 3650"
+
+
+def _positive(v: float) -> bool:
+    return math.isfinite(v) and v > 0
+
+
+def _non_negative(v: float) -> bool:
+    return math.isfinite(v) and v >= 0
+
+
+def _fraction(v: float) -> bool:
+    return math.isfinite(v) and 0 < v <= 1
+
+
+def _loopback(host: str) -> bool:
+    return host in ("127.0.0.1", "localhost", "::1") or host.startswith("127.")
 
 
 def _label_map(v: dict[str, str] | None) -> bool:
@@ -430,6 +524,52 @@ _RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
         _whole(32, 3650),
         "a whole number of days from 32 (the longest horizon plus its exit candle) to 3650",
     ),
+    # --- risk and dashboard ---
+    "risk_ticket_usd": (_positive, "a positive amount in USD, e.g. 2500"),
+    "risk_portfolio_usd": (_positive, "a positive amount in USD, e.g. 25000"),
+    "risk_max_slippage": (_fraction, _FRACTION),
+    "risk_max_spread": (_fraction, _FRACTION),
+    "risk_warn_spread": (_fraction, _FRACTION),
+    "risk_min_dollar_volume": (_non_negative, "an amount in USD, 0 or more"),
+    "risk_warn_dollar_volume": (_non_negative, "an amount in USD, 0 or more"),
+    "risk_thin_depth_multiple": (_positive, "a positive multiple of the ticket, e.g. 5"),
+    "risk_young_listing_days": (_whole(0, 3650), "a whole number of days from 0 to 3650"),
+    "risk_book_max_age_hours": (_positive, "a positive number of hours, e.g. 36"),
+    "risk_require_book": (lambda v: True, "true or false"),
+    "risk_volume_days": (_whole(2, 3650), _DAYS),
+    "risk_volatility_days": (_whole(2, 3650), _DAYS),
+    "risk_min_return_days": (_whole(2, 3650), _DAYS),
+    "risk_target_daily_vol": (_fraction, _FRACTION),
+    "risk_max_weight": (_fraction, _FRACTION),
+    "risk_max_volume_share": (_fraction, _FRACTION),
+    "risk_max_cluster_weight": (_fraction, _FRACTION),
+    "risk_correlation_days": (_whole(2, 3650), _DAYS),
+    "risk_min_overlap_days": (_whole(2, 3650), _DAYS),
+    "risk_cluster_correlation": (
+        lambda v: math.isfinite(v) and -1 < v < 1,
+        "a correlation strictly between -1 and 1, e.g. 0.7",
+    ),
+    "risk_watch_list": (
+        lambda v: all(_PAIR.match(s) for s in v),
+        "a comma-separated list of pairs BASE/QUOTE, e.g. XMR/USD,NKN/USDT",
+    ),
+    "risk_book_depth": (_whole(1, 1000), "a whole number of levels from 1 to 1000"),
+    "risk_book_transport": (lambda v: True, "rest (Kraken Depth) or websocket (ccxt.pro)"),
+    "risk_orderbook_dir": (lambda v: True, "a non-empty folder path"),
+    "dashboard_host": (
+        lambda v: bool(re.fullmatch(r"[A-Za-z0-9.:\-]+", v)),
+        "a host name or IP address to bind, e.g. 127.0.0.1",
+    ),
+    "dashboard_port": (_whole(1, 65535), "a TCP port from 1 to 65535"),
+    "dashboard_token": (
+        lambda v: v is None or len(v.get_secret_value().strip()) >= 12,
+        "unset or a password of at least 12 characters",
+    ),
+    "dashboard_feedback_path": (
+        lambda v: v is None or not Path(v).is_dir(),
+        "unset or a file path (not a folder)",
+    ),
+    "dashboard_stale_hours": (_positive, "a positive number of hours, e.g. 50"),
 }
 
 

@@ -205,12 +205,22 @@ def _table_row(conn: duckdb.DuckDBPyConnection, table: str, now: pd.Timestamp) -
 def asset_status(settings: Settings) -> list[dict[str, Any]]:
     """Per stored asset: rows, coins, newest row and its age, the last materialization (with
     its row count), and a note: "not materialized yet" only when it never ran."""
-    now = pd.Timestamp.now(tz="UTC")
     conn = _connect(settings)
+    rows = asset_rows(conn, stored_assets(settings), pd.Timestamp.now(tz="UTC"))
+    if conn is not None:
+        conn.close()
+    return rows
+
+
+def asset_rows(
+    conn: duckdb.DuckDBPyConnection | None, assets: list[str], now: pd.Timestamp
+) -> list[dict[str, Any]]:
+    """``asset_status`` on any connection (the pipeline's file, or the published read copy
+    the dashboard reads), for the given assets, ages counted to ``now``."""
     tables = _tables(conn) if conn is not None else set()
     log = storage.latest_materializations(conn) if conn is not None else {}
     rows: list[dict[str, Any]] = []
-    for asset in stored_assets(settings):
+    for asset in assets:
         last = log.get(asset)
         row: dict[str, Any] = {"asset": asset, "rows": 0, "note": ""}
         if last is not None:
@@ -224,8 +234,6 @@ def asset_status(settings: Settings) -> list[dict[str, Any]]:
         elif asset not in tables and last is None:
             row["note"] = "not materialized yet"
         rows.append(row)
-    if conn is not None:
-        conn.close()
     return rows
 
 
@@ -311,6 +319,26 @@ def latest_top_coins(settings: Settings) -> tuple[str, pd.DataFrame, str]:
         return day, pd.DataFrame(columns=TOP_COLUMNS), missing
     table, reason = select_top_coins(frame, settings.confidence_threshold)
     return day, table, reason
+
+
+RISK_FOR_TOP = ["symbol", "held_back", "held_back_reason", "risk_flags", "suggested_allocation"]
+
+
+def top_list_risk(settings: Settings, day: str) -> pd.DataFrame:
+    """The risk verdicts of ``day``'s top-list coins (``risk_metrics``; empty before the risk
+    check ran): held back or not and why, warnings, suggested allocation."""
+    conn = _connect(settings)
+    if conn is None or day == "-":
+        return pd.DataFrame(columns=RISK_FOR_TOP)
+    with conn:
+        if "risk_metrics" not in _tables(conn):
+            return pd.DataFrame(columns=RISK_FOR_TOP)
+        frame = conn.execute(
+            f"select {', '.join(RISK_FOR_TOP)} from {SCHEMA}.risk_metrics "
+            "where role = 'top' and day = ?",
+            [pd.Timestamp(day, tz="UTC").to_pydatetime()],
+        ).df()
+    return frame
 
 
 def latest_near_misses(settings: Settings, n: int) -> pd.DataFrame:

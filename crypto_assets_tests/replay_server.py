@@ -24,6 +24,14 @@ Only the network is replaced. Everything served comes from ``../shared/data`` (r
 - ``/0/public/Ticker``: the recorded XBTUSDT ticker from ccxt's static tests, verbatim; other
   pairs answer ``EQuery:Unknown asset pair``.
 - ``/0/public/Time``: the frozen clock.
+- ``/0/public/Depth``: NO Kraken REST Depth response was ever recorded, so this answer is built
+  from the REAL Kraken WebSocket v1 ``book`` recording (``orderbook/KRAKEN.ws.50.0``,
+  2021-04-17): the book of the pair's ``wsname`` rebuilt (every checksum verified) up to receive
+  time ``depth_at`` (default: the end of the recording), served in Depth's shape
+  ``{pair_id: {"asks": [[price, volume, time], ...], "bids": [...]}}`` with the recorded price
+  and volume strings and each level's recorded time cut to whole seconds (REST's form); at most
+  ``count`` (default 100, as Kraken) levels per side. A pair in AssetPairs without a recorded
+  book answers HTTP 404 (nothing recorded); an unknown pair, Kraken's ``EQuery`` error.
 
 LOAD TEST ONLY (``load_test_snapshot=``, used by ``benchmarks/ingest.py``, never by the product
 or its tests of correctness): Kraken pairs without recorded Kraken candles are answered at
@@ -55,6 +63,7 @@ import pandas as pd
 
 DATA_DIR = Path(__file__).resolve().parent.parent.parent / "shared" / "data"
 KRAKEN_API_DIR = DATA_DIR / "kraken_api"
+KRAKEN_WS_BOOK = DATA_DIR / "orderbook" / "KRAKEN.ws.50.0"
 KRAKEN_HOURLY = DATA_DIR / "market" / "kraken_btc_eth" / "ohlcv_1h.parquet"
 ASSETPAIRS_DATES = ("2015-03-03", "2025-06-11", "2025-09-11", "2026-01-12", "2026-03-06")
 # 30 min after the open of the last candle of the recorded 4h payload: the answer at
@@ -85,6 +94,14 @@ def _recorded_hourly() -> dict[str, pd.DataFrame]:
         str(k): g.sort_values("time").reset_index(drop=True)
         for k, g in hourly.groupby("kraken_pair")
     }
+
+
+@functools.lru_cache(maxsize=4)
+def recorded_ws_books(until: float | None = None) -> dict[str, Any]:
+    """Kraken WS v1 books of the recording by wsname, rebuilt up to receive time ``until``."""
+    from crypto_assets.risk.recordings import replay_kraken_book
+
+    return replay_kraken_book(KRAKEN_WS_BOOK, until).books
 
 
 @functools.lru_cache(maxsize=8)
@@ -144,8 +161,10 @@ class KrakenReplayServer:
         assetpairs: str = "2026-01-12",
         now: str | pd.Timestamp = DEFAULT_NOW,
         load_test_snapshot: Path | None = None,
+        depth_at: float | None = None,
     ) -> None:
         self.assetpairs_date = assetpairs
+        self.depth_at = depth_at
         self.now = pd.Timestamp(now)
         self.faults: dict[str, deque[Fault]] = {}
         self.requests: list[RequestRecord] = []
@@ -268,6 +287,8 @@ class KrakenReplayServer:
             return 200, self._ticker(query)
         if path == "/0/public/OHLC":
             return 200, self._ohlc_answer(query, now_s)
+        if path == "/0/public/Depth":
+            return self._depth_answer(query)
         if path == "/_replay/requests":  # not Kraken: the request log, for the benchmark
             with self._lock:
                 log = [[r.t, r.path, r.status] for r in self.requests]
@@ -282,6 +303,20 @@ class KrakenReplayServer:
         if pair not in response["result"]:
             return json.dumps(UNKNOWN_PAIR).encode()
         return json.dumps(response).encode()
+
+    def _depth_answer(self, query: dict[str, list[str]]) -> tuple[int, bytes]:
+        pair_id = self._pair_ids.get(query.get("pair", [""])[0])
+        if pair_id is None:
+            return 200, json.dumps(UNKNOWN_PAIR).encode()
+        book = recorded_ws_books(self.depth_at).get(self._pairs[pair_id].get("wsname"))
+        if book is None or book.snapshot_at is None or book.broken:
+            return 404, b"no recorded order book for this pair"
+        count = max(1, min(int(query.get("count", ["100"])[0]), 500))
+        sides = {
+            name: [[p, v, int(float(t))] for p, v, t in side.top(count)]
+            for name, side in (("asks", book.asks), ("bids", book.bids))
+        }
+        return 200, json.dumps({"error": [], "result": {pair_id: sides}}).encode()
 
     def _ohlc_answer(self, query: dict[str, list[str]], now_s: int) -> bytes:
         pair_id = self._pair_ids.get(query.get("pair", [""])[0])

@@ -29,6 +29,9 @@ app.add_typer(sentiment_app, name="sentiment", help="Train, evaluate and use the
 app.add_typer(ops_app)  # doctor, backup, restore, alert-test: top-level commands
 err = Console(stderr=True)
 out = Console()
+# The snapshot's coins have no recorded order book; these USD-quoted pairs do (Kraken WS
+# 2021-04-17, Binance REST 2021-10-12), so the demo shows the book analytics on real books.
+DEMO_WATCH_LIST = ("XMR/USD", "OMG/USD", "NKN/USDT")
 
 
 @app.callback()
@@ -154,6 +157,7 @@ def _run_graph(
             )
     except PipelineError as exc:
         _fail(str(exc))
+    _publish(settings)
     _print_market_summary(settings)
     _print_onchain_summary(settings)
     _print_top(settings)
@@ -193,6 +197,18 @@ def _print_onchain_summary(settings: Settings) -> None:
 def _listed(items: list[str], limit: int = 25) -> str:
     more = f" and {len(items) - limit} more" if len(items) > limit else ""
     return (", ".join(items[:limit]) or "none") + more
+
+
+def _publish(settings: Settings) -> None:
+    """The read copy readers open (dashboard, notebooks): published once the run succeeded."""
+    from crypto_assets.storage import DatabaseBusy, NothingPublished, publish
+
+    try:
+        publication = publish(settings.resolved_duckdb_path)
+    except (NothingPublished, DatabaseBusy) as exc:
+        err.print(f"read copy not published: {exc}")
+        return
+    err.print(f"published the read copy {publication.path} ({publication.seconds:.1f} s)")
 
 
 def _print_timings(timings: list, first: pd.Timestamp, last: pd.Timestamp) -> None:
@@ -257,6 +273,8 @@ def demo(
     from crypto_assets.market.snapshot import SnapshotError, snapshot_day_range
 
     settings = Settings(profile="demo", source="snapshot", snapshot_dir=Path(snapshot).resolve())
+    if not settings.risk_watch_list:  # the recorded books' USD pairs (README "Risk")
+        settings = settings.model_copy(update={"risk_watch_list": list(DEMO_WATCH_LIST)})
     try:
         first, last = snapshot_day_range(settings.snapshot_dir, settings.history_start)
     except SnapshotError as exc:
@@ -368,6 +386,7 @@ def _print_top(settings: Settings, as_json: bool = False, near: int = 0) -> None
     from crypto_assets.status import latest_near_misses, latest_top_coins
 
     day, table, reason = latest_top_coins(settings)
+    table = _with_risk(settings, day, table)
     misses = latest_near_misses(settings, near) if near else None
     if as_json:
         payload = {"day": day, "reason": reason, "coins": _records(table)}
@@ -389,6 +408,20 @@ def _print_top(settings: Settings, as_json: bool = False, near: int = 0) -> None
             out.print(_coin_grid(misses, below=True))
 
 
+def _with_risk(settings: Settings, day: str, table: pd.DataFrame) -> pd.DataFrame:
+    """The top list with each coin's risk verdict (``risk_metrics`` of the day): held back and
+    why, warnings, suggested allocation; "not assessed" before the risk check ran."""
+    from crypto_assets.status import top_list_risk
+
+    risk = top_list_risk(settings, day)
+    merged = table.merge(risk, on="symbol", how="left")
+    assessed = merged["held_back"].notna()
+    merged["held_back"] = merged["held_back"].astype("boolean").fillna(False).astype(bool)
+    merged["risk_flags"] = merged["risk_flags"].astype("string").where(assessed, "not assessed")
+    merged["held_back_reason"] = merged["held_back_reason"].astype("string").fillna("")
+    return merged
+
+
 def _records(table: pd.DataFrame) -> list[dict]:
     return table.assign(day=table["day"].astype(str), as_of=table["as_of"].astype(str)).to_dict(
         "records"
@@ -398,7 +431,9 @@ def _records(table: pd.DataFrame) -> list[dict]:
 def _coin_grid(table: pd.DataFrame, below: bool = False) -> Table:
     grid = Table()
     columns = ["coin", "1h", "24h", "7d", "30d", "confidence (estimate)", "as of", "why (SHAP)"]
-    for column in [*columns, *(["short by"] if below else [])]:
+    risk = "risk_flags" in table
+    extra = ["short by"] if below else (["risk", "allocation"] if risk else [])
+    for column in [*columns, *extra]:
         grid.add_column(column)
     for row in table.itertuples():
         cells = [
@@ -410,6 +445,11 @@ def _coin_grid(table: pd.DataFrame, below: bool = False) -> Table:
         ]
         if below:
             cells.append(f"{row.below_threshold_by:.1%}")
+        elif risk:
+            held = f"HELD BACK: {row.held_back_reason}" if row.held_back else ""
+            cells.append("; ".join(t for t in (held, str(row.risk_flags or "")) if t) or "-")
+            weight = row.suggested_allocation
+            cells.append(f"{weight:.1%}" if pd.notna(weight) else "-")
         grid.add_row(*cells)
     return grid
 
@@ -424,6 +464,49 @@ def top(
 ) -> None:
     """The latest list of coins whose 30d confidence passes the threshold."""
     _print_top(_profile_settings(demo), as_json, near)
+
+
+def _dashboard_settings(demo: bool, overrides: dict) -> Settings:
+    """The profile the dashboard serves: the one asked for, else live when a live run has
+    published, else the demo when it has (so `make demo && make dashboard` shows results)."""
+    from crypto_assets import storage
+    from crypto_assets.settings import load_settings
+
+    settings = load_settings(**overrides, **({"profile": "demo"} if demo else {}))
+    chosen = demo or "profile" in settings.model_fields_set
+    if chosen or storage.published_path(settings).exists():
+        return settings
+    fallback = load_settings(**overrides, profile="demo")
+    return fallback if storage.published_path(fallback).exists() else settings
+
+
+@app.command()
+def dashboard(
+    demo: bool = DEMO_OPTION,
+    host: str | None = typer.Option(
+        None, help="Address to bind (default 127.0.0.1; anything else needs a token)."
+    ),
+    port: int | None = typer.Option(None, help="TCP port (default 8765)."),
+) -> None:
+    """Serve the signals dashboard over the published results (Ctrl-C stops it). With no
+    profile chosen (no --demo, no CRYPTO_ASSETS_PROFILE) and nothing published by a live run,
+    it serves the demo's results when `make demo` published them."""
+    from crypto_assets.dashboard.security import StartRefused
+    from crypto_assets.dashboard.server import serve
+    from crypto_assets.settings import SettingsError
+
+    overrides = {k: v for k, v in (("dashboard_host", host), ("dashboard_port", port)) if v}
+    try:
+        settings = _dashboard_settings(demo, overrides)
+    except SettingsError as exc:
+        _fail(str(exc))
+    _quiet_dagster()
+    where = f"http://{settings.dashboard_host}:{settings.dashboard_port}/"
+    err.print(f"dashboard ({settings.profile} profile) on {where} (Ctrl-C stops it)")
+    try:
+        serve(settings)
+    except StartRefused as exc:
+        _fail(str(exc))
 
 
 @app.command()

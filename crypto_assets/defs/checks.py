@@ -7,11 +7,15 @@ import dagster as dg
 from crypto_assets.sources import SourceStatus
 
 
-def source_status_check(check_name: str, status: SourceStatus) -> dg.AssetCheckResult:
+def source_status_check(
+    check_name: str, status: SourceStatus, asset_key: str | None = None
+) -> dg.AssetCheckResult:
     """A WARN check that fails when the source gave nothing usable, with the reason: the
-    asset then stored only what it really got (never invented rows)."""
+    asset then stored only what it really got (never invented rows). ``asset_key``: which
+    asset the check is on, needed only in a multi-asset."""
     return dg.AssetCheckResult(
         check_name=check_name,
+        asset_key=asset_key,
         passed=status.usable,
         severity=dg.AssetCheckSeverity.WARN,
         description=f"{status.source}: {status.status}"

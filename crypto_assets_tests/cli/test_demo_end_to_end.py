@@ -124,13 +124,15 @@ def _db(settings: Settings) -> duckdb.DuckDBPyConnection:
 
 def test_demo_runs_whole_graph_through_named_jobs(demo: dict) -> None:
     settings = demo["settings"]
-    assert [m.split(" ")[0] for m in demo["messages"]] == [
+    assert [m.split(" ")[0].rstrip(":") for m in demo["messages"]] == [  # "job [days]:" or "job:"
         "market_job",
+        "verdicts_job",
         "onchain_job",
         "features_job",
         *["retrain_job"] * len(HORIZON_NAMES),
         "predictions_job",
         "feedback_job",
+        "risk_job",
     ]
     in_use = _in_use(settings)
     assert {"1h", "24h"} <= in_use  # thousands of hourly rows: skill shows on hourly horizons

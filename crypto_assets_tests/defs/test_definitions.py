@@ -60,41 +60,43 @@ def test_pipeline_steps_follow_the_asset_graph(tmp_path: Path) -> None:
     assert [s.job for s in steps] == [
         "market_job",
         "sentiment_job",
+        "verdicts_job",
         "onchain_job",  # after market_job (prices whales), before features_job (joined there)
         "features_job",
         *["retrain_job"] * len(HORIZON_NAMES),
         "predictions_job",
         "feedback_job",
+        "risk_job",
     ]
     assert [s.partition_key for s in steps if s.job == "retrain_job"] == HORIZON_NAMES
     assert "sentiment_job" not in [s.job for s in pipeline_steps(defs, skip={"sentiment_job"})]
 
 
 def test_a_new_domain_job_joins_the_pipeline_in_order(tmp_path: Path) -> None:
-    """A domain that reads the top list (e.g. risk) adds its own pipeline job; the runner puts
-    it after the job that makes the top list, with no edit to the runner."""
+    """A domain that reads the top list adds its own pipeline job; the runner puts it after the
+    job that makes the top list, with no edit to the runner."""
     settings = isolated_settings(tmp_path)
     partitions = build_partitions(settings)
 
-    @dg.asset(partitions_def=partitions.daily, deps=["top_coins"], group_name="risk")
-    def allocation() -> None:
+    @dg.asset(partitions_def=partitions.daily, deps=["top_coins"], group_name="portfolio")
+    def rebalance() -> None:
         """A stand-in downstream asset."""
 
-    risk = dg.Definitions(
-        assets=[allocation],
+    portfolio = dg.Definitions(
+        assets=[rebalance],
         jobs=[
             pipeline_job(
-                "risk_job",
-                dg.AssetSelection.groups("risk"),
+                "portfolio_job",
+                dg.AssetSelection.groups("portfolio"),
                 Scope.LATEST,
                 "stand-in",
                 partitions_def=partitions.daily,
             )
         ],
     )
-    defs = dg.Definitions.merge(build_definitions(settings), risk)
+    defs = dg.Definitions.merge(build_definitions(settings), portfolio)
     jobs = [s.job for s in pipeline_steps(defs)]
-    assert jobs.index("risk_job") > jobs.index("predictions_job")
+    assert jobs.index("portfolio_job") > jobs.index("predictions_job")
 
 
 def test_code_location_loads_from_the_environment(monkeypatch, tmp_path: Path) -> None:

@@ -13,7 +13,7 @@ import dagster as dg
 
 from crypto_assets.defs.feedback.drift import build_drift_asset
 from crypto_assets.defs.feedback.health import build_health_asset
-from crypto_assets.defs.feedback.outcomes import build_outcomes_asset, user_verdicts
+from crypto_assets.defs.feedback.outcomes import build_outcomes_asset
 from crypto_assets.defs.feedback.sensors import drift_sensors
 from crypto_assets.defs.partitions import Partitions
 from crypto_assets.defs.pipeline import Scope, pipeline_job
@@ -35,7 +35,6 @@ def build_defs(partitions: Partitions) -> dg.Definitions:
     )
     return dg.Definitions(
         assets=[
-            user_verdicts,
             build_outcomes_asset(partitions),
             build_health_asset(partitions),
             build_drift_asset(partitions),

@@ -1,5 +1,6 @@
-"""The outcome log asset (and the users' verdicts it sits beside in the lineage): each stored
-prediction meets its realised net return once its horizon has passed; append-only."""
+"""The outcome log asset: each stored prediction meets its realised net return once its horizon
+has passed; append-only. (Users' verdicts are the ``user_verdicts`` asset of ``defs/verdicts``,
+copied from the dashboard's store.)"""
 
 from collections.abc import Iterator
 
@@ -7,7 +8,6 @@ import dagster as dg
 import pandas as pd
 
 from crypto_assets.defs.feedback.common import (
-    FEEDBACK_GROUP,
     OUTCOME_LOOKBACK_DAYS,
     daily,
     looking_back,
@@ -15,19 +15,9 @@ from crypto_assets.defs.feedback.common import (
 )
 from crypto_assets.defs.partitions import Partitions
 from crypto_assets.feedback.outcomes import judge, record_outcomes, typed_outcomes
-from crypto_assets.feedback.verdicts import VERDICT_COLUMNS
 from crypto_assets.horizons import HORIZONS
 from crypto_assets.resources.feedback_policy import FeedbackPolicyResource
 from crypto_assets.resources.storage import DuckDBStore
-
-user_verdicts = dg.AssetSpec(
-    "user_verdicts",
-    group_name=FEEDBACK_GROUP,
-    description="Users' good / bad marks on predictions (with a note), keyed by the prediction "
-    f"they judge; columns {', '.join(VERDICT_COLUMNS)}; written by the signals dashboard into "
-    "crypto.user_verdicts, validated where model_health reads it.",
-    kinds={"duckdb"},
-)
 
 
 def _outcome_inputs(
