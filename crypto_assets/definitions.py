@@ -10,6 +10,7 @@ chosen by settings, not by code edits. ``dagster dev -m crypto_assets.definition
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from types import ModuleType
 
 import dagster as dg
@@ -47,7 +48,9 @@ def build_resources(settings: Settings) -> dict[str, object]:
         "settings": PipelineSettings.from_settings(settings),
         "market_source": source,
         "duckdb": DuckDBStore(database=database),
-        "io_manager": AtomicDuckDBPandasIOManager(database=database, schema=SCHEMA),
+        "io_manager": AtomicDuckDBPandasIOManager(
+            database=database, schema=SCHEMA, profile=settings.profile
+        ),
         "mlflow_tracking": MlflowTracking(
             tracking_uri=settings.mlflow_tracking_uri,
             artifact_root=str(settings.mlflow_artifact_root),
@@ -55,12 +58,15 @@ def build_resources(settings: Settings) -> dict[str, object]:
     }
 
 
-def build_definitions(settings: Settings) -> dg.Definitions:
-    """Every domain's definitions on partitions and resources built from ``settings``."""
+def build_definitions(
+    settings: Settings, resources: Mapping[str, object] | None = None
+) -> dg.Definitions:
+    """Every domain's definitions on partitions and resources built from ``settings``;
+    ``resources`` replaces some by key (e.g. a replay of a live source in tests)."""
     partitions = build_partitions(settings)
     return dg.Definitions.merge(
         *(domain.build_defs(partitions) for domain in DOMAINS),
-        dg.Definitions(resources=build_resources(settings)),
+        dg.Definitions(resources={**build_resources(settings), **(resources or {})}),
     )
 
 
