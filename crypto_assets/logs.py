@@ -35,14 +35,18 @@ class JsonFormatter(logging.Formatter):
 
 
 class JsonFileHandler(logging.FileHandler):
-    """JSON lines under ``$DAGSTER_HOME/logs/`` (created on demand): what a log shipper tails."""
+    """JSON lines in ``filename``: an absolute path (what the runner writes into a new
+    instance's dagster.yaml), or a name under ``$DAGSTER_HOME/logs/`` (default: the project's
+    ``.dagster_home``, the instance the CLI opens, whatever the working directory)."""
 
     def __init__(self, filename: str = "crypto_assets.jsonl", level: int = logging.INFO) -> None:
         import os
         from pathlib import Path
 
-        folder = Path(os.environ.get("DAGSTER_HOME", ".dagster_home")) / "logs"
-        folder.mkdir(parents=True, exist_ok=True)
-        super().__init__(folder / filename, encoding="utf-8")
+        project_home = Path(__file__).resolve().parent.parent / ".dagster_home"
+        folder = Path(os.environ.get("DAGSTER_HOME") or project_home) / "logs"
+        path = folder / filename  # an absolute filename replaces the folder
+        path.parent.mkdir(parents=True, exist_ok=True)
+        super().__init__(path, encoding="utf-8")
         self.setLevel(level)
         self.setFormatter(JsonFormatter())
