@@ -11,6 +11,7 @@ chosen by settings, not by code edits. ``dagster dev -m crypto_assets.definition
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from types import ModuleType
 
 import dagster as dg
@@ -93,7 +94,9 @@ def build_resources(settings: Settings) -> dict[str, object]:
         "settings": PipelineSettings.from_settings(settings),
         "market_source": source,
         "duckdb": DuckDBStore(database=database),
-        "io_manager": AtomicDuckDBPandasIOManager(database=database, schema=SCHEMA),
+        "io_manager": AtomicDuckDBPandasIOManager(
+            database=database, schema=SCHEMA, profile=settings.profile
+        ),
         "mlflow_tracking": MlflowTracking(
             tracking_uri=settings.mlflow_tracking_uri,
             artifact_root=str(settings.mlflow_artifact_root),
@@ -116,13 +119,16 @@ def build_resources(settings: Settings) -> dict[str, object]:
     return resources
 
 
-def build_definitions(settings: Settings) -> dg.Definitions:
-    """Every domain's definitions on partitions and resources built from ``settings``."""
+def build_definitions(
+    settings: Settings, resources: Mapping[str, object] | None = None
+) -> dg.Definitions:
+    """Every domain's definitions on partitions and resources built from ``settings``;
+    ``resources`` replaces some by key (e.g. a replay of a live source in tests)."""
     partitions = build_partitions(settings)
     domains = DOMAINS + (LIVE_DOMAINS if settings.source == "live" else ())
     return dg.Definitions.merge(
         *(domain.build_defs(partitions) for domain in domains),
-        dg.Definitions(resources=build_resources(settings)),
+        dg.Definitions(resources={**build_resources(settings), **(resources or {})}),
     )
 
 

@@ -218,8 +218,9 @@ class JsonFileHandler(logging.handlers.WatchedFileHandler):
     ) -> None:
         settings = settings if settings is not None else _settings_or_none()
         folder = Path(log_dir) if log_dir else default_log_dir(settings)
-        folder.mkdir(parents=True, exist_ok=True)
-        super().__init__(folder / filename, encoding="utf-8")
+        path = folder / filename  # an absolute filename (a run's own instance) replaces the folder
+        path.parent.mkdir(parents=True, exist_ok=True)
+        super().__init__(path, encoding="utf-8")
         self.setLevel(level)
         self.setFormatter(JsonFormatter())
         register_secret_values(configured_secret_values(settings))

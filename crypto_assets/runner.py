@@ -7,33 +7,67 @@ re-implements an asset, and the steps are read from the job definitions (``defs/
 from __future__ import annotations
 
 import graphlib
+import os
+import re
+import socket
 import time
 from collections.abc import Callable, Collection
 from dataclasses import dataclass
+from pathlib import Path
 
 import dagster as dg
 import pandas as pd
+import yaml
 
 from crypto_assets.defs.partitions import RANGE_END_TAG, RANGE_START_TAG
 from crypto_assets.defs.pipeline import PIPELINE_SCOPE, PROFILE_TAG, Scope
 from crypto_assets.settings import PROJECT_ROOT, Settings
 
-QUIET_LOGGERS = {"loggers": {"console": {"config": {"log_level": "ERROR"}}}}
+# Nothing of a run goes to the console: its events go to the instance's event log and the JSON
+# log file (``json_log_path``); a failure reaches the user as one PipelineError line.
+QUIET_LOGGERS = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
+# Which process runs a CLI run: lets a later command tell a run whose process died
+# (``crypto_assets.run_monitor``) from one still running.
+PID_TAG = "crypto_assets/pid"
+HOST_TAG = "crypto_assets/host"
+JSON_LOG = Path("logs") / "crypto_assets.jsonl"
+_RESOURCE = re.compile(r"ResourceDefinition (\w+)")
 
 
 class PipelineError(RuntimeError):
-    """A run that failed, with the step and its error in one line."""
+    """A run that failed: the step (or resource) and its error in one line; ``run_id`` and
+    ``result`` (what the run did before it failed, e.g. its checks) when a run took place."""
+
+    def __init__(
+        self,
+        message: str,
+        run_id: str | None = None,
+        result: dg.ExecuteInProcessResult | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.run_id = run_id
+        self.result = result
+
+
+def json_log_path(settings: Settings) -> Path:
+    """The JSON log file of runs in the settings' Dagster instance (``crypto_assets.logs``)."""
+    return settings.dagster_home / JSON_LOG
 
 
 def dagster_instance(settings: Settings) -> dg.DagsterInstance:
     """The persistent instance in ``settings.dagster_home`` (``DAGSTER_HOME``; default
-    ``.dagster_home`` in the project), created with the project's dagster.yaml if new."""
+    ``.dagster_home`` in the project), created with the project's dagster.yaml if new (its JSON
+    log file then pinned inside that folder, whatever the environment says)."""
     home = settings.dagster_home
     home.mkdir(parents=True, exist_ok=True)
     config = home / "dagster.yaml"
     project_config = PROJECT_ROOT / "dagster.yaml"
     if not config.exists() and project_config.exists():
-        config.write_text(project_config.read_text())
+        loaded = yaml.safe_load(project_config.read_text())
+        handlers = loaded.get("python_logs", {}).get("dagster_handler_config", {}).get("handlers")
+        if handlers and "jsonFile" in handlers:
+            handlers["jsonFile"]["filename"] = str(home / JSON_LOG)
+        config.write_text(yaml.safe_dump(loaded, sort_keys=False))
     return dg.DagsterInstance.from_config(str(home))
 
 
@@ -90,15 +124,75 @@ def pipeline_steps(defs: dg.Definitions, skip: Collection[str] = ()) -> list[Ste
     return steps
 
 
-def _raise_on_failure(result: dg.ExecuteInProcessResult, what: str) -> None:
-    if result.success:
-        return
+def _first_line(text: str) -> str:
+    lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
+    return lines[0] if lines else ""
+
+
+def failure_cause(result: dg.ExecuteInProcessResult) -> str:
+    """Why a run failed, in one line: the failed step and its error, or the resource that
+    failed to start and why, or the run's own failure message."""
     for event in result.all_events:
         if event.is_step_failure and event.step_failure_data and event.step_failure_data.error:
             error = event.step_failure_data.error
             cause = error.cause or error
-            raise PipelineError(f"{what}: step {event.step_key} failed: {cause.message.strip()}")
-    raise PipelineError(f"{what}: run failed")
+            return f"step {event.step_key} failed: {_first_line(cause.message)}"
+    for event in result.all_events:
+        data = event.event_specific_data
+        error = getattr(data, "error", None)
+        if event.is_run_failure and error is not None:
+            resource = _RESOURCE.search(error.message)
+            cause = _first_line((error.cause or error).message)
+            if resource:
+                return f"resource {resource[1]!r} failed to start: {cause}"
+            return f"run failed: {cause}"
+    return "run failed (no error recorded)"
+
+
+def _raise_on_failure(result: dg.ExecuteInProcessResult, what: str) -> None:
+    if not result.success:
+        raise PipelineError(f"{what}: {failure_cause(result)}", result.run_id, result)
+
+
+@dataclass(frozen=True)
+class Finding:
+    """A failed asset check of a run that completed: excluded coins, pairs that failed to
+    fetch, revisions kept as stored, missing history, a model without skill... what a user must
+    hear although nothing crashed (the CLI prints each and exits 3)."""
+
+    job: str
+    run_id: str
+    asset: str
+    check: str
+    severity: str  # "WARN" or "ERROR" (Dagster's check severities)
+    description: str
+    partition: str | None = None  # set when the check judged one partition (e.g. a horizon)
+
+    def line(self, limit: int = 400) -> str:
+        text = " ".join(self.description.split()) or "failed"
+        text = text if len(text) <= limit else text[: limit - 3] + "..."
+        where = f" [{self.partition}]" if self.partition else ""
+        return f"{self.severity} {self.asset}{where} / {self.check}: {text}"
+
+
+def check_findings(result: dg.ExecuteInProcessResult, job: str) -> list[Finding]:
+    """Every failed asset check of a run (passed ones say nothing)."""
+    findings = []
+    for evaluation in result.get_asset_check_evaluations():
+        if evaluation.passed:
+            continue
+        findings.append(
+            Finding(
+                job=job,
+                run_id=result.run_id,
+                asset=evaluation.asset_key.to_user_string(),
+                check=evaluation.check_name,
+                severity=str(evaluation.severity.value),
+                description=evaluation.description or "",
+                partition=evaluation.partition,
+            )
+        )
+    return findings
 
 
 def run_job(
@@ -117,7 +211,12 @@ def run_job(
     unpartitioned), named by the job and tagged with the profile; ``assets`` runs only those of
     the job's assets; ``tags`` are added to the run's (e.g. a sensor's run request). Raises
     PipelineError."""
-    tags = {**(tags or {}), PROFILE_TAG: profile}
+    tags = {
+        **(tags or {}),
+        PROFILE_TAG: profile,
+        PID_TAG: str(os.getpid()),
+        HOST_TAG: socket.gethostname(),
+    }
     if day_range is not None:
         tags |= {RANGE_START_TAG: day_range[0], RANGE_END_TAG: day_range[1]}
     job = defs.resolve_job_def(job_name)
@@ -153,11 +252,13 @@ def run_pipeline(
     run_config: dict | None = None,
     skip_jobs: Collection[str] = (),
     on_plan: Callable[[list[Step]], None] | None = None,
+    on_result: Callable[[Step, dg.ExecuteInProcessResult], None] | None = None,
 ) -> list[tuple[Step, float]]:
     """Run every pipeline job for days ``first_day..last_day`` (inclusive) in dependency order;
     returns each step with its wall time in seconds. ``run_config`` may hold config for any
     asset (applied where run); ``on_plan`` sees the steps before the first runs (e.g. to size a
-    progress bar)."""
+    progress bar); ``on_result`` sees each successful run's result (e.g. to collect its failed
+    checks; a failed run's result rides on the PipelineError)."""
     from crypto_assets.definitions import build_definitions
 
     defs = build_definitions(settings)
@@ -178,6 +279,8 @@ def run_pipeline(
         elif step.scope is Scope.EACH_PARTITION:
             kwargs["partition_key"] = step.partition_key
         config = _step_config(defs, step.job, run_config)
-        run_job(defs, step.job, instance, run_config=config, **kwargs)
+        result = run_job(defs, step.job, instance, run_config=config, **kwargs)
+        if on_result is not None:
+            on_result(step, result)
         timings.append((step, time.perf_counter() - started))
     return timings

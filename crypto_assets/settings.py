@@ -52,9 +52,13 @@ class Settings(BaseSettings):
     # model folders, and its own registered signal models, so a model trained on a snapshot
     # never becomes the live model in use. MLflow and the Dagster instance are shared, so one
     # UI shows both (the sentiment scorer does not depend on the market data and is shared).
+    # Whatever paths are set, the profiles never share a file: the demo's data live in
+    # <data_dir>/demo and an explicit duckdb_path gets ".demo" before its suffix (see
+    # profile_dir / resolved_duckdb_path), and the database records its profile and refuses
+    # the other one's writes (crypto_assets.storage.claim_profile).
     profile: Literal["live", "demo"] = "live"
-    data_dir: Path | None = None  # default: ./data (live) or ./data/demo
-    duckdb_path: Path | None = None  # default: <data_dir>/crypto_assets.duckdb
+    data_dir: Path | None = None  # default: ./data; the demo profile uses <data_dir>/demo
+    duckdb_path: Path | None = None  # default: <profile_dir>/crypto_assets.duckdb
     mlflow_tracking_uri: str = f"sqlite:///{PROJECT_ROOT / 'mlruns' / 'mlflow.db'}"
     mlflow_artifact_root: Path = PROJECT_ROOT / "mlruns" / "artifacts"
     # Dagster's own variable (no prefix): the instance the CLI runs in and `make dev` shows.
@@ -187,10 +191,9 @@ class Settings(BaseSettings):
     backup_keep: int = 7  # newest backups kept in a backup folder
 
     @model_validator(mode="after")
-    def _profile_paths(self) -> Settings:
+    def _default_data_dir(self) -> Settings:
         if self.data_dir is None:
-            suffix = Path() if self.profile == "live" else Path(self.profile)
-            self.data_dir = PROJECT_ROOT / "data" / suffix
+            self.data_dir = PROJECT_ROOT / "data"
         return self
 
     @field_validator("quote_currencies", mode="before")
@@ -293,18 +296,31 @@ class Settings(BaseSettings):
         return "replay" if self.source == "snapshot" else "live"
 
     @property
+    def profile_dir(self) -> Path:
+        """This profile's own data folder: ``data_dir`` (live) or ``data_dir/demo``."""
+        assert self.data_dir is not None  # set by the validator
+        return self.data_dir if self.profile == "live" else self.data_dir / self.profile
+
+    @property
     def resolved_duckdb_path(self) -> Path:
-        return self.duckdb_path or self.data_dir / "crypto_assets.duckdb"
+        """This profile's DuckDB file; an explicit ``duckdb_path`` is the live one, the demo's
+        sits beside it as ``<name>.demo.duckdb``, so no setting makes the profiles share it."""
+        if self.duckdb_path is None:
+            return self.profile_dir / "crypto_assets.duckdb"
+        if self.profile == "live":
+            return self.duckdb_path
+        path = Path(self.duckdb_path)
+        return path.with_name(f"{path.name.removesuffix('.duckdb')}.{self.profile}.duckdb")
 
     @property
     def resolved_feedback_path(self) -> Path:
         """The dashboard's own verdict store (never the pipeline's DuckDB file)."""
-        return self.dashboard_feedback_path or self.data_dir / "feedback.sqlite3"
+        return self.dashboard_feedback_path or self.profile_dir / "feedback.sqlite3"
 
     @property
     def models_dir(self) -> Path:
         """Local folders of trained models (signal and sentiment) of this profile."""
-        return self.data_dir / "models"
+        return self.profile_dir / "models"
 
 
 # --- settings errors (issue 9): a bad value is one line naming the variable -------------------
@@ -597,27 +613,56 @@ def _error_line(error: dict[str, Any]) -> str:
     return f"{name}: {reason}" + (f"; expected {allowed}" if allowed else "")
 
 
-def _misspelt_variables() -> list[str]:
-    """CRYPTO_ASSETS_* variables that are no setting but nearly one (a typo silently ignored
-    would leave the default in force)."""
-    fields = list(Settings.model_fields)
-    lines = []
-    for name in sorted(os.environ):
-        if not name.startswith(ENV_PREFIX):
+# the prefix and its near misses (CRYPTO_ASSET_, CRYPTOASSETS_): a variable the settings never see
+_NEAR_PREFIX = re.compile(r"^CRYPTO_?ASSETS?_", re.IGNORECASE)
+_DOTENV_KEY = re.compile(r"^\s*(?:export\s+)?([A-Za-z_][A-Za-z0-9_]*)\s*=")
+
+
+def _dotenv_names(env_file: Any) -> dict[str, str]:
+    """Variable name -> the .env file that sets it, for the files pydantic-settings reads
+    (``env_file``: a path, several, or None). Only names are read, never values."""
+    files = [] if env_file is None else [env_file] if isinstance(env_file, str | Path) else env_file
+    names: dict[str, str] = {}
+    for file in map(Path, files):
+        try:
+            text = file.read_text(encoding="utf-8", errors="replace")
+        except OSError:  # no .env (the usual case) or unreadable: pydantic-settings skips it too
             continue
-        field = name[len(ENV_PREFIX) :].lower().split("__")[0]
-        if field in fields:
+        for line in text.splitlines():
+            match = _DOTENV_KEY.match(line)
+            if match:
+                names.setdefault(match[1], str(file))
+    return names
+
+
+def _misspelt_variables(env_file: Any = ".env") -> list[str]:
+    """CRYPTO_ASSETS_* variables, in the environment or the .env file, that are no setting but
+    nearly one (a typo silently ignored would leave the default in force)."""
+    fields = list(Settings.model_fields)
+    found = {name: "" for name in os.environ} | {
+        name: where for name, where in _dotenv_names(env_file).items() if name not in os.environ
+    }
+    lines = []
+    for name, where in sorted(found.items()):
+        prefix = _NEAR_PREFIX.match(name)
+        if not prefix:
+            continue
+        field = name[prefix.end() :].lower().split("__")[0]
+        if field in fields and name.upper().startswith(ENV_PREFIX):
             continue
         close = difflib.get_close_matches(field, fields, n=1, cutoff=0.8)
         if close:
-            lines.append(f"{name} is not a setting; did you mean {ENV_PREFIX}{close[0].upper()}?")
+            origin = f" (in {where})" if where else ""
+            lines.append(
+                f"{name}{origin} is not a setting; did you mean {ENV_PREFIX}{close[0].upper()}?"
+            )
     return lines
 
 
 def load_settings(**overrides: Any) -> Settings:
     """Settings from the environment / .env plus ``overrides``, or ``SettingsError`` whose
     message is one line per bad value (what the CLI prints instead of a traceback)."""
-    lines = _misspelt_variables()
+    lines = _misspelt_variables(overrides.get("_env_file", Settings.model_config.get("env_file")))
     try:
         settings = Settings(**overrides)
     except ValidationError as error:

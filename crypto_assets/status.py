@@ -1,8 +1,11 @@
-"""What the stored assets hold right now: the run summary and ``crypto-assets status``.
+"""What the stored assets hold right now: the run summary, ``crypto-assets status`` and ``top``.
 
-Read-only: the profile's DuckDB file (tables and the IO manager's ``materialization_log``) and
-the MLflow registry. An asset that last materialized no rows says so ("materialized, 0 rows"),
-which differs from one that never ran.
+Read-only, and only ever the PUBLISHED read copy of the profile's database
+(``crypto_assets.storage.open_published``: tables and the IO manager's ``materialization_log``
+as of the last successful run), never the pipeline's own file, so a reader never waits for or
+breaks a running pipeline; and the MLflow registry. With nothing published yet the readers raise
+``NothingPublished`` (one line). An asset that last materialized no rows says so
+("materialized, 0 rows"), which differs from one that never ran.
 """
 
 from __future__ import annotations
@@ -31,11 +34,32 @@ def stored_assets(settings: Settings) -> list[str]:
     return [s.key.to_user_string() for s in sorted(specs, key=lambda s: order[s.key])]
 
 
-def _connect(settings: Settings) -> duckdb.DuckDBPyConnection | None:
-    path = settings.resolved_duckdb_path
-    if not path.exists():
+def _connect(settings: Settings) -> duckdb.DuckDBPyConnection:
+    """The published copy of this profile's results (``NothingPublished`` when there is none;
+    ``ProfileMismatch`` when the file holds the other profile's results)."""
+    conn = storage.open_published(settings)
+    owner = storage.stored_profile(conn)
+    if owner not in (None, settings.profile):
+        conn.close()
+        raise storage.ProfileMismatch(
+            f"{storage.published_path(settings)} holds the {owner} profile's results, not the "
+            f"{settings.profile} profile's (see CRYPTO_ASSETS_DATA_DIR / CRYPTO_ASSETS_DUCKDB_PATH)"
+        )
+    return conn
+
+
+def _connect_if_published(settings: Settings) -> duckdb.DuckDBPyConnection | None:
+    """The published copy, or None before any run published one (summaries then say so)."""
+    try:
+        return _connect(settings)
+    except storage.NothingPublished:
         return None
-    return duckdb.connect(str(path), read_only=True)
+
+
+def publication(settings: Settings) -> storage.Publication:
+    """When the results a reader sees were published, and by which run (``NothingPublished``
+    when no run has finished yet)."""
+    return storage.publication_info(settings)
 
 
 def _tables(conn: duckdb.DuckDBPyConnection) -> set[str]:
@@ -46,7 +70,7 @@ def _tables(conn: duckdb.DuckDBPyConnection) -> set[str]:
 
 
 def market_summary(settings: Settings) -> dict[str, Any]:
-    """Universe size and candle coverage per timeframe, from the stored assets."""
+    """Universe size and candle coverage per timeframe, from the published results."""
     summary: dict[str, Any] = {
         "source": "live exchange"
         if settings.source == "live"
@@ -56,10 +80,7 @@ def market_summary(settings: Settings) -> dict[str, Any]:
         "universe": 0,
         "coverage": [],
     }
-    conn = _connect(settings)
-    if conn is None:
-        return summary
-    with conn:
+    with _connect(settings) as conn:
         tables = _tables(conn)
         if "exchange_markets" in tables:
             day, markets, universe = conn.execute(
@@ -90,7 +111,7 @@ def onchain_summary(settings: Settings) -> dict[str, Any]:
 
     summary: dict[str, Any] = {"day": "-", "covered": [], "uncovered": [], "sources": []}
     summary |= {"feature_coins": [], "feature_rows": 0}
-    conn = _connect(settings)
+    conn = _connect_if_published(settings)
     if conn is None:
         return summary | {"note": "not materialized yet"}
     with conn:
@@ -205,18 +226,15 @@ def _table_row(conn: duckdb.DuckDBPyConnection, table: str, now: pd.Timestamp) -
 def asset_status(settings: Settings) -> list[dict[str, Any]]:
     """Per stored asset: rows, coins, newest row and its age, the last materialization (with
     its row count), and a note: "not materialized yet" only when it never ran."""
-    conn = _connect(settings)
-    rows = asset_rows(conn, stored_assets(settings), pd.Timestamp.now(tz="UTC"))
-    if conn is not None:
-        conn.close()
-    return rows
+    with _connect(settings) as conn:
+        return asset_rows(conn, stored_assets(settings), pd.Timestamp.now(tz="UTC"))
 
 
 def asset_rows(
     conn: duckdb.DuckDBPyConnection | None, assets: list[str], now: pd.Timestamp
 ) -> list[dict[str, Any]]:
-    """``asset_status`` on any connection (the pipeline's file, or the published read copy
-    the dashboard reads), for the given assets, ages counted to ``now``."""
+    """``asset_status`` on any connection (the published read copy the CLI and the dashboard
+    read), for the given assets, ages counted to ``now``."""
     tables = _tables(conn) if conn is not None else set()
     log = storage.latest_materializations(conn) if conn is not None else {}
     rows: list[dict[str, Any]] = []
@@ -284,11 +302,9 @@ def _rounded(value: float | None) -> float | None:
 
 
 def latest_predictions(settings: Settings) -> tuple[str, pd.DataFrame, str]:
-    """(day, that day's stored predictions, '' or why there are none) for the newest day."""
-    conn = _connect(settings)
-    if conn is None:
-        return "-", pd.DataFrame(), "nothing materialized yet: run `make demo` or `make run`"
-    with conn:
+    """(day, that day's published predictions, '' or why there are none) for the newest day;
+    ``NothingPublished`` when no run has published results yet."""
+    with _connect(settings) as conn:
         if "predictions" not in _tables(conn):
             return (
                 "-",
@@ -327,7 +343,7 @@ RISK_FOR_TOP = ["symbol", "held_back", "held_back_reason", "risk_flags", "sugges
 def top_list_risk(settings: Settings, day: str) -> pd.DataFrame:
     """The risk verdicts of ``day``'s top-list coins (``risk_metrics``; empty before the risk
     check ran): held back or not and why, warnings, suggested allocation."""
-    conn = _connect(settings)
+    conn = _connect_if_published(settings)
     if conn is None or day == "-":
         return pd.DataFrame(columns=RISK_FOR_TOP)
     with conn:

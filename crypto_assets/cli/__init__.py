@@ -1,8 +1,11 @@
 """The ``crypto-assets`` command: the same code paths as the assets, for people and scripts.
 
-Each command builds one ``Settings`` (environment / .env, plus the command's own overrides such
-as ``profile="demo"``) and passes it down; the only write to the environment is the export of
-secrets read from ``.env`` (``settings.export_secrets``), so that runs name them.
+Each command builds one ``Settings`` through ``load_settings`` (environment / .env, plus the
+command's own overrides such as ``profile="demo"``; a bad value ends it with one line and exit
+code 2) and passes it down; the only write to the environment is the export of secrets read
+from ``.env`` (``settings.export_secrets``), so that runs name them. Exit codes:
+``crypto_assets.cli.errors``. Readers (``status``, ``top``) read only the published read copy;
+``run`` / ``demo`` / ``backfill`` publish it when they succeed (``crypto_assets.cli.summary``).
 """
 
 from __future__ import annotations
@@ -16,19 +19,24 @@ from pathlib import Path
 import pandas as pd
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
+from crypto_assets.cli.errors import FAILED, USAGE, WARNINGS, cli_settings, err, fail
 from crypto_assets.cli.ops import ops_app
 from crypto_assets.cli.sentiment import sentiment_app
 from crypto_assets.settings import DEFAULT_SNAPSHOT_DIR, Settings
 
-app = typer.Typer(help="crypto_assets: rank crypto coins by their chance to grow fast.")
+app = typer.Typer(
+    help="crypto_assets: rank crypto coins by their chance to grow fast.",
+    pretty_exceptions_enable=False,  # main() prints an unexpected error in one line
+)
 snapshot_app = typer.Typer(help="Record and inspect market snapshots.")
 app.add_typer(snapshot_app, name="snapshot")
 app.add_typer(sentiment_app, name="sentiment", help="Train, evaluate and use the scorer.")
 app.add_typer(ops_app)  # doctor, backup, restore, alert-test: top-level commands
-err = Console(stderr=True)
 out = Console()
+_fail = fail
 # The snapshot's coins have no recorded order book; these USD-quoted pairs do (Kraken WS
 # 2021-04-17, Binance REST 2021-10-12), so the demo shows the book analytics on real books.
 DEMO_WATCH_LIST = ("XMR/USD", "OMG/USD", "NKN/USDT")
@@ -48,11 +56,6 @@ def _entry() -> None:
     else:
         export_secrets(settings)
     setup_logging("cli", settings)
-
-
-def _fail(message: str, code: int = 1) -> None:
-    err.print(f"[bold red]error:[/] {message}", soft_wrap=True, highlight=False)
-    raise typer.Exit(code)
 
 
 def _quiet_dagster() -> None:
@@ -119,8 +122,12 @@ class StepProgress:
 
 def _print_market_summary(settings: Settings) -> None:
     from crypto_assets.status import market_summary
+    from crypto_assets.storage import NothingPublished
 
-    summary = market_summary(settings)
+    try:
+        summary = market_summary(settings)
+    except NothingPublished:
+        return
     table = Table(title=f"Universe and candle coverage ({summary['source']})")
     for column in ("timeframe", "coins", "candles", "first", "last", "excluded coins"):
         table.add_column(column)
@@ -141,8 +148,23 @@ def _run_graph(
     last: pd.Timestamp,
     run_config: dict | None = None,
     skip_jobs: tuple[str, ...] = (),
+    notes: tuple[str, ...] = (),
 ) -> None:
-    from crypto_assets.runner import PipelineError, run_pipeline
+    """Run the pipeline, publish the read copy, print the summary; exit 0, 3 (warnings: each
+    failed check of the runs, and ``notes``) or 1 (the failure's cause and where the log is)."""
+    from crypto_assets.cli.summary import fail_run, print_findings, publish_results
+    from crypto_assets.run_monitor import mark_abandoned_runs
+    from crypto_assets.runner import PipelineError, check_findings, dagster_instance, run_pipeline
+
+    instance = dagster_instance(settings)
+    for line in mark_abandoned_runs(instance):
+        err.print(f"note: {escape(line)}", soft_wrap=True, highlight=False)
+    findings: list = []
+    run_ids: list[str] = []
+
+    def collect(step, result) -> None:  # type: ignore[no-untyped-def]
+        findings.extend(check_findings(result, step.job))
+        run_ids.append(result.run_id)
 
     try:
         with StepProgress() as progress:
@@ -151,17 +173,23 @@ def _run_graph(
                 first,
                 last,
                 progress=progress,
+                instance=instance,
                 run_config=run_config,
                 skip_jobs=skip_jobs,
                 on_plan=progress.plan,
+                on_result=collect,
             )
     except PipelineError as exc:
-        _fail(str(exc))
-    _publish(settings)
+        if exc.result is not None:
+            findings.extend(check_findings(exc.result, exc.result.job_def.name))
+        fail_run(settings, exc, findings)
+    published = publish_results(settings, run_ids[-1] if run_ids else None)
     _print_market_summary(settings)
     _print_onchain_summary(settings)
     _print_top(settings)
     _print_timings(timings, first, last)
+    err.print(published)
+    raise typer.Exit(print_findings(settings, findings, notes))
 
 
 def _print_onchain_summary(settings: Settings) -> None:
@@ -199,18 +227,6 @@ def _listed(items: list[str], limit: int = 25) -> str:
     return (", ".join(items[:limit]) or "none") + more
 
 
-def _publish(settings: Settings) -> None:
-    """The read copy readers open (dashboard, notebooks): published once the run succeeded."""
-    from crypto_assets.storage import DatabaseBusy, NothingPublished, publish
-
-    try:
-        publication = publish(settings.resolved_duckdb_path)
-    except (NothingPublished, DatabaseBusy) as exc:
-        err.print(f"read copy not published: {exc}")
-        return
-    err.print(f"published the read copy {publication.path} ({publication.seconds:.1f} s)")
-
-
 def _print_timings(timings: list, first: pd.Timestamp, last: pd.Timestamp) -> None:
     """Each run's wall time (the README's step times come from this table)."""
     span = first.strftime("%Y-%m-%d"), last.strftime("%Y-%m-%d")
@@ -236,7 +252,7 @@ def run(
     from crypto_assets.market.source import SourceUnavailable
     from crypto_assets.resources.market_source import ExchangeResource
 
-    settings = Settings(source="live")
+    settings = cli_settings(source="live")
     _quiet_dagster()
     source_log = logging.getLogger("crypto_assets.resources")
     level = source_log.level
@@ -248,10 +264,25 @@ def run(
     finally:
         source_log.setLevel(level)
     last = pd.Timestamp.now(tz="UTC").normalize() - pd.Timedelta(days=1)
-    first = max(last - pd.Timedelta(days=days - 1), pd.Timestamp(settings.history_start, tz="UTC"))
+    first, notes = _first_day(last, days, settings.history_start)
     universe = {"max_symbols": max_symbols} if max_symbols else None
     config = {"ops": {"exchange_markets": {"config": universe}}} if universe else None
-    _run_graph(settings, first, last, run_config=config)
+    _run_graph(settings, first, last, run_config=config, notes=notes)
+
+
+def _first_day(
+    last: pd.Timestamp, days: int, history_start: str
+) -> tuple[pd.Timestamp, tuple[str, ...]]:
+    """The first day of a ``--days`` run: daily partitions begin at HISTORY_START, so a longer
+    request is cut there, and the cut is said (a warning), never silent."""
+    asked = last - pd.Timedelta(days=days - 1)
+    start = pd.Timestamp(history_start, tz="UTC")
+    if asked >= start:
+        return asked, ()
+    return start, (
+        f"--days {days} reaches back to {asked:%Y-%m-%d}, before CRYPTO_ASSETS_HISTORY_START="
+        f"{history_start}: ran from {history_start} (set it earlier to go further back)",
+    )
 
 
 @app.command()
@@ -272,13 +303,22 @@ def demo(
     models)."""
     from crypto_assets.market.snapshot import SnapshotError, snapshot_day_range
 
-    settings = Settings(profile="demo", source="snapshot", snapshot_dir=Path(snapshot).resolve())
+    if not Path(snapshot).expanduser().is_dir():
+        _fail(f"--snapshot {snapshot}: no such folder", USAGE)
+    settings = cli_settings(
+        profile="demo", source="snapshot", snapshot_dir=Path(snapshot).expanduser().resolve()
+    )
     if not settings.risk_watch_list:  # the recorded books' USD pairs (README "Risk")
         settings = settings.model_copy(update={"risk_watch_list": list(DEMO_WATCH_LIST)})
     try:
         first, last = snapshot_day_range(settings.snapshot_dir, settings.history_start)
     except SnapshotError as exc:
         _fail(str(exc))
+    if last < first:
+        _fail(
+            f"snapshot {settings.snapshot_dir} has no complete day on or after "
+            f"CRYPTO_ASSETS_HISTORY_START={settings.history_start}"
+        )
     _quiet_dagster()
     if last_day:
         try:
@@ -300,7 +340,7 @@ DEMO_OPTION = typer.Option(False, "--demo", help="Read the demo profile (what `d
 
 
 def _profile_settings(demo: bool) -> Settings:
-    return Settings(profile="demo") if demo else Settings()
+    return cli_settings(profile="demo") if demo else cli_settings()
 
 
 @app.command()
@@ -308,24 +348,57 @@ def status(
     as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
     demo: bool = DEMO_OPTION,
 ) -> None:
-    """Freshness and completeness per asset, and the signal models in use per horizon."""
-    from crypto_assets.status import asset_status, model_status, onchain_summary
+    """Freshness and completeness per asset (of the published results), and the signal models
+    in use per horizon."""
+    from crypto_assets.status import asset_status, model_status, onchain_summary, publication
+    from crypto_assets.storage import NothingPublished, ProfileMismatch
 
     settings = _profile_settings(demo)
     _quiet_dagster()  # the status reads the asset list from the definitions
-    rows = asset_status(settings)
+    try:
+        published = publication(settings)
+        rows, reason = asset_status(settings), ""
+    except NothingPublished as missing:
+        published, rows, reason = None, [], str(missing)
+    except ProfileMismatch as mismatch:
+        _fail(str(mismatch))
     models = model_status(settings)
     if as_json:
-        payload = {"assets": rows, "models": models, "onchain": onchain_summary(settings)}
+        payload = _status_payload(published, rows, models, reason)
+        payload["onchain"] = onchain_summary(settings)
         print(json.dumps(payload, default=str, indent=1))
         return
+    out.print(_as_of_line(published, reason), soft_wrap=True, highlight=False)
+    _print_status_tables(settings, rows, models)
+
+
+def _status_payload(published, rows: list, models: list, reason: str) -> dict:  # type: ignore[no-untyped-def]
+    return {
+        "published_at": str(published.published_at) if published else None,
+        "run_id": published.run_id if published else None,
+        "reason": reason,
+        "assets": rows,
+        "models": models,
+    }
+
+
+def _as_of_line(published, reason: str) -> str:  # type: ignore[no-untyped-def]
+    """ "results as of <published_at> (run <id>)", or why there are none yet."""
+    if published is None:
+        return escape(reason)
+    run = f" (run {published.run_id})" if published.run_id else ""
+    return f"results as of {published.published_at:%Y-%m-%d %H:%M:%S} UTC{run}"
+
+
+def _print_status_tables(settings: Settings, rows: list, models: list) -> None:
     columns = ("asset", "rows", "coins", "newest", "age_hours", "last_materialized", "note")
-    table = Table(title=f"Asset status ({settings.profile} profile)")
-    for column in columns:
-        table.add_column(column)
-    for row in rows:
-        table.add_row(*(str(row.get(k, "")) for k in columns))
-    out.print(table)
+    if rows:
+        table = Table(title=f"Asset status ({settings.profile} profile)")
+        for column in columns:
+            table.add_column(column)
+        for row in rows:
+            table.add_row(*(str(row.get(k, "")) for k in columns))
+        out.print(table)
     grid = Table(title="Signal models (MLflow registry)")
     for column in ("horizon", "model", "in use", "latest", "versions", "rank IC", "ECE"):
         grid.add_column(column)
@@ -351,7 +424,7 @@ def snapshot_record(
     from crypto_assets.market.source import SourceUnavailable
     from crypto_assets.resources.market_source import ExchangeResource
 
-    settings = Settings()
+    settings = cli_settings()
     source = ExchangeResource(exchange_id=settings.exchange_id)
     try:
         info = record_snapshot(
@@ -370,31 +443,71 @@ def snapshot_record(
 def backfill(
     kraken_csv: Path = typer.Option(..., help="Kraken OHLCVT CSV file or a folder of them."),
     symbol: str | None = typer.Option(None, help="Symbol for a single file, e.g. BTC/USD."),
+    as_json: bool = typer.Option(False, "--json", help="The report as one JSON object."),
 ) -> None:
-    """Load deeper history from Kraken's downloadable OHLCVT archive (the API gives 720 candles)."""
-    from crypto_assets.backfill import backfill_kraken_csv
-    from crypto_assets.market.kraken_csv import KrakenCsvError
+    """Load deeper history from Kraken's downloadable OHLCVT archive (the API gives 720 candles):
+    all files or none, a line per file; exit 1 when nothing was loaded, 3 when rows were
+    rejected or differ from stored candles (kept as stored)."""
+    from dataclasses import asdict
 
+    from crypto_assets.backfill import backfill_kraken_csv
+    from crypto_assets.cli.summary import publish_results
+    from crypto_assets.market.kraken_csv import KrakenCsvError
+    from crypto_assets.market.universe import validate_symbols
+
+    settings = cli_settings()
     try:
-        report = backfill_kraken_csv(kraken_csv, Settings().resolved_duckdb_path, symbol=symbol)
-    except KrakenCsvError as exc:
-        _fail(str(exc))
-    out.print_json(json.dumps(report, default=str))
+        chosen = validate_symbols([symbol])[0] if symbol else None
+        result = backfill_kraken_csv(
+            kraken_csv, settings.resolved_duckdb_path, symbol=chosen, profile=settings.profile
+        )
+    except (KrakenCsvError, ValueError) as exc:
+        _fail(str(exc), USAGE)
+    report = result.report
+    if as_json:
+        print(json.dumps(asdict(report), default=str))
+    else:
+        for line in report.lines():
+            out.print(escape(line), soft_wrap=True, highlight=False)
+    if not report.committed:
+        raise typer.Exit(FAILED)
+    err.print(publish_results(settings, None))
+    step = result.next_step(settings.history_start)
+    if step:
+        err.print(escape(step), soft_wrap=True, highlight=False)
+    raise typer.Exit(WARNINGS if result.warnings else 0)
 
 
 def _print_top(settings: Settings, as_json: bool = False, near: int = 0) -> None:
-    from crypto_assets.status import latest_near_misses, latest_top_coins
+    from crypto_assets.ml.selection import NEAR_COLUMNS, TOP_COLUMNS
+    from crypto_assets.status import latest_near_misses, latest_top_coins, publication
+    from crypto_assets.storage import NothingPublished, ProfileMismatch
 
-    day, table, reason = latest_top_coins(settings)
-    table = _with_risk(settings, day, table)
-    misses = latest_near_misses(settings, near) if near else None
+    try:
+        published = publication(settings)
+        day, table, reason = latest_top_coins(settings)
+        table = _with_risk(settings, day, table)
+        misses = latest_near_misses(settings, near) if near else None
+    except NothingPublished as missing:
+        published, day, reason = None, "-", str(missing)
+        table = pd.DataFrame(columns=TOP_COLUMNS)
+        misses = pd.DataFrame(columns=NEAR_COLUMNS) if near else None
+    except ProfileMismatch as mismatch:
+        _fail(str(mismatch))
     if as_json:
-        payload = {"day": day, "reason": reason, "coins": _records(table)}
+        payload = {
+            "day": day,
+            "reason": reason,
+            "published_at": str(published.published_at) if published else None,
+            "coins": _records(table),
+        }
         if misses is not None:
             payload["near_misses"] = _records(misses)
         print(json.dumps(payload, default=str))
         return
-    out.print(f"[bold]Top coins on {day}[/]: {reason}")
+    if published is not None:
+        out.print(_as_of_line(published, ""), highlight=False)
+    out.print(f"[bold]Top coins on {day}[/]: {escape(reason)}", soft_wrap=True)
     if len(table):
         out.print(_coin_grid(table))
     if misses is not None:
@@ -525,7 +638,7 @@ def backtest(
     from crypto_assets.ml.backtest import SUMMARY_KEYS, run_backtest
     from crypto_assets.ml.config import TrainConfig
 
-    settings = Settings()
+    settings = cli_settings()
     _quiet_dagster()
     chosen = [h.strip() for h in horizons.split(",")] if horizons else None
     config = TrainConfig.from_settings(settings)
@@ -591,7 +704,8 @@ def _print_onchain_backtest(report: dict) -> None:
 
 def main() -> None:
     """Console entry point. Ends the process without interpreter teardown, once output is
-    flushed: duckdb's bindings otherwise print a false "leaked ..." report at every exit."""
+    flushed: duckdb's bindings otherwise print a false "leaked ..." report at every exit. An
+    unexpected error is one line here, its traceback in the JSON log."""
     try:
         app()  # standalone mode: always ends in SystemExit, usage errors already printed
         code = 0
@@ -600,6 +714,23 @@ def main() -> None:
     except KeyboardInterrupt:
         err.print("interrupted")
         code = 130
+    except Exception as exc:  # a bug or an unforeseen failure: one line, the rest in the log
+        code = _unexpected(exc)
     sys.stdout.flush()
     sys.stderr.flush()
     os._exit(code)
+
+
+def _unexpected(exc: Exception) -> int:
+    from crypto_assets.logs import JsonFileHandler
+
+    handler = JsonFileHandler()
+    record = logging.LogRecord(
+        "crypto_assets.cli", logging.ERROR, __file__, 0, "unexpected error", None, sys.exc_info()
+    )
+    handler.emit(record)
+    handler.close()
+    text = " ".join(str(exc).split())[:300]
+    err.print(f"[bold red]error:[/] {escape(type(exc).__name__)}: {escape(text)}", soft_wrap=True)
+    err.print(f"the traceback is in {escape(handler.baseFilename)}", soft_wrap=True)
+    return FAILED

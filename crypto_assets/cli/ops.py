@@ -136,7 +136,7 @@ def alert_test_cmd() -> None:
             ("webhook", settings.alert_webhook_url),
         )
     }
-    state = settings.alert_state_path or settings.data_dir / "ops" / "alert_state.sqlite"
+    state = settings.alert_state_path or settings.profile_dir / "ops" / "alert_state.sqlite"
     router = AlertRouter(channels, AlertState(state), settings.dagster_ui_url, repeat_minutes=0)
     alert = Alert(
         kind="test",

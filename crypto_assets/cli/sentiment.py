@@ -15,7 +15,7 @@ from typing import Annotated
 
 import typer
 
-from crypto_assets.settings import Settings
+from crypto_assets.cli.errors import cli_settings
 
 sentiment_app = typer.Typer(help="Crypto text sentiment: fine-tuned MiniLM scorer.")
 
@@ -46,7 +46,7 @@ def train_cmd(
     from crypto_assets.sentiment.training import TrainConfig
 
     try:
-        registered = service.train(Settings(), data, TrainConfig.preset_named(preset))
+        registered = service.train(cli_settings(), data, TrainConfig.preset_named(preset))
     except (ValueError, FileNotFoundError) as exc:
         _fail(str(exc))
     summary = {
@@ -84,7 +84,11 @@ def evaluate_cmd(
 
     try:
         result = service.evaluate(
-            Settings(), labels, train_if_missing=not no_train, device=device, batch_size=batch_size
+            cli_settings(),
+            labels,
+            train_if_missing=not no_train,
+            device=device,
+            batch_size=batch_size,
         )
     except (LabelFileError, NoChampionError, ModelNotAvailableError, ValueError) as exc:
         _fail(str(exc))
@@ -112,7 +116,7 @@ def score_cmd(
     from crypto_assets.sentiment.tracking import NoChampionError
 
     try:
-        label, value = service.score(Settings(), text)
+        label, value = service.score(cli_settings(), text)
     except (NoChampionError, ModelNotAvailableError, ValueError) as exc:
         _fail(str(exc))
     if json_out:

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from crypto_assets.horizons import TIMEFRAMES
-from crypto_assets.market.schemas import PRICE_COLUMNS, to_canonical
+from crypto_assets.market.schemas import PRICE_COLUMNS, SYMBOL_PATTERN, to_canonical
 
 QUALITY_COLUMNS = [
     "symbol",
@@ -52,6 +52,7 @@ def row_problems(ohlcv: pd.DataFrame, timeframe: str, as_of: pd.Timestamp | None
     body_max = np.fmax(ohlcv["open"].to_numpy(), ohlcv["close"].to_numpy())
     body_min = np.fmin(ohlcv["open"].to_numpy(), ohlcv["close"].to_numpy())
     checks: dict[str, np.ndarray] = {
+        "malformed symbol": ~ohlcv["symbol"].astype(str).str.match(SYMBOL_PATTERN).to_numpy(),
         "non-finite value": ~np.isfinite(prices).all(axis=1) | ~np.isfinite(volume),
         "price <= 0": (prices <= 0).any(axis=1),
         "high < max(open, close)": high < body_max,
@@ -148,25 +149,50 @@ def merge_new_candles(
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Stored candles plus the fetched ones that are new; stored values always win.
 
-    Returns (merged, conflicts): a fetched candle that disagrees with a stored one for the same
-    (symbol, date) is reported in ``conflicts`` and never written over the stored one.
+    Every fetched candle is compared with the stored one of the same (symbol, date), the whole
+    overlap, not only the newest: returns (merged, conflicts), where ``conflicts`` holds each
+    candle the source now gives differently (its values, and the stored ones as
+    ``<column>_stored``), never written over the stored one.
     """
+    value_cols = [*PRICE_COLUMNS, "volume"]
+    columns = ["symbol", "date", *value_cols, *(f"{c}_stored" for c in value_cols)]
+    no_conflicts = pd.DataFrame(columns=columns)
     if stored is None or stored.empty:
-        return to_canonical(fetched) if len(fetched) else fetched, fetched.iloc[0:0]
+        return (to_canonical(fetched) if len(fetched) else fetched), no_conflicts
     stored = to_canonical(stored)
     if fetched.empty:
-        return stored, fetched
+        return stored, no_conflicts
     fetched = to_canonical(fetched)
     both = fetched.merge(stored, on=["symbol", "date"], how="left", suffixes=("", "_stored"))
     known = both["close_stored"].notna().to_numpy()
-    value_cols = [*PRICE_COLUMNS, "volume"]
     differs = np.zeros(len(both), dtype=bool)
     for col in value_cols:
         differs |= ~np.isclose(both[col], both[f"{col}_stored"], rtol=1e-9, equal_nan=True)
-    conflicts = both.loc[known & differs, ["symbol", "date", *value_cols]]
+    conflicts = both.loc[known & differs, columns].reset_index(drop=True)
     new_rows = fetched.loc[~known]
     merged = pd.concat([stored, new_rows], ignore_index=True)
     return merged.sort_values(["symbol", "date"], kind="stable").reset_index(drop=True), conflicts
+
+
+def describe_conflicts(conflicts: pd.DataFrame, timeframe: str, examples: int = 5) -> str:
+    """One line: how many stored candles the source now gives differently, with examples of
+    the values that differ (stored -> source)."""
+    if conflicts.empty:
+        return f"every stored {timeframe} candle the source gave again is unchanged"
+    shown = []
+    for row in conflicts.head(examples).itertuples(index=False):
+        values = row._asdict()
+        changed = [
+            f"{c} {values[f'{c}_stored']:.10g} (source {values[c]:.10g})"
+            for c in (*PRICE_COLUMNS, "volume")
+            if not np.isclose(values[c], values[f"{c}_stored"], rtol=1e-9, equal_nan=True)
+        ]
+        shown.append(f"{row.symbol} {pd.Timestamp(row.date):%Y-%m-%d %H:%M} {', '.join(changed)}")
+    return (
+        f"{len(conflicts)} stored {timeframe} candle(s) of {conflicts['symbol'].nunique()} coin(s) "
+        f"differ from what the source now gives; kept as stored: {'; '.join(shown)}"
+        + (" ..." if len(conflicts) > examples else "")
+    )
 
 
 def usable_history(

@@ -14,6 +14,11 @@ from crypto_assets.horizons import TIMEFRAMES
 
 OHLCV_COLUMNS = ["symbol", "date", "open", "high", "low", "close", "volume"]
 PRICE_COLUMNS = ["open", "high", "low", "close"]
+# The one definition of a well-formed symbol, "BASE/QUOTE": each side letters or digits (any
+# script: exchanges list e.g. CJK-named tokens), with ".", "-" or "_" only inside. No spaces,
+# control characters, quotes, path parts or a second slash. Used by the schema, sanitation,
+# the universe filter and the user's allow/deny lists.
+SYMBOL_PATTERN = r"^[^\W_](?:[\w.-]*[^\W_])?/[^\W_](?:[\w.-]*[^\W_])?\Z"
 
 
 def _aligned(timeframe: str) -> pa.Check:
@@ -39,7 +44,7 @@ def ohlcv_schema(timeframe: str, now: pd.Timestamp | None = None) -> pa.DataFram
     positive = pa.Check.gt(0, error="price must be > 0")
     return pa.DataFrameSchema(
         {
-            "symbol": pa.Column(str, pa.Check.str_matches(r"^[^/\s]+/[^/\s]+$"), nullable=False),
+            "symbol": pa.Column(str, pa.Check.str_matches(SYMBOL_PATTERN), nullable=False),
             "date": pa.Column(pd.DatetimeTZDtype(tz="UTC"), date_checks, nullable=False),
             "open": pa.Column(float, positive, nullable=False),
             "high": pa.Column(float, positive, nullable=False),

@@ -10,6 +10,7 @@ Guarantees every implementation keeps (the assets rely on them):
   fetch time whatever ``as_of`` is (fetched once per resource instance, i.e. once per run).
 - candles are canonical OHLCV (``crypto_assets.market.schemas``), COMPLETE only (open time +
   timeframe <= now), with open time in ``[start, end)`` and ``>= since_by_symbol[symbol]``;
+  what lies before ``FetchResult.available_from`` the source cannot serve at all;
 - one bad symbol never sinks the batch: it becomes a row in ``FetchResult.failures``;
 - a source that cannot be reached at all raises :class:`SourceUnavailable` (one line).
 
@@ -43,6 +44,9 @@ class FetchResult:
     as_of: pd.Timestamp  # when fetched (live) / snapshot as-of
     source: str  # e.g. "kraken (live api)" / "snapshot /path (binance_2024)"
     notes: list[str] = field(default_factory=list)  # limits worth logging (e.g. history depth)
+    # the oldest candle open time the source can serve for this timeframe (Kraken's API: the
+    # 720 most recent candles); None when the source has no known limit
+    available_from: pd.Timestamp | None = None
 
     def status(self, symbols: int) -> SourceStatus:
         """The fetch's status row: "replay" for recorded data (no request made), "ok" for a

@@ -15,6 +15,7 @@ from typing import Any
 import pandas as pd
 
 from crypto_assets.frames import utc
+from crypto_assets.market.schemas import SYMBOL_PATTERN
 
 MARKET_COLUMNS: list[str] = [
     "symbol",  # unified "BASE/QUOTE", e.g. "BTC/USD"
@@ -32,7 +33,7 @@ MARKET_COLUMNS: list[str] = [
     "source",
 ]
 DEFAULT_QUOTES: tuple[str, ...] = ("USD", "USDT", "USDC")
-_SYMBOL_RE = re.compile(r"^[A-Za-z0-9._-]+/[A-Za-z0-9._-]+$")
+_SYMBOL_RE = re.compile(SYMBOL_PATTERN)
 
 
 def _opt_float(value: Any) -> float | None:
@@ -104,6 +105,18 @@ def markets_frame(
     frame["as_of"] = frame["as_of"].astype("datetime64[ns, UTC]")
     frame[["ordermin", "costmin"]] = frame[["ordermin", "costmin"]].astype("float64")
     return frame.sort_values("symbol", kind="stable").reset_index(drop=True)
+
+
+def well_formed(symbols: pd.Series) -> pd.Series:
+    """True where a symbol is "BASE/QUOTE" as ``schemas.SYMBOL_PATTERN`` defines it."""
+    return symbols.astype(str).str.match(SYMBOL_PATTERN)
+
+
+def malformed_symbols(markets: pd.DataFrame) -> list[str]:
+    """Listed symbols that are not well-formed: never in the universe, and reported."""
+    if markets.empty:
+        return []
+    return sorted(set(markets.loc[~well_formed(markets["symbol"]), "symbol"].astype(str)))
 
 
 def validate_symbols(symbols: Iterable[str], what: str = "symbol") -> list[str]:
@@ -190,6 +203,7 @@ def filter_universe(
         raise ValueError(f"markets frame lacks columns {missing}")
     wanted = {q.strip().upper() for q in quotes}
     mask = markets["quote"].astype(str).str.upper().isin(wanted)
+    mask &= well_formed(markets["symbol"])  # a malformed one is named by malformed_symbols
     if active_only:
         mask &= markets["active"].astype(bool)
     if spot_only:

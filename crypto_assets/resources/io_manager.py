@@ -14,7 +14,9 @@ same config (``database``, ``schema``, ``connection_config``), same ``partition_
 - reading a table that was never created gives an empty frame, not a crash;
 - waiting for another process's lock is bounded and ends in one line naming that process;
 - every write, an empty one included, is logged in ``crypto.materialization_log`` in the same
-  transaction, so ``status`` can tell "materialized, 0 rows" from "never materialized".
+  transaction, so ``status`` can tell "materialized, 0 rows" from "never materialized";
+- with ``profile`` set, the first write stamps the file with the profile and a write of the
+  other profile is refused before any row changes (``crypto_assets.storage.claim_profile``).
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ from dagster_duckdb import DuckDBIOManager
 from pydantic import Field
 
 from crypto_assets.storage.connection import LOCK_WAIT_S, connect, transaction
+from crypto_assets.storage.profile import claim_profile
 from crypto_assets.storage.queries import record_materialization
 from crypto_assets.storage.tables import (
     qualified,
@@ -139,8 +142,11 @@ class AtomicPandasTypeHandler(DbTypeHandler[pd.DataFrame]):
         self, context: dg.OutputContext, table_slice: TableSlice, obj: pd.DataFrame, connection
     ) -> Mapping[str, Any]:
         where, params = slice_filter(table_slice)
+        profile = context.resource_config.get("profile")
         try:
             with transaction(connection):
+                if profile:
+                    claim_profile(connection, profile, context.resource_config["database"])
                 replaced = replace_rows(
                     connection, table_slice.schema, table_slice.table, obj, where, params
                 )
@@ -202,6 +208,11 @@ class AtomicDuckDBPandasIOManager(DuckDBIOManager):
     lock_wait_s: float = Field(
         default=LOCK_WAIT_S,
         description="Seconds to wait while another process holds the database file.",
+    )
+    profile: str | None = Field(
+        default=None,
+        description="The settings profile (live/demo) whose results this file holds; a write of "
+        "another profile is refused. None: not checked.",
     )
 
     @staticmethod

@@ -44,6 +44,7 @@ T = TypeVar("T")
 RETRYABLE: tuple[type[Exception], ...] = (ccxt.NetworkError, ccxt.BadResponse)
 ACTIVE_WINDOW = pd.Timedelta(days=3)
 MAX_PAGES = 10_000  # hard stop for forward pagination (far beyond any real history)
+KRAKEN_MAX_CANDLES = 720  # Kraken's OHLC endpoint serves the most recent 720 of a timeframe
 
 
 # ---------------------------------------------------------------------------- helpers
@@ -280,10 +281,13 @@ class ExchangeResource(ConfigurableResource):
         failures = [o for o in outcomes if isinstance(o, tuple)]
         candles = pd.concat(frames, ignore_index=True) if frames else empty_candles()
         notes = []
-        if self.exchange_id == "kraken" and start < now - 720 * step:
+        available_from = None
+        if self.exchange_id == "kraken":  # the newest candle (maybe forming) and 719 before it
+            available_from = now.floor(step) - (KRAKEN_MAX_CANDLES - 1) * step
+        if available_from is not None and start < available_from:
             notes.append(
-                f"Kraken serves only the 720 most recent {timeframe} candles: history before "
-                f"{(now - 720 * step).floor(step).isoformat()} is not available from its API"
+                f"Kraken serves only the {KRAKEN_MAX_CANDLES} most recent {timeframe} candles: "
+                f"history before {available_from.isoformat()} is not available from its API"
             )
         return FetchResult(
             candles=candles.sort_values(["symbol", "date"], kind="stable").reset_index(drop=True),
@@ -292,6 +296,7 @@ class ExchangeResource(ConfigurableResource):
             as_of=now,
             source=self.describe(),
             notes=notes,
+            available_from=available_from,
         )
 
     async def _fetch_symbol(

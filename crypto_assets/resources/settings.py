@@ -24,7 +24,7 @@ from crypto_assets.settings import Settings
 class PipelineSettings(dg.ConfigurableResource):
     # --- where things live ---
     profile: str = "live"
-    data_dir: str
+    data_dir: str  # this profile's own folder (Settings.profile_dir)
     # --- market ---
     quote_currencies: list[str] = Field(default_factory=lambda: ["USD", "USDT", "USDC"])
     history_start: str = "2024-01-01"
@@ -43,7 +43,7 @@ class PipelineSettings(dg.ConfigurableResource):
     def from_settings(cls, settings: Settings) -> PipelineSettings:
         return cls(
             profile=settings.profile,
-            data_dir=str(settings.data_dir),
+            data_dir=str(settings.profile_dir),
             quote_currencies=list(settings.quote_currencies),
             history_start=settings.history_start,
             round_trip_cost=settings.round_trip_cost,

@@ -30,10 +30,6 @@ class DuckDBStore(DuckDBResource):
         with self._connection() as conn:
             return storage.read_table(conn, table, where, params)
 
-    def latest_candle_by_symbol(self, table: str) -> dict[str, pd.Timestamp]:
-        with self._connection() as conn:
-            return storage.latest_candle_by_symbol(conn, table)
-
     def first_candle_by_symbol(self, timeframe: str) -> dict[str, pd.Timestamp]:
         with self._connection() as conn:
             return storage.first_candle_by_symbol(conn, timeframe)

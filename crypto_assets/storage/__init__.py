@@ -6,7 +6,9 @@
 - ``batches``: many files loaded in one transaction, all or none, with a per-file report.
 - ``publish``: the immutable read copy the pipeline publishes after each run, and the
   read-only API every reader uses (``open_published``, ``read_published``, ``publication_info``).
-- ``queries``: plain reads of what the IO manager stored (tables, newest/oldest candle per
+- ``profile``: the profile (live/demo) a database file belongs to; the other one's writes are
+  refused, so demo and live results never share a file whatever paths are set.
+- ``queries``: plain reads of what the IO manager stored (tables, the oldest candle per
   coin, the write log ``materialization_log``) and insert-only writes.
 
 The Dagster side lives in the Dagster layer: the IO manager in ``resources/io_manager.py`` (key
@@ -15,6 +17,7 @@ The Dagster side lives in the Dagster layer: the IO manager in ``resources/io_ma
 """
 
 from crypto_assets.storage.connection import DatabaseBusy, connect, transaction
+from crypto_assets.storage.profile import ProfileMismatch, claim_profile, stored_profile
 from crypto_assets.storage.publish import (
     NothingPublished,
     Publication,
@@ -28,7 +31,6 @@ from crypto_assets.storage.queries import (
     LOG_TABLE,
     first_candle_by_symbol,
     insert_new_rows,
-    latest_candle_by_symbol,
     latest_materializations,
     read_table,
     record_materialization,
@@ -41,12 +43,13 @@ __all__ = [
     "SCHEMA",
     "DatabaseBusy",
     "NothingPublished",
+    "ProfileMismatch",
     "Publication",
     "StorageWriteError",
+    "claim_profile",
     "connect",
     "first_candle_by_symbol",
     "insert_new_rows",
-    "latest_candle_by_symbol",
     "latest_materializations",
     "open_published",
     "publication_info",
@@ -56,6 +59,7 @@ __all__ = [
     "read_table",
     "record_materialization",
     "replace_partition",
+    "stored_profile",
     "table_exists",
     "transaction",
 ]

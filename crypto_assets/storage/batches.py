@@ -24,6 +24,7 @@ import duckdb
 import pandas as pd
 
 from crypto_assets.storage.connection import LOCK_WAIT_S, connect, transaction
+from crypto_assets.storage.profile import claim_profile
 from crypto_assets.storage.tables import (
     SCHEMA,
     add_missing_columns,
@@ -159,8 +160,10 @@ def load_batches(
     values: Sequence[str] = CANDLE_VALUES,
     schema: str = SCHEMA,
     wait_s: float = LOCK_WAIT_S,
+    profile: str | None = None,
 ) -> BatchReport:
-    """Load every batch in one transaction, or none (the rule is in the module docstring)."""
+    """Load every batch in one transaction, or none (the rule is in the module docstring);
+    with ``profile``, a database of the other profile is refused (``claim_profile``)."""
     failed = [b for b in batches if b.error]
     if failed:
         names = ", ".join(b.name for b in failed)
@@ -180,6 +183,8 @@ def load_batches(
         conn = connect(database, wait_s=wait_s)
         try:
             with transaction(conn):
+                if profile:
+                    claim_profile(conn, profile, database)
                 outcomes = [_load_one(conn, schema, b, key, values) for b in batches]
         finally:
             conn.close()

@@ -33,6 +33,7 @@ import duckdb
 import pandas as pd
 
 from crypto_assets.storage.connection import LOCK_WAIT_S, connect
+from crypto_assets.storage.profile import stored_profile
 from crypto_assets.storage.tables import SCHEMA, qualified, table_exists
 
 PUBLISHED_SUFFIX = ".published.duckdb"
@@ -52,6 +53,7 @@ class Publication:
     run_id: str | None
     tables: dict[str, int] = field(default_factory=dict)
     seconds: float = 0.0
+    profile: str | None = None  # the profile stamped on the database (None: not stamped yet)
 
 
 def published_path(source: Any) -> Path:
@@ -192,9 +194,11 @@ def publication_info(source: Any) -> Publication:
         tables = dict(
             conn.execute(f"select table_name, rows from {MANIFEST_SCHEMA}.tables").fetchall()
         )
+        profile = stored_profile(conn)
     return Publication(
         path=published_path(source),
         published_at=pd.Timestamp(published_at).tz_convert("UTC"),
         run_id=run_id,
         tables={k: int(v) for k, v in tables.items()},
+        profile=profile,
     )

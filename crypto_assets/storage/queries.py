@@ -41,16 +41,6 @@ def read_table(
     return conn.execute(sql, params or []).df()
 
 
-def latest_candle_by_symbol(conn: duckdb.DuckDBPyConnection, table: str) -> dict[str, pd.Timestamp]:
-    """The newest stored candle open time per symbol: where an incremental fetch resumes."""
-    if not table_exists(conn, table):
-        return {}
-    latest = conn.execute(
-        f'select symbol, max(date) as date from {SCHEMA}."{table}" group by symbol'
-    ).df()
-    return {row.symbol: utc(row.date) for row in latest.itertuples()}
-
-
 def first_candle_by_symbol(
     conn: duckdb.DuckDBPyConnection, timeframe: str
 ) -> dict[str, pd.Timestamp]:

@@ -62,7 +62,6 @@ def _traced(reads: dict[str, set[str]]) -> dict[str, object]:
 
     return {
         "read_table": wrap(storage.read_table, lambda table, *a, **k: table),
-        "latest_candle_by_symbol": wrap(storage.latest_candle_by_symbol, lambda t, *a: t),
         "first_candle_by_symbol": wrap(storage.first_candle_by_symbol, lambda *a: "clean_ohlcv"),
     }
 
@@ -96,6 +95,7 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> dict:
         skip_jobs=("sentiment_job",),
     )
     patch.undo()
+    storage.publish(settings.resolved_duckdb_path)  # what the CLI does after a run
     yield {
         "root": root,
         "settings": settings,
@@ -301,6 +301,7 @@ def test_emptied_top_list_clears_stored_rows_and_status_says_so(demo: dict) -> N
             partition_key=LAST_DAY,
             assets=["top_coins"],
         )
+        storage.publish(settings.resolved_duckdb_path)
         with _db(settings) as conn:
             return conn.execute(
                 f"select count(*) from crypto.top_coins where day = '{LAST_DAY}'"

@@ -19,7 +19,15 @@ def test_three_days_of_history(project_env: Settings) -> None:
     result = runner.invoke(
         app, ["demo", "--snapshot", str(snapshot), "--skip-sentiment"], catch_exceptions=False
     )
-    assert result.exit_code == 0, result.output
+    # completed with warnings (exit 3), each said: no model could be trained on 3 days
+    assert result.exit_code == 3, result.output
+    assert "Completed with 5 warning(s) (exit code 3):" in result.output
+    assert result.output.count("WARN models / skill_and_calibration: no model trained") == 4
+    assert (
+        "ERROR predictions / every_coin_every_horizon: no predictions: 1h, 24h, 7d, 30d: no "
+        "model in use"
+    ) in " ".join(result.output.split())
+    assert "results published for readers" in result.output
     payload = json.loads(runner.invoke(app, ["top", "--json", "--demo"]).stdout)
     assert payload["coins"] == []
     assert "no model in use" in payload["reason"]

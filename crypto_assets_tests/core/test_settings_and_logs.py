@@ -29,7 +29,7 @@ def test_overrides_are_data_and_beat_the_environment(monkeypatch: pytest.MonkeyP
     monkeypatch.setenv("CRYPTO_ASSETS_CONFIDENCE_THRESHOLD", "0.9")
     settings = Settings(_env_file=None, profile="demo", confidence_threshold=0.7)
     assert (settings.profile, settings.confidence_threshold) == ("demo", 0.7)
-    assert settings.data_dir.name == "demo"  # the demo profile's own folder by default
+    assert settings.profile_dir.name == "demo"  # the demo profile's own folder by default
 
 
 def test_invalid_source_is_rejected(monkeypatch: pytest.MonkeyPatch) -> None:

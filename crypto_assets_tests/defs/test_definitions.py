@@ -51,7 +51,7 @@ def test_settings_resource_carries_the_settings(tmp_path: Path) -> None:
         0.7,
     )
     assert resource.signal_model_name("30d") == "crypto_assets_demo_signal_30d"
-    assert Path(resource.data_dir) == settings.data_dir
+    assert Path(resource.data_dir) == settings.profile_dir == settings.data_dir / "demo"
 
 
 def test_pipeline_steps_follow_the_asset_graph(tmp_path: Path) -> None:

@@ -74,10 +74,10 @@ def test_backfill_loads_once_and_rejects_corrupt_rows(
 ) -> None:
     file = _kraken_archive(tmp_path)
     database = project_env.resolved_duckdb_path
-    first = backfill_kraken_csv(file, database)
-    assert first["files"][0]["loaded"] == 48 and first["files"][0]["symbol"] == "BTC/USD"
-    again = backfill_kraken_csv(file, database)
-    assert again["files"][0]["loaded"] == 0 and again["files"][0]["already_stored"] == 48
+    first = backfill_kraken_csv(file, database).report
+    assert first.committed and first.files[0].loaded == 48
+    again = backfill_kraken_csv(file, database).report
+    assert again.files[0].loaded == 0 and again.files[0].already_stored == 48
     # a corrupt row (negative close) in a later archive is rejected, the good rows still load
     (tmp_path / "later").mkdir()
     more = _kraken_archive(tmp_path / "later", rows=60)
@@ -86,10 +86,11 @@ def test_backfill_loads_once_and_rejects_corrupt_rows(
     fields[4] = "-1"
     lines[0] = ",".join(fields)
     more.write_text("\n".join(lines) + "\n")
-    report = backfill_kraken_csv(more, database)["files"][0]
-    assert report["rejected"] == 1
-    assert any("price <= 0" in reason for reason in report["rejected_reasons"])
-    assert report["loaded"] == 11  # 60 rows - 48 already stored - 1 rejected
+    result = backfill_kraken_csv(more, database)
+    report = result.report.files[0]
+    assert report.rejected == 1 and result.warnings == 1
+    assert any("price <= 0" in reason for reason in report.rejected_reasons)
+    assert report.loaded == 11  # 60 rows - 48 already stored - 1 rejected
     with duckdb.connect(str(database), read_only=True) as conn:
         count, low = conn.execute("select count(*), min(close) from crypto.ohlcv_hourly").fetchone()
     assert count == 59 and low > 0
@@ -103,5 +104,6 @@ def test_backfill_bad_paths(project_env: Settings, tmp_path: Path) -> None:
         backfill_kraken_csv(tmp_path, database)
     garbage = tmp_path / "XBTUSD_60.csv"
     garbage.write_text("time,open\nnot-a-time,1\n")
-    with pytest.raises(KrakenCsvError, match="non-numeric time"):
-        backfill_kraken_csv(garbage, database)
+    report = backfill_kraken_csv(garbage, database).report  # a file that cannot be used
+    assert not report.committed and report.files[0].status == "failed"
+    assert "non-numeric time" in report.files[0].reason

@@ -21,7 +21,7 @@ from crypto_assets.storage.tables import table_exists
 
 # table -> the SQL of its partition day (and timeframe where one table holds two)
 DAY_OF = {
-    "kraken_markets": "day",
+    "exchange_markets": "day",
     "ohlcv_hourly": "date",
     "ohlcv_daily": "date",
     "clean_ohlcv": "date",

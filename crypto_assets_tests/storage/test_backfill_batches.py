@@ -13,28 +13,15 @@ import duckdb
 import pandas as pd
 import pytest
 
-from crypto_assets.backfill import RAW_TABLES as TABLES
-from crypto_assets.market.kraken_csv import KrakenCsvError, read_kraken_csv
-from crypto_assets.market.sanitation import row_problems
+from crypto_assets.backfill import file_batch
 from crypto_assets.storage import batches
 from crypto_assets.storage.batches import FileBatch, load_batches
 from crypto_assets_tests.fixtures import KRAKEN_BTC_ETH_DIR
 
 
 def kraken_batch(file: Path) -> FileBatch:
-    """One archive file parsed and row-checked: the recipe the backfill command follows."""
-    try:
-        candles, timeframe = read_kraken_csv(file)
-    except KrakenCsvError as error:
-        return FileBatch(name=file.name, table="-", error=str(error))
-    problems = row_problems(candles, timeframe, pd.Timestamp.now(tz="UTC"))
-    return FileBatch(
-        name=file.name,
-        table=TABLES[timeframe],
-        rows=candles[problems == ""],
-        rejected=int((problems != "").sum()),
-        rejected_reasons=problems[problems != ""].value_counts().to_dict(),
-    )
+    """One archive file parsed and row-checked: what the backfill command loads."""
+    return file_batch(file)
 
 
 @pytest.fixture(scope="module")

@@ -159,3 +159,65 @@ def test_a_list_setting_that_is_not_json_is_one_line_too(
     assert str(raised.value).startswith("CRYPTO_ASSETS_WATCH_LIST")
     assert optional or "could not be parsed as JSON" in str(raised.value)
     assert "\n" not in str(raised.value)
+
+
+def test_a_misspelt_variable_in_the_dotenv_file_is_named(tmp_path: Path) -> None:
+    """The .env file is read by the settings too: a typo there is as silent as in the
+    environment, so it is named the same way (with the file)."""
+    dotenv = tmp_path / ".env"
+    dotenv.write_text(
+        "# planted typos\n"
+        "export CRYPTO_ASSETS_CONFIDENCE_TRESHOLD=0.9\n"
+        "CRYPTO_ASSET_ROUND_TRIP_COST = 0.01\n"
+        "CRYPTO_ASSETS_PROFILE=live\n"
+        "CRYPTO_ASSETS_CRYPTOPANIC_API_KEY=planted-secret-value\n"
+    )
+    with pytest.raises(SettingsError) as raised:
+        load_settings(_env_file=str(dotenv))
+    assert str(raised.value).splitlines() == [
+        f"CRYPTO_ASSETS_CONFIDENCE_TRESHOLD (in {dotenv}) is not a setting; did you mean "
+        "CRYPTO_ASSETS_CONFIDENCE_THRESHOLD?",
+        f"CRYPTO_ASSET_ROUND_TRIP_COST (in {dotenv}) is not a setting; did you mean "
+        "CRYPTO_ASSETS_ROUND_TRIP_COST?",
+    ]
+    assert "planted-secret-value" not in str(raised.value)
+    dotenv.write_text("CRYPTO_ASSETS_CONFIDENCE_THRESHOLD=0.9\n")
+    assert load_settings(_env_file=str(dotenv)).confidence_threshold == 0.9
+
+
+COMMANDS = [
+    ["run"],
+    ["demo", "--snapshot", "{snapshot}"],
+    ["status"],
+    ["top", "--json"],
+    ["backfill", "--kraken-csv", "{snapshot}"],
+    ["backtest", "--snapshot", "{snapshot}"],
+    ["snapshot", "record", "{tmp}/new"],
+    ["sentiment", "score", "BTC to the moon"],
+]
+
+
+@pytest.mark.parametrize("command", COMMANDS, ids=lambda c: " ".join(c[:2]))
+def test_every_command_says_each_bad_setting_in_one_line_and_exits_2(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, command: list[str]
+) -> None:
+    from typer.testing import CliRunner
+
+    from crypto_assets.cli import app
+    from crypto_assets.settings import DEFAULT_SNAPSHOT_DIR
+
+    monkeypatch.setenv("CRYPTO_ASSETS_CONFIDENCE_THRESHOLD", "1.5")
+    monkeypatch.setenv("CRYPTO_ASSETS_MAX_RETRIES", "-1")
+    monkeypatch.setenv("CRYPTO_ASSETS_CRYPTOPANIC_API_KEY", " ")
+    args = [a.format(snapshot=DEFAULT_SNAPSHOT_DIR, tmp=tmp_path) for a in command]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 2, result.output
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    assert lines == [  # in the order of the settings
+        "error: CRYPTO_ASSETS_MAX_RETRIES=-1: not allowed; expected a whole number from 0 to 20",
+        "error: CRYPTO_ASSETS_CONFIDENCE_THRESHOLD=1.5: not allowed; expected a probability "
+        "strictly between 0 and 1, e.g. 0.8",
+        "error: CRYPTO_ASSETS_CRYPTOPANIC_API_KEY=***: not allowed; expected unset or a "
+        "non-empty key",
+    ], result.output
+    assert not (tmp_path / "new").exists()  # nothing started

@@ -14,10 +14,12 @@ import pandas as pd
 from crypto_assets.defs.checks import source_status_check
 from crypto_assets.defs.partitions import Partitions, partition_days
 from crypto_assets.frames import objects_as_text, utc, utc_columns
-from crypto_assets.market.sanitation import merge_new_candles, sanitize_ohlcv
+from crypto_assets.horizons import TIMEFRAMES
+from crypto_assets.market.history import describe_missing, missing_history
+from crypto_assets.market.sanitation import describe_conflicts, merge_new_candles, sanitize_ohlcv
 from crypto_assets.market.schemas import validation_failures
-from crypto_assets.market.source import MarketSource
-from crypto_assets.market.universe import diff_universe, filter_universe
+from crypto_assets.market.source import FetchResult, MarketSource
+from crypto_assets.market.universe import diff_universe, filter_universe, malformed_symbols
 from crypto_assets.resources.settings import PipelineSettings
 from crypto_assets.resources.storage import DuckDBStore
 
@@ -122,6 +124,19 @@ def exchange_markets(
         },
     )
     yield _universe_check(previous, frame)
+    malformed = malformed_symbols(frame)
+    yield dg.AssetCheckResult(
+        check_name="well_formed_symbols",
+        passed=not malformed,
+        severity=dg.AssetCheckSeverity.WARN,
+        description=(
+            f"{len(malformed)} listed symbol(s) are not BASE/QUOTE and stay out of the universe: "
+            + ", ".join(repr(m) for m in malformed[:10])
+            if malformed
+            else "every listed symbol is BASE/QUOTE"
+        ),
+        metadata={"malformed": len(malformed)},
+    )
 
 
 def _ohlcv_body(name: str, timeframe: str):
@@ -135,42 +150,119 @@ def _ohlcv_body(name: str, timeframe: str):
         now = market_source.now()
         start, end = utc(window.start), min(utc(window.end), now)
         symbols = sorted(exchange_markets.loc[exchange_markets["in_universe"], "symbol"].unique())
-        since = duckdb.latest_candle_by_symbol(name)
-        result = market_source.fetch_ohlcv(symbols, timeframe, start, end, since_by_symbol=since)
+        # the whole window, not only what is newer than the newest stored candle: what is
+        # missing at either end or inside is filled where the source still has it, and every
+        # stored candle of the window is compared with the source's current answer
+        result = market_source.fetch_ohlcv(symbols, timeframe, start, end)
         stored = duckdb.read_window(name, "date", start, window.end)
         merged, conflicts = merge_new_candles(stored, result.candles)
-        context.log.info(
-            f"{name}: {len(result.candles)} new candles for {len(symbols)} symbols, "
-            f"{len(result.failures)} failed symbols, {len(conflicts)} conflicts kept as stored"
+        failed = set(result.failures["symbol"]) if len(result.failures) else set()
+        gaps = missing_history(
+            merged,
+            [s for s in symbols if s not in failed],
+            timeframe,
+            start,
+            min(utc(window.end), now.floor(TIMEFRAMES[timeframe])),
+            result.available_from,
         )
-        yield dg.Output(merged, metadata=_candle_metadata(merged, result, len(conflicts)))
+        new_rows = len(merged) - len(stored)
+        context.log.info(
+            f"{name}: {new_rows} new candles for {len(symbols)} symbols, {len(failed)} failed "
+            f"symbols, {len(conflicts)} revisions kept as stored, "
+            f"{int(gaps['candles'].sum()) if len(gaps) else 0} candles missing"
+        )
+        yield dg.Output(
+            merged, metadata=_candle_metadata(merged, result, new_rows, conflicts, gaps)
+        )
         yield from _candle_checks(merged, timeframe, now, end)
         yield source_status_check("source_status", result.status(len(symbols)))
+        yield from _fetch_checks(
+            timeframe, len(symbols), result.failures, conflicts, gaps, result.available_from
+        )
 
     fetch_candles.__doc__ = (
-        f"Raw {timeframe} candles of the universe, fetched incrementally (only candles newer than "
-        "those stored; stored candles are never overwritten, conflicts are reported)."
+        f"Raw {timeframe} candles of the universe. Each run asks the source for its whole window, "
+        "so candles missing at either end of the stored history or inside it are filled where "
+        "the source still has them; stored candles are never overwritten: every one the source "
+        "now gives differently is kept and reported (check `no_revisions`), and history the "
+        "source cannot give is reported (check `history_complete`)."
     )
     return fetch_candles
 
 
-def _candle_metadata(merged: pd.DataFrame, result, conflicts: int) -> dict:
+def _examples(frame: pd.DataFrame, limit: int = 50) -> dg.MetadataValue | str:
+    if frame.empty:
+        return "-"
+    more = f"\n\n... and {len(frame) - limit} more" if len(frame) > limit else ""
+    return dg.MetadataValue.md(frame.head(limit).to_markdown(index=False) + more)
+
+
+def _candle_metadata(
+    merged: pd.DataFrame,
+    result: FetchResult,
+    new_rows: int,
+    conflicts: pd.DataFrame,
+    gaps: pd.DataFrame,
+) -> dict:
     return {
         "rows": len(merged),
-        "new_rows": len(result.candles),
+        "new_rows": new_rows,
+        "fetched_rows": len(result.candles),
         "coins": int(merged["symbol"].nunique()) if len(merged) else 0,
         "first_candle": str(merged["date"].min()) if len(merged) else "-",
         "last_candle": str(merged["date"].max()) if len(merged) else "-",
         "requests": result.requests,
         "failed_symbols": len(result.failures),
-        "failures": dg.MetadataValue.md(result.failures.head(20).to_markdown())
-        if len(result.failures)
-        else "-",
-        "conflicts_kept_as_stored": conflicts,
+        "failures": _examples(result.failures),
+        "conflicts_kept_as_stored": len(conflicts),
+        "conflicts": _examples(conflicts),
+        "missing_candles": int(gaps["candles"].sum()) if len(gaps) else 0,
+        "missing_history": _examples(gaps),
+        "available_from": str(result.available_from) if result.available_from else "-",
         "source": result.source,
         "as_of": str(result.as_of),
         "notes": "; ".join(result.notes) or "-",
     }
+
+
+def _fetch_checks(
+    timeframe: str,
+    symbols: int,
+    failures: pd.DataFrame,
+    conflicts: pd.DataFrame,
+    gaps: pd.DataFrame,
+    available_from: pd.Timestamp | None,
+) -> Iterator[dg.AssetCheckResult]:
+    """What the fetch could not do, each a WARN check a user sees (the CLI prints it): pairs
+    that failed, stored candles the source now gives differently, history it cannot give."""
+    failed = ", ".join(
+        f"{r.symbol} ({r.error_type}: {r.message})" for r in failures.head(5).itertuples()
+    )
+    yield dg.AssetCheckResult(
+        check_name="every_symbol_fetched",
+        passed=failures.empty,
+        severity=dg.AssetCheckSeverity.WARN,
+        description=f"{len(failures)} of {symbols} pair(s) failed to fetch: {failed}"
+        + (" ..." if len(failures) > 5 else "")
+        + "; their stored candles are kept, the next run asks again"
+        if len(failures)
+        else f"all {symbols} pairs fetched",
+        metadata={"failed": len(failures), "symbols": symbols},
+    )
+    yield dg.AssetCheckResult(
+        check_name="no_revisions",
+        passed=conflicts.empty,
+        severity=dg.AssetCheckSeverity.WARN,
+        description=describe_conflicts(conflicts, timeframe),
+        metadata={"conflicts_kept_as_stored": len(conflicts)},
+    )
+    yield dg.AssetCheckResult(
+        check_name="history_complete",
+        passed=gaps.empty,
+        severity=dg.AssetCheckSeverity.WARN,
+        description=describe_missing(gaps, timeframe, available_from),
+        metadata={"missing_candles": int(gaps["candles"].sum()) if len(gaps) else 0},
+    )
 
 
 def _candle_checks(
@@ -182,11 +274,24 @@ def _candle_checks(
     )
     gappy = quality[quality["missing_candles"] > 0] if len(quality) else quality
     stale = quality[quality["reason"].str.startswith("stale")] if len(quality) else quality
+    rules = (
+        "Pandera: symbol BASE/QUOTE, prices > 0, high/low bound open/close, volume >= 0, unique "
+        "(symbol, time), times aligned, nothing in the future or still forming"
+    )
+    # a row-wise check (e.g. low <= min(open, close)) reports each column of a bad row: count
+    # candles, not failure cases
+    distinct = failures.astype({"check": str}).drop_duplicates(["check", "index"])
+    by_check = distinct["check"].value_counts()
     yield dg.AssetCheckResult(
         check_name="ohlcv_schema",
         passed=failures.empty,
-        description="Pandera: prices > 0, high/low bound open/close, volume >= 0, unique "
-        "(symbol, time), times aligned, nothing in the future or still forming.",
+        description=(
+            f"{distinct['index'].nunique(dropna=False)} raw candle(s) break the schema: "
+            + ", ".join(f"{check} x{n}" for check, n in by_check.head(5).items())
+            + "; sanitation keeps their coins out of clean_ohlcv (see excluded_coins)"
+            if len(failures)
+            else rules
+        ),
         metadata={
             "violations": len(failures),
             "by_check": dg.MetadataValue.json(
@@ -271,6 +376,49 @@ def clean_ohlcv(
     yield dg.Output(
         quality_all, output_name="data_quality", metadata=_quality_metadata(quality_all)
     )
+    yield _excluded_check(quality_all)
+
+
+def _excluded_check(quality: pd.DataFrame, examples: int = 8) -> dg.AssetCheckResult:
+    """Which coins sanitation excluded and why: the last day's verdicts, and how many coin-days
+    the run excluded in all (a coin excluded is missing from every downstream asset)."""
+    excluded = quality[quality["excluded"]] if len(quality) else quality
+    if excluded.empty:
+        return dg.AssetCheckResult(
+            check_name="excluded_coins",
+            asset_key="clean_ohlcv",
+            passed=True,
+            severity=dg.AssetCheckSeverity.WARN,
+            description="no coin excluded",
+        )
+    last_day = quality["day"].max()
+    latest = excluded[excluded["day"] == last_day]
+    shown = "; ".join(
+        f"{r.symbol} {r.timeframe} ({r.reason})" for r in latest.head(examples).itertuples()
+    )
+    text = (
+        f"{latest['symbol'].nunique()} coin(s) excluded on {utc(last_day):%Y-%m-%d}: {shown}"
+        + (" ..." if len(latest) > examples else "")
+        if len(latest)
+        else f"no coin excluded on {utc(last_day):%Y-%m-%d}"
+    )
+    days = quality["day"].nunique()
+    if days > 1:
+        text += f"; {len(excluded)} coin-day(s) excluded over the run's {days} days"
+    return dg.AssetCheckResult(
+        check_name="excluded_coins",
+        asset_key="clean_ohlcv",
+        passed=False,
+        severity=dg.AssetCheckSeverity.WARN,
+        description=text,
+        metadata={
+            "excluded_on_last_day": int(latest["symbol"].nunique()),
+            "excluded_coin_days": len(excluded),
+            "by_reason": dg.MetadataValue.json(
+                excluded["reason"].str.split(":").str[0].value_counts().to_dict()
+            ),
+        },
+    )
 
 
 def _quality_metadata(quality: pd.DataFrame) -> dict:
@@ -294,7 +442,10 @@ def build_assets(partitions: Partitions) -> list[dg.AssetsDefinition]:
     markets = dg.asset(
         name="exchange_markets",
         metadata={"partition_expr": "day"},
-        check_specs=[dg.AssetCheckSpec("universe_changes", asset="exchange_markets")],
+        check_specs=[
+            dg.AssetCheckSpec("universe_changes", asset="exchange_markets"),
+            dg.AssetCheckSpec("well_formed_symbols", asset="exchange_markets"),
+        ],
         kinds={"ccxt", "duckdb"},
         **daily,
     )(exchange_markets)
@@ -303,9 +454,15 @@ def build_assets(partitions: Partitions) -> list[dg.AssetsDefinition]:
             name=name,
             metadata={"partition_expr": "date"},
             check_specs=[
-                dg.AssetCheckSpec("ohlcv_schema", asset=name),
-                dg.AssetCheckSpec("gaps_and_staleness", asset=name),
-                dg.AssetCheckSpec("source_status", asset=name),
+                dg.AssetCheckSpec(check, asset=name)
+                for check in (
+                    "ohlcv_schema",
+                    "gaps_and_staleness",
+                    "source_status",
+                    "every_symbol_fetched",
+                    "no_revisions",
+                    "history_complete",
+                )
             ],
             kinds={"ccxt", "duckdb"},
             **daily,
@@ -323,7 +480,10 @@ def build_assets(partitions: Partitions) -> list[dg.AssetsDefinition]:
             "clean_ohlcv": dg.AssetOut(metadata={"partition_expr": "date"}, kinds={"duckdb"}),
             "data_quality": dg.AssetOut(metadata={"partition_expr": "day"}, kinds={"duckdb"}),
         },
-        check_specs=[dg.AssetCheckSpec("clean_schema", asset="clean_ohlcv")],
+        check_specs=[
+            dg.AssetCheckSpec("clean_schema", asset="clean_ohlcv"),
+            dg.AssetCheckSpec("excluded_coins", asset="clean_ohlcv"),
+        ],
         **daily,
     )(clean_ohlcv)
     return [markets, *candles, clean]

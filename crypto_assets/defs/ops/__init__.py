@@ -47,7 +47,7 @@ def build_ops_resources(
     """The ``alerts`` and ``host_monitor`` resources for these settings; ``secret(field)`` gives
     a secret setting as config (``dg.EnvVar`` when it is in the environment)."""
     data_dir = settings.data_dir
-    state = settings.alert_state_path or data_dir / "ops" / "alert_state.sqlite"
+    state = settings.alert_state_path or settings.profile_dir / "ops" / "alert_state.sqlite"
     urls = {f"{c}_url": secret(f"alert_{c}_url") for c in ALERT_CHANNELS}
     disks = [data_dir, settings.mlflow_artifact_root, settings.resolved_duckdb_path.parent]
     return {

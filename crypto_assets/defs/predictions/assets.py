@@ -51,15 +51,29 @@ def _coverage_check(frame: pd.DataFrame, skipped: dict[str, str]) -> dg.AssetChe
     """Every coin of the day x every horizon predicted, probabilities in [0, 1]."""
     if frame.empty:
         return dg.AssetCheckResult(
-            check_name="every_coin_every_horizon", passed=False, metadata={"skipped": str(skipped)}
+            check_name="every_coin_every_horizon",
+            passed=False,
+            description="no predictions: "
+            + "; ".join(
+                f"{', '.join(h for h, r in skipped.items() if r == why)}: {why}"
+                for why in dict.fromkeys(skipped.values())
+            ),
+            metadata={"skipped": str(skipped)},
         )
     last = frame[frame["day"] == frame["day"].max()]
     coins = last.groupby("horizon")["symbol"].nunique().to_dict()
     universe = last["symbol"].nunique()
     in_range = bool(frame["probability"].between(0, 1).all())
     complete = len(coins) == len(HORIZON_NAMES) and all(n == universe for n in coins.values())
+    short = [h for h in HORIZON_NAMES if coins.get(h, 0) < universe]
     return dg.AssetCheckResult(
         check_name="every_coin_every_horizon",
+        description=(
+            f"{universe} coin(s) predicted; not every coin for "
+            + ", ".join(f"{h} ({skipped.get(h) or f'{coins.get(h, 0)} coins'})" for h in short)
+            if short
+            else f"{universe} coin(s) x {len(HORIZON_NAMES)} horizons predicted"
+        ),
         passed=bool(complete and in_range and np.isfinite(frame["expected_return"]).all()),
         metadata={
             "coins": universe,
