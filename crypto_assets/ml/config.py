@@ -28,14 +28,35 @@ def _default_stride() -> dict[str, int]:
     return {"1h": 3, "24h": 6, "7d": 1, "30d": 1}
 
 
+def _default_families() -> dict[str, list[str]]:
+    # The zoo judges every family on the daily horizons (~30k rows on binance_2024: a few
+    # minutes on 2 cores). On hourly horizons (~600k rows) each family costs several times as
+    # much, so by default only LightGBM runs there; raise it with ``families`` (or the
+    # settings' ``model_families``) where time allows (benchmarks/README.md, "Model zoo").
+    every = ["lightgbm", "xgboost", "rnn"]
+    return {"1h": ["lightgbm"], "24h": ["lightgbm"], "7d": list(every), "30d": list(every)}
+
+
+def _default_tuning_budget() -> dict[str, float]:
+    # Seconds of Optuna search per family and horizon over a whole walk-forward and the final
+    # fit: small by default (benchmarks/README.md, "Model zoo", measures what it costs and
+    # buys); a user raises it (settings' ``model_tuning_seconds``), the tests set 0.
+    return {"1h": 10.0, "24h": 10.0, "7d": 15.0, "30d": 15.0}
+
+
 def _default_seeds() -> dict[str, int]:
     # Averaging seeds lowers variance; hourly sets are large enough that one model is stable.
     return {"1h": 1, "24h": 1, "7d": 3, "30d": 3}
 
 
 class TrainConfig(BaseModel):
+    # The family a single walk-forward / final fit uses; the zoo sets it per candidate.
     family: str = "lightgbm"
     family_params: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    # The families the model zoo fits per horizon on the same folds, and whether it also
+    # judges their equal-weight ensemble (kept only where it wins out of sample).
+    families: dict[str, list[str]] = Field(default_factory=_default_families)
+    ensemble: bool = True
     seeds: dict[str, int] = Field(default_factory=_default_seeds)
     # Feature views the ranking score averages one model each over (features.pipeline); a view
     # a timeframe does not have is skipped (hourly candles have no "returns" view).
@@ -51,8 +72,12 @@ class TrainConfig(BaseModel):
     max_rows_for_seeds: int = Field(100_000, ge=1)
     embargo_days: float | None = None  # None: the horizon (never less)
     train_stride: dict[str, int] = Field(default_factory=_default_stride)
-    optuna_trials: int = Field(0, ge=0)
-    optuna_timeout_s: float | None = None
+    # Optuna, nested in every walk-forward fold (ml/tuning.py): at most this many seconds per
+    # family and horizon in all (0 = off), at most ``optuna_trials`` trials per search, and a
+    # new search only once the training set has grown ``optuna_regrow`` times since the last.
+    optuna_budget_s: dict[str, float] = Field(default_factory=_default_tuning_budget)
+    optuna_trials: int = Field(20, ge=0)
+    optuna_regrow: float = Field(1.5, ge=1.0)
     isotonic_min_samples: int = Field(1000, ge=1)
     min_calibration_rows: int = Field(200, ge=1)
     # Pseudo-periods of "no idea" (p = 0.5) the calibrator is shrunk with; see calibration.py.
@@ -96,15 +121,35 @@ class TrainConfig(BaseModel):
     def params_for(self, family: str, horizon: Horizon, rows: int = 0) -> dict[str, Any]:
         """The family's params for a horizon (``rows``: training rows, 0 when unknown)."""
         from crypto_assets.features.pipeline import feature_views
+        from crypto_assets.ml.estimators import estimator_class
 
         params = dict(self.family_params.get(family, {}))
+        accepts = estimator_class(family).params_model.model_fields
+        if family == "ensemble":
+            members = params.setdefault("members", self.families_for(horizon))
+            inner = dict(params.get("member_params", {}))
+            for member in members:
+                inner[member] = {**self.params_for(member, horizon, rows), **inner.get(member, {})}
+            params["member_params"] = inner
+            return params
         seeds = self.seeds.get(horizon.name, 1) if rows <= self.max_rows_for_seeds else 1
-        params.setdefault("n_seeds", seeds)
+        if "n_seeds" in accepts:
+            params.setdefault("n_seeds", seeds)
         views = feature_views(horizon.timeframe)
         chosen = [views[name] for name in self.score_views if name in views]
-        if chosen:
+        if chosen and "views" in accepts:
             params.setdefault("views", chosen)
         return params
+
+    def families_for(self, horizon: Horizon) -> list[str]:
+        """The single families the zoo fits for a horizon (in order)."""
+        return list(self.families.get(horizon.name, [self.family]))
+
+    def tuning_budget(self, horizon: Horizon) -> float:
+        """Seconds of Optuna search per family for this horizon (0: off)."""
+        if self.optuna_trials <= 0:
+            return 0.0
+        return float(self.optuna_budget_s.get(horizon.name, 0.0))
 
     def bar(self, horizon: Horizon) -> pd.Timedelta:
         return TIMEFRAMES[horizon.timeframe]
@@ -118,6 +163,16 @@ class TrainConfig(BaseModel):
         }
         trees = getattr(settings, "model_n_estimators", None)
         if trees:
-            values["family_params"] = {"lightgbm": {"n_estimators": int(trees)}}
+            values["family_params"] = {
+                "lightgbm": {"n_estimators": int(trees)},
+                "xgboost": {"n_estimators": int(trees)},
+            }
+        families = getattr(settings, "model_families", None)
+        if families:
+            chosen = [f.strip() for f in str(families).split(",") if f.strip()]
+            values["families"] = {h: chosen for h in ("1h", "24h", "7d", "30d")}
+        budget = getattr(settings, "model_tuning_seconds", None)
+        if budget is not None:
+            values["optuna_budget_s"] = {h: float(budget) for h in ("1h", "24h", "7d", "30d")}
         values.update(overrides)
         return cls(**values)

@@ -1,0 +1,121 @@
+"""The model zoo: every family on the same folds, selection by out-of-sample rank IC behind the
+checks, the ensemble only where it wins, the selected candidate's final fit."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from crypto_assets.ml.dataset import Dataset
+from crypto_assets.ml.tracking import latest_with_context
+from crypto_assets.ml.walkforward import EvaluationReport
+from crypto_assets.ml.zoo import (
+    ZooResult,
+    check_problems,
+    evaluate_zoo,
+    select_family,
+    train_selected,
+)
+from crypto_assets_tests.ml.conftest import small_config
+
+FAMILIES = ["lightgbm", "xgboost", "rnn"]
+
+
+def _report(name: str, ic: float, ece: float = 0.05, momentum: float = -0.05) -> EvaluationReport:
+    overall = {"rank_ic_mean": ic, "momentum_rank_ic_mean": momentum, "ece": ece}
+    return EvaluationReport("7d", [], overall, pd.DataFrame(), family=name)
+
+
+def test_the_best_passing_candidate_is_selected_and_the_reason_says_why() -> None:
+    reports = {
+        "lightgbm": _report("lightgbm", 0.06),
+        "xgboost": _report("xgboost", 0.08, ece=0.2),  # best rank IC, badly calibrated
+        "rnn": _report("rnn", 0.03),
+        "ensemble": _report("ensemble", 0.05),
+    }
+    chosen = select_family(reports)
+    assert chosen.family == "lightgbm" and chosen.passed
+    assert "xgboost fails: ECE 0.2000 above 0.1" in chosen.reason
+    assert "ensemble does not win" in chosen.reason
+    reports["ensemble"] = _report("ensemble", 0.07)  # beats every passing single family
+    assert select_family(reports).family == "ensemble"
+
+
+def test_without_a_passing_candidate_the_best_is_named_but_marked_failed() -> None:
+    reports = {
+        "lightgbm": _report("lightgbm", 0.02, momentum=0.04),
+        "rnn": _report("rnn", -0.01),
+    }
+    chosen = select_family(reports)
+    assert chosen.family == "lightgbm" and not chosen.passed
+    assert chosen.reason.startswith("no candidate passes its checks")
+    assert "does not beat momentum" in chosen.reason
+    assert check_problems(reports["rnn"].overall) == ["rank IC -0.0100 is not above 0"]
+    with pytest.raises(ValueError, match="no candidate"):
+        select_family({})
+
+
+@pytest.fixture(scope="module")
+def zoo_7d(dataset_7d: Dataset) -> ZooResult:
+    return evaluate_zoo(dataset_7d, small_config(families={"7d": FAMILIES}))
+
+
+def test_every_family_is_judged_on_the_same_folds(zoo_7d: ZooResult) -> None:
+    assert list(zoo_7d.reports) == [*FAMILIES, "ensemble"]
+    keys = None
+    for name, report in zoo_7d.reports.items():
+        assert report.family == name and report.seconds > 0
+        assert np.isfinite(report.overall["rank_ic_mean"])
+        these = report.oof[["symbol", "date", "fold"]].reset_index(drop=True)
+        if keys is None:
+            keys = these
+        pd.testing.assert_frame_equal(these, keys)
+    members = {p["members"] for p in zoo_7d.reports["ensemble"].params}
+    assert members == {"lightgbm,xgboost,rnn"}
+    figures = zoo_7d.figures()
+    assert set(figures) == set(zoo_7d.reports)
+    assert figures["ensemble"]["fit_seconds"] > max(figures[f]["fit_seconds"] for f in FAMILIES)
+    table = zoo_7d.table()
+    assert table["selected"].sum() == 1
+    assert table.loc[table["selected"], "family"].item() == zoo_7d.selection.family
+    text = zoo_7d.markdown()
+    assert text.count("**selected**") == 1 and text.endswith(zoo_7d.selection.reason)
+
+
+def test_the_ensemble_mixes_its_members(zoo_7d: ZooResult) -> None:
+    oof = {name: r.oof["score"].to_numpy() for name, r in zoo_7d.reports.items()}
+    blend = oof["ensemble"]
+    for family in FAMILIES:
+        corr = np.corrcoef(blend, oof[family])[0, 1]
+        assert 0.3 < corr < 0.9999  # related to each member, identical to none
+
+
+def test_the_selected_candidate_is_fitted_on_every_row(
+    zoo_7d: ZooResult, dataset_7d: Dataset
+) -> None:
+    forced = dataclasses.replace(
+        zoo_7d, selection=dataclasses.replace(zoo_7d.selection, family="ensemble")
+    )
+    model = train_selected(dataset_7d, forced, small_config(families={"7d": FAMILIES}))
+    assert model.family == "ensemble" and model.n_train == len(dataset_7d.labelled)
+    assert [m.family for m in model.estimator.members] == FAMILIES
+    assert model.context_bars == model.estimator.members[2].context_bars > 1
+    window, rows = latest_with_context(dataset_7d.labelled, model.context_bars)
+    assert window["date"].nunique() == model.context_bars and rows.sum() > 10
+    pred = model.predict(window, rows)
+    assert len(pred) == rows.sum() and pred["probability"].between(0, 1).all()
+    # the zoo scores the ensemble from its members' scores: exactly what predict gives
+    ensemble = model.estimator
+    members = ensemble.members
+    score, prob = ensemble.combine(
+        [m.predict(window) for m in members], [m.predict_proba(window) for m in members]
+    )
+    np.testing.assert_array_equal(score, ensemble.predict(window))
+    np.testing.assert_array_equal(prob, ensemble.predict_proba(window))
+    single = dataclasses.replace(
+        zoo_7d, selection=dataclasses.replace(zoo_7d.selection, family="xgboost")
+    )
+    assert train_selected(dataset_7d, single, small_config()).family == "xgboost"
