@@ -29,12 +29,8 @@ def _default_stride() -> dict[str, int]:
 
 
 def _default_families() -> dict[str, list[str]]:
-    # The zoo judges every family on the daily horizons (~30k rows on binance_2024: a few
-    # minutes on 2 cores). On hourly horizons (~600k rows) each family costs several times as
-    # much, so by default only LightGBM runs there; raise it with ``families`` (or the
-    # settings' ``model_families``) where time allows (benchmarks/README.md, "Model zoo").
     every = ["lightgbm", "xgboost", "rnn"]
-    return {"1h": ["lightgbm"], "24h": ["lightgbm"], "7d": list(every), "30d": list(every)}
+    return {h: list(every) for h in ("1h", "24h", "7d", "30d")}
 
 
 def _default_tuning_budget() -> dict[str, float]:
@@ -57,6 +53,12 @@ class TrainConfig(BaseModel):
     # judges their equal-weight ensemble (kept only where it wins out of sample).
     families: dict[str, list[str]] = Field(default_factory=_default_families)
     ensemble: bool = True
+    # Every listed family is judged only while a horizon has at most this many labelled rows;
+    # past it only the first one runs. Each family costs about what LightGBM costs, so the zoo
+    # multiplies a horizon's training time: the daily horizons of binance_2024 (~25-30k rows)
+    # judge all, the hourly ones (~750k) and years of daily history for hundreds of coins
+    # (~750k) run LightGBM alone within minutes (benchmarks/README.md, "Model zoo").
+    zoo_max_rows: int = Field(150_000, ge=0)
     seeds: dict[str, int] = Field(default_factory=_default_seeds)
     # Feature views the ranking score averages one model each over (features.pipeline); a view
     # a timeframe does not have is skipped (hourly candles have no "returns" view).
@@ -141,9 +143,10 @@ class TrainConfig(BaseModel):
             params.setdefault("views", chosen)
         return params
 
-    def families_for(self, horizon: Horizon) -> list[str]:
-        """The single families the zoo fits for a horizon (in order)."""
-        return list(self.families.get(horizon.name, [self.family]))
+    def families_for(self, horizon: Horizon, rows: int = 0) -> list[str]:
+        """The single families the zoo fits for a horizon with ``rows`` labelled rows."""
+        listed = list(self.families.get(horizon.name, [self.family]))
+        return listed[:1] if rows > self.zoo_max_rows else listed
 
     def tuning_budget(self, horizon: Horizon) -> float:
         """Seconds of Optuna search per family for this horizon (0: off)."""
@@ -171,6 +174,9 @@ class TrainConfig(BaseModel):
         if families:
             chosen = [f.strip() for f in str(families).split(",") if f.strip()]
             values["families"] = {h: chosen for h in ("1h", "24h", "7d", "30d")}
+        zoo_rows = getattr(settings, "model_zoo_max_rows", None)
+        if zoo_rows is not None:
+            values["zoo_max_rows"] = int(zoo_rows)
         budget = getattr(settings, "model_tuning_seconds", None)
         if budget is not None:
             values["optuna_budget_s"] = {h: float(budget) for h in ("1h", "24h", "7d", "30d")}

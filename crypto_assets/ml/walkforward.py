@@ -444,13 +444,13 @@ def walk_forward_zoo(
     families: list[str] | None = None,
     ensemble: bool | None = None,
 ) -> dict[str, EvaluationReport]:
-    """Every family (default ``config.families_for``) on the SAME purged folds, and their
-    ensemble (``config.ensemble``, with two families or more) built from the same fitted
-    members: per candidate, out-of-fold predictions calibrated on earlier folds only (see the
-    module docstring), metrics, and its cost in seconds."""
+    """Every family (default ``config.families_for`` the dataset's size) on the SAME purged
+    folds, and their ensemble (``config.ensemble``, with two families or more) built from the
+    same fitted members: per candidate, out-of-fold predictions calibrated on earlier folds
+    only (see the module docstring), metrics, and its cost in seconds."""
     config = config or TrainConfig()
     horizon, data = dataset.horizon, dataset.labelled
-    families = list(families or config.families_for(horizon))
+    families = list(families or config.families_for(horizon, len(data)))
     with_ensemble = (config.ensemble if ensemble is None else ensemble) and len(families) > 1
     folds = folds_for(dataset, config)
     states = {f: _Candidate(f, Tuner.for_family(f, horizon, config, len(data))) for f in families}

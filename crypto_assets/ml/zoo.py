@@ -156,7 +156,16 @@ def evaluate_zoo(dataset: Dataset, config: TrainConfig | None = None) -> ZooResu
     """Walk-forward every candidate of the horizon on the same folds and select one."""
     config = config or TrainConfig()
     reports = walk_forward_zoo(dataset, config)
-    return ZooResult(dataset.horizon.name, reports, select_family(reports))
+    selection = select_family(reports)
+    listed = config.families_for(dataset.horizon)
+    if len(listed) > 1 and len(reports) == 1:
+        rows = len(dataset.labelled)
+        note = (
+            f"; only {listed[0]} was judged: {rows} labelled rows exceed zoo_max_rows "
+            f"{config.zoo_max_rows} (each of {', '.join(listed[1:])} would cost about as much)"
+        )
+        selection = Selection(selection.family, selection.reason + note, selection.passed)
+    return ZooResult(dataset.horizon.name, reports, selection)
 
 
 def train_selected(

@@ -119,3 +119,11 @@ def test_the_selected_candidate_is_fitted_on_every_row(
         zoo_7d, selection=dataclasses.replace(zoo_7d.selection, family="xgboost")
     )
     assert train_selected(dataset_7d, single, small_config()).family == "xgboost"
+
+
+def test_large_datasets_judge_only_the_first_family(dataset_7d: Dataset) -> None:
+    config = small_config(families={"7d": FAMILIES}, zoo_max_rows=1000)
+    zoo = evaluate_zoo(dataset_7d, config)
+    assert list(zoo.reports) == ["lightgbm"] and zoo.selection.family == "lightgbm"
+    assert "labelled rows exceed zoo_max_rows 1000" in zoo.selection.reason
+    assert config.families_for(dataset_7d.horizon) == FAMILIES  # the list itself is kept

@@ -46,6 +46,7 @@ from pydantic import BaseModel, Field
 from torch import nn
 
 from crypto_assets.features.sequences import gather, sequence_index
+from crypto_assets.ml.dataset import utc_index
 from crypto_assets.ml.estimators.base import FIT_ROW, Output, explained_rows, feature_matrix
 
 log = logging.getLogger(__name__)
@@ -201,13 +202,13 @@ class RNNEstimator:
     def _split(self, frame: pd.DataFrame, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(inner, validation) target rows: the last ``valid_share`` of the dates, purged by
         ``label_end`` when the frame has it (an inner row's label ends before validation)."""
-        dates = frame["date"].to_numpy()[rows]
+        dates = utc_index(frame["date"]).asi8[rows]
         distinct = np.unique(dates)
         if len(distinct) < 5:
             return rows, rows[:0]
         cut = distinct[int(len(distinct) * (1 - self.hyper.valid_share))]
         if "label_end" in frame.columns:
-            before = frame["label_end"].to_numpy()[rows] <= cut
+            before = utc_index(frame["label_end"]).asi8[rows] <= cut
         else:
             before = dates < cut
         return rows[before & (dates < cut)], rows[dates >= cut]
