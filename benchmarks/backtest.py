@@ -67,7 +67,7 @@ def main() -> int:
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", stream=sys.stderr)
     started = time.perf_counter()
-    result = run_backtest(args.snapshot, horizons=args.horizons, diagnostics=True)
+    result = run_backtest(args.snapshot, horizons=args.horizons)
     elapsed = time.perf_counter() - started
     if args.json:
         args.json.write_text(json.dumps(result, indent=2, allow_nan=False))

@@ -95,6 +95,10 @@ class TrainConfig(BaseModel):
     min_train_rows: int = Field(200, ge=1)
     round_trip_cost: float = Field(0.004, ge=0, lt=1)
     confidence_threshold: float = Field(0.80, gt=0, lt=1)
+    # A model is used only with out-of-sample ECE within this bound (and skill: ml/tracking.py).
+    max_ece: float = Field(0.10, gt=0, le=1)
+    # Rank-IC gain a retrain needs over the version in use to replace it.
+    min_improvement: float = Field(0.0, ge=0)
     device: Literal["auto", "cpu", "cuda", "gpu"] = "auto"
 
     def min_train(self, horizon: Horizon) -> pd.Timedelta:
@@ -164,6 +168,8 @@ class TrainConfig(BaseModel):
             "round_trip_cost": settings.round_trip_cost,
             "confidence_threshold": settings.confidence_threshold,
         }
+        if getattr(settings, "model_max_ece", None) is not None:
+            values["max_ece"] = settings.model_max_ece
         trees = getattr(settings, "model_n_estimators", None)
         if trees:
             values["family_params"] = {

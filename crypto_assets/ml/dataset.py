@@ -112,5 +112,5 @@ def dataset_from_candles(
     from crypto_assets.features.pipeline import build_feature_frame, feature_names
 
     features = build_feature_frame(candles, horizon.timeframe)
-    labels = forward_returns(candles, horizon.timeframe, [horizon], round_trip_cost)
+    labels = forward_returns(candles, horizon.timeframe, [horizon], round_trip_cost=round_trip_cost)
     return build_dataset(features, labels, horizon, feature_names(horizon.timeframe))

@@ -7,9 +7,10 @@ the model folder as artifacts, a registered version per run tagged with its fami
 reason it was selected, and the rule that decides which version is in use.
 
 The rule (``promotion``): a version is used only if it passes its own checks — out-of-sample
-rank IC above zero and above plain momentum, expected calibration error within ``MAX_ECE`` —
-AND its rank IC beats the version in use (a version in use that fails the checks, e.g. one
-registered before the checks existed, is replaced by any passing one). A version that fails
+rank IC above zero and above plain momentum, expected calibration error within
+``TrainConfig.max_ece`` — AND its rank IC beats the version in use by ``min_improvement`` (a
+version in use that fails the checks, e.g. one registered before the checks existed, is
+replaced by any passing one). A version that fails
 never becomes the one in use; with no passing version a horizon has no model, and predictions
 and the top list say so. The verdict is stored on the version as tags (``checks_passed``,
 ``checks``), so the registry shows why a version is or is not in use.
@@ -96,6 +97,8 @@ def log_training(
     tags: dict[str, str],
     models_dir: Path,
     description: str,
+    max_ece: float = MAX_ECE,
+    min_improvement: float = 0.0,
 ) -> TrainingRun:
     """Run ``train`` inside an MLflow run, log everything, register, decide promotion."""
     with mlflow.start_run(
@@ -115,7 +118,7 @@ def log_training(
         mlflow.log_metrics(numeric_metrics(report.overall))
         for family, figures in zoo.figures().items():
             mlflow.log_metrics({f"{family}_{k}": v for k, v in numeric_metrics(figures).items()})
-        problems = check_problems(report.overall)
+        problems = check_problems(report.overall, max_ece)
         mlflow.set_tag(CHECKS_TAG, str(not problems).lower())
         mlflow.set_tag("checks", "; ".join(problems) or "passed")
         mlflow.log_dict({"features": model.features}, "features.json")
@@ -137,7 +140,7 @@ def log_training(
         },
         description=description,
     )
-    decision = promote(name, version, passed=not problems)
+    decision = promote(name, version, passed=not problems, min_improvement=min_improvement)
     return TrainingRun(
         name,
         version,
@@ -193,7 +196,9 @@ def _log_candidates(zoo: ZooResult, experiment_id: str, horizon: str) -> None:
                 )
 
 
-def promote(name: str, version: str, *, passed: bool) -> registry.PromotionDecision:
+def promote(
+    name: str, version: str, *, passed: bool, min_improvement: float = 0.0
+) -> registry.PromotionDecision:
     """The promotion rule of the module docstring."""
     current = registry.champion_version(name)
     if not passed:
@@ -212,7 +217,9 @@ def promote(name: str, version: str, *, passed: bool) -> registry.PromotionDecis
         return registry.PromotionDecision(
             name, version, True, version, PROMOTION_METRIC, None, None, reason
         )
-    return registry.promote_if_better(name, version, PROMOTION_METRIC)
+    return registry.promote_if_better(
+        name, version, PROMOTION_METRIC, min_improvement=min_improvement
+    )
 
 
 def _passed(name: str, version: str) -> bool:
@@ -340,7 +347,7 @@ def train_and_register(
         f"calibrated P(net return > 0); purged walk-forward evaluation (retrain every "
         f"{config.retrain_every_days:g} days, embargo >= horizon), round-trip cost "
         f"{config.round_trip_cost:.2%}. In use only if it passes its checks (rank IC > 0 and > "
-        f"momentum, ECE <= {MAX_ECE}) and beats the version in use."
+        f"momentum, ECE <= {config.max_ece}) and beats the version in use."
     )
     return log_training(
         name=name,
@@ -355,6 +362,8 @@ def train_and_register(
         tags={**(tags or {}), "horizon": horizon, "profile": profile},
         models_dir=models_dir,
         description=description,
+        max_ece=config.max_ece,
+        min_improvement=config.min_improvement,
     )
 
 
@@ -380,6 +389,8 @@ def _config_params(config: TrainConfig, horizon: str) -> dict[str, Any]:
         "optuna_regrow",
         "calibration_bound_quantile",
         "calibration_prior_periods",
+        "max_ece",
+        "min_improvement",
     )
     return {
         **{k: getattr(config, k) for k in keep},

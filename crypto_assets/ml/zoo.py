@@ -93,6 +93,7 @@ class ZooResult:
     horizon: str
     reports: dict[str, EvaluationReport]  # single families, then "ensemble" when judged
     selection: Selection
+    max_ece: float = MAX_ECE  # the checks' calibration bound (TrainConfig.max_ece)
 
     @property
     def selected(self) -> EvaluationReport:
@@ -107,7 +108,7 @@ class ZooResult:
                 members = [r for n, r in self.reports.items() if n != ENSEMBLE]
                 seconds += sum(r.seconds for r in members)
                 cpu += sum(r.cpu_seconds for r in members)
-            problems = check_problems(report.overall)
+            problems = check_problems(report.overall, self.max_ece)
             out[name] = {
                 **{key: _number(report.overall.get(key)) for key in FIGURES},
                 "fit_seconds": round(seconds, 1),
@@ -156,7 +157,7 @@ def evaluate_zoo(dataset: Dataset, config: TrainConfig | None = None) -> ZooResu
     """Walk-forward every candidate of the horizon on the same folds and select one."""
     config = config or TrainConfig()
     reports = walk_forward_zoo(dataset, config)
-    selection = select_family(reports)
+    selection = select_family(reports, config.max_ece)
     listed = config.families_for(dataset.horizon)
     if len(listed) > 1 and len(reports) == 1:
         rows = len(dataset.labelled)
@@ -165,7 +166,7 @@ def evaluate_zoo(dataset: Dataset, config: TrainConfig | None = None) -> ZooResu
             f"{config.zoo_max_rows} (each of {', '.join(listed[1:])} would cost about as much)"
         )
         selection = Selection(selection.family, selection.reason + note, selection.passed)
-    return ZooResult(dataset.horizon.name, reports, selection)
+    return ZooResult(dataset.horizon.name, reports, selection, config.max_ece)
 
 
 def train_selected(
