@@ -1,8 +1,8 @@
 """How signal models are trained and judged: one configuration for the product and the backtest.
 
-The product's settings (round-trip cost, confidence threshold, trees for quick runs) reach the
-models only through ``TrainConfig`` (built by ``from_settings``), so the backtest and the
-``models`` asset can never disagree about them.
+The product's settings (round-trip cost, confidence threshold, trees for quick runs, the zoo's
+families, Optuna's budget) reach the models only through ``TrainConfig`` (built by
+``from_settings``), so the backtest and the ``models`` asset can never disagree about them.
 """
 
 from __future__ import annotations
@@ -35,8 +35,9 @@ def _default_families() -> dict[str, list[str]]:
 
 def _default_tuning_budget() -> dict[str, float]:
     # Seconds of Optuna search per family and horizon over a whole walk-forward and the final
-    # fit: small by default (benchmarks/README.md, "Model zoo", measures what it costs and
-    # buys); a user raises it (settings' ``model_tuning_seconds``), the tests set 0.
+    # fit: small by default (benchmarks/model_zoo.py, variant "Optuna off", measures what it
+    # costs and buys); a user raises it (settings' ``model_tuning_seconds``); the demo profile
+    # and the tests set 0.
     return {"1h": 10.0, "24h": 10.0, "7d": 15.0, "30d": 15.0}
 
 
@@ -58,6 +59,7 @@ class TrainConfig(BaseModel):
     # multiplies a horizon's training time: the daily horizons of binance_2024 (~25-30k rows)
     # judge all, the hourly ones (~750k) and years of daily history for hundreds of coins
     # (~750k) run LightGBM alone within minutes (benchmarks/README.md, "Model zoo").
+    # The settings' ``model_families`` lists the families (the demo profile: LightGBM).
     zoo_max_rows: int = Field(150_000, ge=0)
     seeds: dict[str, int] = Field(default_factory=_default_seeds)
     # Feature views the ranking score averages one model each over (features.pipeline); a view
@@ -163,7 +165,8 @@ class TrainConfig(BaseModel):
 
     @classmethod
     def from_settings(cls, settings: Any, **overrides: Any) -> TrainConfig:
-        """The product's configuration: cost, threshold and tree count from the settings."""
+        """The product's configuration from the settings: cost, threshold, calibration bound,
+        tree count, the zoo's families and row limit, and Optuna's budget."""
         values: dict[str, Any] = {
             "round_trip_cost": settings.round_trip_cost,
             "confidence_threshold": settings.confidence_threshold,
@@ -178,7 +181,9 @@ class TrainConfig(BaseModel):
             }
         families = getattr(settings, "model_families", None)
         if families:
-            chosen = [f.strip() for f in str(families).split(",") if f.strip()]
+            if isinstance(families, str):
+                families = families.split(",")
+            chosen = [f.strip() for f in families if f.strip()]
             values["families"] = {h: chosen for h in ("1h", "24h", "7d", "30d")}
         zoo_rows = getattr(settings, "model_zoo_max_rows", None)
         if zoo_rows is not None:

@@ -234,8 +234,9 @@ def significant_gain(
     """Whether ``candidate``'s per-date rank IC beats the default's on the validation dates by
     more than two standard errors of their paired difference. A validation tail of a few weeks
     holds few independent periods (labels of consecutive dates overlap by the horizon), so the
-    best of many trials usually wins by chance: measured on binance_2024, adopting it
-    unconditionally LOWERED the out-of-sample rank IC (benchmarks/README.md, "Model zoo")."""
+    best of many trials usually wins by chance: in an exploratory run on binance_2024 (figures
+    not kept; benchmarks/model_zoo.py re-measures), adopting it unconditionally LOWERED the
+    out-of-sample rank IC."""
     import numpy as np
 
     diff = (candidate - default).dropna()

@@ -9,7 +9,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from crypto_assets.defs.predictions.assets import _predict_day
+from crypto_assets.horizons import HORIZONS
+from crypto_assets.ml.config import TrainConfig
 from crypto_assets.ml.dataset import Dataset
+from crypto_assets.ml.model import HorizonModel
 from crypto_assets.ml.tracking import latest_with_context
 from crypto_assets.ml.walkforward import EvaluationReport
 from crypto_assets.ml.zoo import (
@@ -19,6 +23,9 @@ from crypto_assets.ml.zoo import (
     select_family,
     train_selected,
 )
+from crypto_assets.resources.settings import PipelineSettings
+from crypto_assets.settings import SettingsError, load_settings
+from crypto_assets_tests.fixtures import isolated_settings
 from crypto_assets_tests.ml.conftest import small_config
 
 FAMILIES = ["lightgbm", "xgboost", "rnn"]
@@ -93,13 +100,18 @@ def test_the_ensemble_mixes_its_members(zoo_7d: ZooResult) -> None:
         assert 0.3 < corr < 0.9999  # related to each member, identical to none
 
 
-def test_the_selected_candidate_is_fitted_on_every_row(
-    zoo_7d: ZooResult, dataset_7d: Dataset
-) -> None:
+@pytest.fixture(scope="module")
+def ensemble_7d(zoo_7d: ZooResult, dataset_7d: Dataset) -> HorizonModel:
     forced = dataclasses.replace(
         zoo_7d, selection=dataclasses.replace(zoo_7d.selection, family="ensemble")
     )
-    model = train_selected(dataset_7d, forced, small_config(families={"7d": FAMILIES}))
+    return train_selected(dataset_7d, forced, small_config(families={"7d": FAMILIES}))
+
+
+def test_the_selected_candidate_is_fitted_on_every_row(
+    zoo_7d: ZooResult, dataset_7d: Dataset, ensemble_7d: HorizonModel
+) -> None:
+    model = ensemble_7d
     assert model.family == "ensemble" and model.n_train == len(dataset_7d.labelled)
     assert [m.family for m in model.estimator.members] == FAMILIES
     assert model.context_bars == model.estimator.members[2].context_bars > 1
@@ -127,3 +139,47 @@ def test_large_datasets_judge_only_the_first_family(dataset_7d: Dataset) -> None
     assert list(zoo.reports) == ["lightgbm"] and zoo.selection.family == "lightgbm"
     assert "labelled rows exceed zoo_max_rows 1000" in zoo.selection.reason
     assert config.families_for(dataset_7d.horizon) == FAMILIES  # the list itself is kept
+
+
+def test_predictions_give_a_sequence_champion_its_history(
+    ensemble_7d: HorizonModel, dataset_7d: Dataset
+) -> None:
+    """The predictions asset scores the newest rows of a day with the bars before them, so a
+    champion of any family predicts as it was evaluated (the newest rows alone would not)."""
+    model, labelled = ensemble_7d, dataset_7d.labelled
+    window, rows = latest_with_context(labelled, model.context_bars)
+    expected = model.predict(window, rows).sort_values("symbol").reset_index(drop=True)
+    features = labelled[["symbol", "date", *model.features]]
+    day = labelled["date"].max().normalize()
+    skipped: dict[str, str] = {}
+    (made,) = _predict_day(day, {"7d": (model, "4")}, {"1d": features}, skipped)
+    made = made.sort_values("symbol").reset_index(drop=True)
+    assert not skipped and list(made["symbol"]) == list(expected["symbol"])
+    np.testing.assert_allclose(made["probability"], expected["probability"])
+    np.testing.assert_allclose(made["expected_return"], expected["expected_return"])
+    assert (made["model_version"] == "4").all() and made["explanation"].str.len().gt(0).all()
+    newest = features[features["date"] == labelled["date"].max()]
+    alone = model.predict(newest).sort_values("symbol")["score"].to_numpy()
+    assert not np.allclose(alone, made["score"])  # without history the sequence member differs
+
+
+def test_settings_choose_the_families_and_the_search_per_profile(tmp_path) -> None:
+    horizon = HORIZONS["7d"]
+    live = isolated_settings(tmp_path, model_families=None, model_tuning_seconds=None)
+    demo = isolated_settings(tmp_path, profile="demo", model_families=None)
+    assert live.model_families == FAMILIES and live.model_tuning_seconds is None
+    assert demo.model_families == ["lightgbm"] and demo.model_tuning_seconds == 0
+    live_config = TrainConfig.from_settings(PipelineSettings.from_settings(live))
+    assert live_config.families_for(horizon) == FAMILIES
+    assert live_config.tuning_budget(horizon) == 15.0
+    demo_config = TrainConfig.from_settings(PipelineSettings.from_settings(demo))
+    assert demo_config.families_for(horizon) == ["lightgbm"]
+    assert demo_config.tuning_budget(horizon) == 0.0
+    chosen = load_settings(
+        _env_file=None, model_families="XGBoost, lightgbm", model_tuning_seconds=60
+    )
+    config = TrainConfig.from_settings(chosen)
+    assert config.families_for(horizon) == ["xgboost", "lightgbm"]
+    assert config.tuning_budget(horizon) == 60.0
+    with pytest.raises(SettingsError, match=r"CRYPTO_ASSETS_MODEL_FAMILIES=.*lightgbm, xgboost"):
+        load_settings(_env_file=None, model_families="lightgbm,tft")
