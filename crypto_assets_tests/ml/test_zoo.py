@@ -13,6 +13,7 @@ from crypto_assets.defs.predictions.assets import _predict_day
 from crypto_assets.horizons import HORIZONS
 from crypto_assets.ml.config import TrainConfig
 from crypto_assets.ml.dataset import Dataset
+from crypto_assets.ml.estimators import make_estimator
 from crypto_assets.ml.model import HorizonModel
 from crypto_assets.ml.tracking import latest_with_context
 from crypto_assets.ml.walkforward import EvaluationReport
@@ -24,7 +25,7 @@ from crypto_assets.ml.zoo import (
     train_selected,
 )
 from crypto_assets.resources.settings import PipelineSettings
-from crypto_assets.settings import SettingsError, load_settings
+from crypto_assets.settings import MODEL_FAMILIES, SettingsError, load_settings
 from crypto_assets_tests.fixtures import isolated_settings
 from crypto_assets_tests.ml.conftest import small_config
 
@@ -183,3 +184,6 @@ def test_settings_choose_the_families_and_the_search_per_profile(tmp_path) -> No
     assert config.tuning_budget(horizon) == 60.0
     with pytest.raises(SettingsError, match=r"CRYPTO_ASSETS_MODEL_FAMILIES=.*lightgbm, xgboost"):
         load_settings(_env_file=None, model_families="lightgbm,tft")
+    # the settings' families are the estimators' single families, every one of them
+    assert list(MODEL_FAMILIES) == TrainConfig().families_for(horizon) == FAMILIES
+    assert {make_estimator(f, {}, "cpu").family for f in MODEL_FAMILIES} == set(FAMILIES)
