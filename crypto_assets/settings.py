@@ -88,6 +88,17 @@ class Settings(BaseSettings):
     # required as well (rank IC above 0 and above momentum). See crypto_assets/ml/tracking.py.
     model_max_ece: float = 0.10
     model_n_estimators: int | None = None  # fewer trees for quick runs/tests; None: 300
+    # The model zoo (crypto_assets/ml/zoo.py): the families judged per horizon on the same
+    # folds (their ensemble too, with two or more), the one in use picked by out-of-sample rank
+    # IC behind the checks. Default: lightgbm alone in every profile, the configuration whose
+    # figures benchmarks/README.md reports; the zoo (e.g. lightgbm,xgboost,rnn) is opt-in until
+    # benchmarks/model_zoo.py shows its selection beating the best single family. Past
+    # model_zoo_max_rows labelled rows a horizon runs the first family alone.
+    model_families: Annotated[list[str], NoDecode] | None = None
+    model_zoo_max_rows: int = 150_000
+    # Optuna's search per family and horizon, nested in every walk-forward fold, in seconds.
+    # Default: off (0), for the same reason; e.g. 15 turns it on.
+    model_tuning_seconds: float | None = None
 
     # --- sentiment scorer (env CRYPTO_ASSETS_SENTIMENT_*) ---------------------------------
     sentiment_hf_model: str | None = None  # a local HF classifier instead of the MLflow champion
@@ -195,6 +206,21 @@ class Settings(BaseSettings):
         if self.data_dir is None:
             self.data_dir = PROJECT_ROOT / "data"
         return self
+
+    @model_validator(mode="after")
+    def _profile_models(self) -> Settings:
+        if self.model_families is None:
+            self.model_families = ["lightgbm"]
+        if self.model_tuning_seconds is None:
+            self.model_tuning_seconds = 0.0
+        return self
+
+    @field_validator("model_families", mode="before")
+    @classmethod
+    def _split_families(cls, value: object) -> object:
+        if isinstance(value, str) and not value.strip().startswith("["):
+            return [item.strip().lower() for item in value.split(",") if item.strip()]
+        return value
 
     @field_validator("quote_currencies", mode="before")
     @classmethod
@@ -326,6 +352,7 @@ class Settings(BaseSettings):
 # --- settings errors (issue 9): a bad value is one line naming the variable -------------------
 ENV_PREFIX = "CRYPTO_ASSETS_"
 SECRET_FIELDS: set[str] = set()  # filled below: every SecretStr field
+MODEL_FAMILIES = ("lightgbm", "xgboost", "rnn")  # = ml.estimators' single families (tested)
 SENTIMENT_CLASSES = ("bearish", "bullish", "neutral")  # = sentiment.model.LABELS (tested)
 _CODE = re.compile(r"^[A-Z0-9]{2,10}$")
 _DEVICE = re.compile(r"^(auto|cpu|cuda(:\d+)?)$")
@@ -428,6 +455,17 @@ _RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
         "an expected calibration error in (0, 1], e.g. 0.10",
     ),
     "model_n_estimators": (_whole(1, 100_000), "unset (300 trees) or a whole number 1..100000"),
+    "model_families": (
+        lambda v: (
+            v is None or (bool(v) and len(set(v)) == len(v) and set(v) <= set(MODEL_FAMILIES))
+        ),
+        "unset or a comma-separated list of distinct families from lightgbm, xgboost, rnn",
+    ),
+    "model_zoo_max_rows": (_whole(0, 10**9), "a whole number of rows from 0 to 1000000000"),
+    "model_tuning_seconds": (
+        lambda v: v is None or (math.isfinite(v) and 0 <= v <= 86_400),
+        "unset or seconds from 0 (off) to 86400",
+    ),
     "sentiment_hf_model": (_blank_free, "unset or a local Hugging Face model id or folder"),
     "sentiment_label_map": (
         _label_map,

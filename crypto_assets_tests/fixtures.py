@@ -24,13 +24,16 @@ def isolated_settings(root: Path, **overrides: object) -> Settings:
     """Settings with every path the product writes inside ``root``, built as data: no
     environment variable and no .env file is read."""
     (root / "dagster_home").mkdir(parents=True, exist_ok=True)
+    # the model zoo as the demo profile runs it (LightGBM alone, Optuna off): tests of the
+    # pipeline stay fast; crypto_assets_tests/ml tests the zoo itself
+    quick_models = {"model_families": ["lightgbm"], "model_tuning_seconds": 0.0}
     return Settings(
         _env_file=None,
         data_dir=root / "data",
         mlflow_tracking_uri=f"sqlite:///{root}/mlruns/mlflow.db",
         mlflow_artifact_root=root / "mlruns" / "artifacts",
         dagster_home=root / "dagster_home",
-        **overrides,
+        **{**quick_models, **overrides},
     )
 
 

@@ -1,13 +1,15 @@
 """Walk-forward backtest of the signal models on any snapshot directory.
 
-Runs what production runs (sanitize -> features -> labels -> ``build_dataset`` -> purged
-walk-forward with periodic retraining -> calibrated probabilities) on recorded candles, and
-reports per horizon the out-of-sample rank IC beside the naive momentum baseline (the trailing
-return over the same horizon), calibration quality, the ">= threshold" calls and the top-decile
-vs equal-weight net return. Horizons the snapshot cannot support are listed under "skipped" with
-the reason, never silently dropped. ``crypto-assets backtest --snapshot DIR --json`` prints it,
-with the on-chain features' coverage of the snapshot and, where the recorded on-chain data
-overlap it, the figures with and without them (``ml.onchain_effect``).
+Runs what production runs (sanitize -> features -> labels -> ``build_dataset`` -> the model
+zoo's purged walk-forward of every family with periodic retraining -> calibrated probabilities
+-> selection per horizon) on recorded candles, and reports per horizon the SELECTED model's
+out-of-sample rank IC beside the naive momentum baseline (the trailing return over the same
+horizon), calibration quality, the ">= threshold" calls and the top-decile vs equal-weight net
+return (``SUMMARY_KEYS``), then every candidate's figures (``models``), the one selected
+(``selected``) and why (``selection_reason``). Horizons the snapshot cannot support are listed
+under "skipped" with the reason, never silently dropped. ``crypto-assets backtest --snapshot
+DIR --json`` prints it, with the on-chain features' coverage of the snapshot and, where the
+recorded on-chain data overlap it, the figures with and without them (``ml.onchain_effect``).
 """
 
 from __future__ import annotations
@@ -24,7 +26,8 @@ import pandas as pd
 from crypto_assets.horizons import HORIZON_NAMES, HORIZONS, Horizon
 from crypto_assets.ml.config import TrainConfig
 from crypto_assets.ml.dataset import InsufficientDataError, build_dataset
-from crypto_assets.ml.walkforward import walk_forward_evaluate
+from crypto_assets.ml.model import json_safe
+from crypto_assets.ml.zoo import evaluate_zoo
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +50,8 @@ SUMMARY_KEYS = [
     "n_call_times_at_80",
 ]
 _COUNTS = {"n_folds", "n_predictions", "n_calls_at_80", "n_call_times_at_80"}
+# Added after SUMMARY_KEYS per horizon: each candidate's figures, the selected one, and why.
+ZOO_KEYS = ["models", "selected", "selection_reason"]
 
 
 def _float_or_none(value: Any) -> float | None:
@@ -68,6 +73,10 @@ def summary(overall: dict[str, Any]) -> dict[str, Any]:
         else:
             out[key] = _float_or_none(value)
     return out
+
+
+def _short(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.4f}"
 
 
 def sanitized_snapshot(
@@ -144,10 +153,10 @@ def run_backtest(
     progress: Callable[[str], None] | None = None,
     onchain_dir: Path | None = None,
 ) -> dict[str, Any]:
-    """Per-horizon out-of-sample figures (``SUMMARY_KEYS``) and the horizons skipped; with
-    ``onchain_dir`` (the recorded on-chain files) also an ``onchain`` section: coverage, and
-    where the recordings overlap the snapshot, the figures with and without on-chain features
-    (``ml.onchain_effect``)."""
+    """Per horizon the selected model's out-of-sample figures (``SUMMARY_KEYS``) then
+    ``ZOO_KEYS``; the horizons skipped with the reason. With ``onchain_dir`` (the recorded
+    on-chain files) also an ``onchain`` section: coverage, and where the recordings overlap the
+    snapshot, the figures with and without on-chain features (``ml.onchain_effect``)."""
     config = config or TrainConfig()
     names = list(horizons) if horizons else list(HORIZON_NAMES)
     unknown = [h for h in names if h not in HORIZONS]
@@ -165,17 +174,25 @@ def run_backtest(
     for name in names:
         t0 = time.perf_counter()
         try:
-            report = walk_forward_evaluate(frames.dataset(HORIZONS[name]), config)
+            zoo = evaluate_zoo(frames.dataset(HORIZONS[name]), config)
         except InsufficientDataError as exc:
             result["skipped"][name] = str(exc)
             say(f"{name}: skipped ({exc})")
             continue
-        figures = summary(report.overall)
+        figures = summary(zoo.selected.overall)
+        figures["models"] = json_safe(zoo.figures())
+        figures["selected"] = zoo.selection.family
+        figures["selection_reason"] = zoo.selection.reason
         result["horizons"][name] = figures
+        board = ", ".join(
+            f"{family} {_short(f['rank_ic_mean'])}" for family, f in figures["models"].items()
+        )
         say(
-            f"{name}: {figures['n_folds']} folds, {figures['n_predictions']} predictions, "
-            f"rank IC {figures['rank_ic_mean']} vs momentum {figures['momentum_rank_ic_mean']}, "
-            f"ECE {figures['ece']} ({time.perf_counter() - t0:.0f} s)"
+            f"{name}: {figures['n_folds']} folds, {figures['n_predictions']} predictions; "
+            f"rank IC {board}; selected {zoo.selection.family} (rank IC "
+            f"{_short(figures['rank_ic_mean'])} vs momentum "
+            f"{_short(figures['momentum_rank_ic_mean'])}, ECE {_short(figures['ece'])}) "
+            f"({time.perf_counter() - t0:.0f} s)"
         )
     if onchain_dir is not None:
         from crypto_assets.ml.onchain_effect import onchain_report

@@ -1,8 +1,8 @@
 """How signal models are trained and judged: one configuration for the product and the backtest.
 
-The product's settings (round-trip cost, confidence threshold, trees for quick runs) reach the
-models only through ``TrainConfig`` (built by ``from_settings``), so the backtest and the
-``models`` asset can never disagree about them.
+The product's settings (round-trip cost, confidence threshold, trees for quick runs, the zoo's
+families, Optuna's budget) reach the models only through ``TrainConfig`` (built by
+``from_settings``), so the backtest and the ``models`` asset can never disagree about them.
 """
 
 from __future__ import annotations
@@ -28,14 +28,41 @@ def _default_stride() -> dict[str, int]:
     return {"1h": 3, "24h": 6, "7d": 1, "30d": 1}
 
 
+def _default_families() -> dict[str, list[str]]:
+    # LightGBM alone: the configuration benchmarks/README.md measures. The zoo (e.g. lightgbm,
+    # xgboost, rnn) is opt-in until benchmarks/model_zoo.py shows its selection beating the best
+    # single family on the shared data.
+    return {h: ["lightgbm"] for h in ("1h", "24h", "7d", "30d")}
+
+
+def _default_tuning_budget() -> dict[str, float]:
+    # Seconds of Optuna search per family and horizon over a whole walk-forward and the final
+    # fit: off by default, for the same reason as the families (benchmarks/model_zoo.py,
+    # variant "Optuna off", measures what it costs and buys); settings' ``model_tuning_seconds``
+    # turns it on.
+    return {"1h": 0.0, "24h": 0.0, "7d": 0.0, "30d": 0.0}
+
+
 def _default_seeds() -> dict[str, int]:
     # Averaging seeds lowers variance; hourly sets are large enough that one model is stable.
     return {"1h": 1, "24h": 1, "7d": 3, "30d": 3}
 
 
 class TrainConfig(BaseModel):
+    # The family a single walk-forward / final fit uses; the zoo sets it per candidate.
     family: str = "lightgbm"
     family_params: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    # The families the model zoo fits per horizon on the same folds, and whether it also
+    # judges their equal-weight ensemble (kept only where it wins out of sample).
+    families: dict[str, list[str]] = Field(default_factory=_default_families)
+    ensemble: bool = True
+    # Every listed family is judged only while a horizon has at most this many labelled rows;
+    # past it only the first one runs. Each family costs about what LightGBM costs, so the zoo
+    # multiplies a horizon's training time: the daily horizons of binance_2024 (~25-30k rows)
+    # judge all, the hourly ones (~750k) and years of daily history for hundreds of coins
+    # (~750k) run LightGBM alone within minutes (benchmarks/README.md, "Model zoo").
+    # The settings' ``model_families`` lists the families (the demo profile: LightGBM).
+    zoo_max_rows: int = Field(150_000, ge=0)
     seeds: dict[str, int] = Field(default_factory=_default_seeds)
     # Feature views the ranking score averages one model each over (features.pipeline); a view
     # a timeframe does not have is skipped (hourly candles have no "returns" view).
@@ -51,8 +78,12 @@ class TrainConfig(BaseModel):
     max_rows_for_seeds: int = Field(100_000, ge=1)
     embargo_days: float | None = None  # None: the horizon (never less)
     train_stride: dict[str, int] = Field(default_factory=_default_stride)
-    optuna_trials: int = Field(0, ge=0)
-    optuna_timeout_s: float | None = None
+    # Optuna, nested in every walk-forward fold (ml/tuning.py): at most this many seconds per
+    # family and horizon in all (0 = off), at most ``optuna_trials`` trials per search, and a
+    # new search only once the training set has grown ``optuna_regrow`` times since the last.
+    optuna_budget_s: dict[str, float] = Field(default_factory=_default_tuning_budget)
+    optuna_trials: int = Field(20, ge=0)
+    optuna_regrow: float = Field(1.5, ge=1.0)
     isotonic_min_samples: int = Field(1000, ge=1)
     min_calibration_rows: int = Field(200, ge=1)
     # Pseudo-periods of "no idea" (p = 0.5) the calibrator is shrunk with; see calibration.py.
@@ -100,22 +131,44 @@ class TrainConfig(BaseModel):
     def params_for(self, family: str, horizon: Horizon, rows: int = 0) -> dict[str, Any]:
         """The family's params for a horizon (``rows``: training rows, 0 when unknown)."""
         from crypto_assets.features.pipeline import feature_views
+        from crypto_assets.ml.estimators import estimator_class
 
         params = dict(self.family_params.get(family, {}))
+        accepts = estimator_class(family).params_model.model_fields
+        if family == "ensemble":
+            members = params.setdefault("members", self.families_for(horizon))
+            inner = dict(params.get("member_params", {}))
+            for member in members:
+                inner[member] = {**self.params_for(member, horizon, rows), **inner.get(member, {})}
+            params["member_params"] = inner
+            return params
         seeds = self.seeds.get(horizon.name, 1) if rows <= self.max_rows_for_seeds else 1
-        params.setdefault("n_seeds", seeds)
+        if "n_seeds" in accepts:
+            params.setdefault("n_seeds", seeds)
         views = feature_views(horizon.timeframe)
         chosen = [views[name] for name in self.score_views if name in views]
-        if chosen:
+        if chosen and "views" in accepts:
             params.setdefault("views", chosen)
         return params
+
+    def families_for(self, horizon: Horizon, rows: int = 0) -> list[str]:
+        """The single families the zoo fits for a horizon with ``rows`` labelled rows."""
+        listed = list(self.families.get(horizon.name, [self.family]))
+        return listed[:1] if rows > self.zoo_max_rows else listed
+
+    def tuning_budget(self, horizon: Horizon) -> float:
+        """Seconds of Optuna search per family for this horizon (0: off)."""
+        if self.optuna_trials <= 0:
+            return 0.0
+        return float(self.optuna_budget_s.get(horizon.name, 0.0))
 
     def bar(self, horizon: Horizon) -> pd.Timedelta:
         return TIMEFRAMES[horizon.timeframe]
 
     @classmethod
     def from_settings(cls, settings: Any, **overrides: Any) -> TrainConfig:
-        """The product's configuration: cost, threshold and tree count from the settings."""
+        """The product's configuration from the settings: cost, threshold, calibration bound,
+        tree count, the zoo's families and row limit, and Optuna's budget."""
         values: dict[str, Any] = {
             "round_trip_cost": settings.round_trip_cost,
             "confidence_threshold": settings.confidence_threshold,
@@ -124,6 +177,21 @@ class TrainConfig(BaseModel):
             values["max_ece"] = settings.model_max_ece
         trees = getattr(settings, "model_n_estimators", None)
         if trees:
-            values["family_params"] = {"lightgbm": {"n_estimators": int(trees)}}
+            values["family_params"] = {
+                "lightgbm": {"n_estimators": int(trees)},
+                "xgboost": {"n_estimators": int(trees)},
+            }
+        families = getattr(settings, "model_families", None)
+        if families:
+            if isinstance(families, str):
+                families = families.split(",")
+            chosen = [f.strip() for f in families if f.strip()]
+            values["families"] = {h: chosen for h in ("1h", "24h", "7d", "30d")}
+        zoo_rows = getattr(settings, "model_zoo_max_rows", None)
+        if zoo_rows is not None:
+            values["zoo_max_rows"] = int(zoo_rows)
+        budget = getattr(settings, "model_tuning_seconds", None)
+        if budget is not None:
+            values["optuna_budget_s"] = {h: float(budget) for h in ("1h", "24h", "7d", "30d")}
         values.update(overrides)
         return cls(**values)

@@ -84,10 +84,22 @@ def excess_return(frame: pd.DataFrame) -> np.ndarray:
     return (y - y.groupby(frame["date"]).transform("mean")).to_numpy()
 
 
+def utc_index(values: pd.Series | pd.Index | np.ndarray) -> pd.DatetimeIndex:
+    """Timestamps as a UTC ``DatetimeIndex``, without a Python loop over the rows where the
+    input is already datetime-typed (``np.asarray`` of a tz-aware column builds one Timestamp
+    object per row: on an hourly backtest that loop was a third of the walk-forward's time)."""
+    typed = isinstance(values, pd.Series | pd.Index | np.ndarray)
+    if typed and pd.api.types.is_datetime64_any_dtype(values.dtype):
+        index = pd.DatetimeIndex(values)
+    else:
+        index = pd.DatetimeIndex(pd.to_datetime(np.asarray(values), utc=True))
+    return index.tz_localize("UTC") if index.tz is None else index.tz_convert("UTC")
+
+
 def within_date_rank(values: np.ndarray, dates: pd.Series | np.ndarray) -> np.ndarray:
     """Percentile rank (0..1] of each value among the rows of the same date."""
     series = pd.Series(np.asarray(values, dtype=float))
-    return series.groupby(np.asarray(dates)).rank(pct=True).to_numpy()
+    return series.groupby(utc_index(dates).asi8).rank(pct=True).to_numpy()
 
 
 def dataset_from_candles(

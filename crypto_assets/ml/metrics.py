@@ -16,6 +16,8 @@ import math
 import numpy as np
 import pandas as pd
 
+from crypto_assets.ml.dataset import utc_index
+
 MIN_COINS = 5
 
 
@@ -24,7 +26,7 @@ def _frame(pred: object, target: object, dates: object) -> pd.DataFrame:
         {
             "pred": np.asarray(pred, dtype=float),
             "target": np.asarray(target, dtype=float),
-            "date": np.asarray(dates),
+            "date": utc_index(dates),
         }
     )
     return frame[np.isfinite(frame["pred"]) & np.isfinite(frame["target"])]
@@ -128,7 +130,7 @@ def n_call_times(
     ~10 observations, not 45, and this says how much evidence a hit rate rests on.
     """
     p = np.asarray(prob, dtype=float)
-    when = np.asarray(dates)
+    when = utc_index(dates).asi8
     if p.shape != when.shape:
         raise ValueError(f"prob and dates differ in shape: {p.shape} vs {when.shape}")
     return len(pd.unique(when[p >= threshold]))
@@ -143,7 +145,7 @@ def hit_rate_at(prob: np.ndarray, y: np.ndarray, threshold: float = 0.80) -> flo
 
 def rebalance_dates(dates: np.ndarray | pd.Series, step: pd.Timedelta) -> pd.DatetimeIndex:
     """Non-overlapping rebalance timestamps: the first date, then the first date >= prev + step."""
-    unique = pd.DatetimeIndex(pd.unique(pd.to_datetime(np.asarray(dates), utc=True))).sort_values()
+    unique = utc_index(dates).unique().sort_values()
     chosen: list[pd.Timestamp] = []
     next_allowed: pd.Timestamp | None = None
     for ts in unique:
@@ -158,7 +160,7 @@ def _on_rebalances(
 ) -> pd.core.groupby.DataFrameGroupBy:
     if step is not None and len(frame):
         keep = rebalance_dates(frame["date"], step)
-        frame = frame[pd.to_datetime(frame["date"], utc=True).isin(keep)]
+        frame = frame[utc_index(frame["date"]).isin(keep)]
     return frame.groupby("date")
 
 

@@ -9,7 +9,7 @@ import json
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -18,6 +18,9 @@ from crypto_assets.ml.calibration import Calibrator, ReturnMap
 from crypto_assets.ml.config import TrainConfig
 from crypto_assets.ml.dataset import KEY, Dataset, InsufficientDataError, within_date_rank
 from crypto_assets.ml.estimators import SignalEstimator, estimator_class
+
+if TYPE_CHECKING:
+    from crypto_assets.ml.tuning import Tuner
 
 META_FILE = "meta.json"
 FORMAT = 2
@@ -38,22 +41,33 @@ class HorizonModel:
     params: dict[str, Any] = field(default_factory=dict)
     metrics: dict[str, Any] = field(default_factory=dict)
 
-    def predict(self, features: pd.DataFrame) -> pd.DataFrame:
+    @property
+    def context_bars(self) -> int:
+        """Bars of each coin's history ``predict`` reads (1 for the tree families): to score a
+        date, pass the features of that date and of the ``context_bars - 1`` bars before it,
+        then keep the rows of that date."""
+        return int(self.estimator.context_bars)
+
+    def predict(self, features: pd.DataFrame, rows: np.ndarray | None = None) -> pd.DataFrame:
         """symbol, date, score, expected_return (net), probability (conservative calibrated
         P(net return > 0): the one the threshold applies to) and probability_estimate (the
-        uncollapsed estimate beside it). The return map ranks coins within each date, so pass
-        every coin of a date together."""
+        uncollapsed estimate beside it), one row per input row, or per row of the boolean
+        mask ``rows`` (the other rows then only serve a sequence family as history: pass the
+        ``context_bars - 1`` bars before the rows to score). The return map ranks coins within
+        each date, so pass every coin of a date together."""
         missing = [c for c in [*KEY, *self.features] if c not in features.columns]
         if missing:
             raise ValueError(f"{self.horizon} model: feature frame lacks columns {missing}")
-        out = features[KEY].reset_index(drop=True).copy()
-        if not len(features):
+        frame = features.reset_index(drop=True)
+        keep = np.ones(len(frame), dtype=bool) if rows is None else np.asarray(rows, dtype=bool)
+        out = frame.loc[keep, KEY].reset_index(drop=True)
+        if not len(out):
             for name in PREDICTION_FIELDS:
                 out[name] = pd.Series(dtype=float)
             return out
-        frame = features.reset_index(drop=True)
-        score = self.estimator.predict(frame)
-        raw = self.estimator.predict_proba(frame)
+        score = self.estimator.predict(frame)[keep]
+        raw = self.estimator.predict_proba(frame)[keep]
+        frame = out
         out["score"] = score
         out["expected_return"] = self.return_map.predict(within_date_rank(score, frame["date"]))
         out["probability"] = self.calibrator.predict(raw)
@@ -108,12 +122,21 @@ class HorizonModel:
 
 
 def train_final(
-    dataset: Dataset, config: TrainConfig | None = None, oof: pd.DataFrame | None = None
+    dataset: Dataset,
+    config: TrainConfig | None = None,
+    oof: pd.DataFrame | None = None,
+    *,
+    estimator: SignalEstimator | None = None,
+    tuner: Tuner | None = None,
 ) -> HorizonModel:
     """Fit on every labelled row; calibrate on the walk-forward's out-of-fold predictions.
 
-    Without enough out-of-fold rows the calibrator and return map come from a nested split.
+    ``estimator``: one already fitted on every labelled row (the zoo's ensemble); else a fresh
+    ``config.family`` is fitted, tuned by ``tuner`` (default: a new one with the configured
+    budget). Without enough out-of-fold rows the calibrator and return map come from a nested
+    split.
     """
+    from crypto_assets.ml.tuning import Tuner
     from crypto_assets.ml.walkforward import (
         calibrate,
         fit_estimator,
@@ -128,7 +151,11 @@ def train_final(
         raise InsufficientDataError(
             f"{horizon.name}: {len(data)} labelled rows, need >= {config.min_train_rows}"
         )
-    estimator = fit_estimator(data, dataset.features, horizon, config)
+    if estimator is None:
+        tuner = tuner or Tuner.for_family(config.family, horizon, config, len(data))
+        estimator = fit_estimator(
+            data, dataset.features, horizon, config, tuner=tuner, stage="final"
+        )
     if oof is not None and len(oof) >= config.min_calibration_rows:
         calibrator = calibrate(oof, horizon, config)
         mapping = return_map(oof, market_drift(data))
@@ -136,7 +163,7 @@ def train_final(
         calibrator, mapping = nested_calibration(data, dataset.features, horizon, config)
     return HorizonModel(
         horizon=horizon.name,
-        family=config.family,
+        family=estimator.family,
         features=list(dataset.features),
         estimator=estimator,
         calibrator=calibrator,

@@ -22,6 +22,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from crypto_assets.ml.dataset import utc_index
+
 
 @dataclass(frozen=True)
 class Fold:
@@ -44,7 +46,7 @@ class Fold:
 
 
 def _as_utc_index(values: pd.Series | np.ndarray | pd.Index, name: str) -> pd.DatetimeIndex:
-    index = pd.DatetimeIndex(pd.to_datetime(np.asarray(values), utc=True))
+    index = utc_index(values)
     if index.hasnans and name == "dates":
         raise ValueError("walk_forward_splits: dates contain NaT")
     return index

@@ -1,13 +1,18 @@
-"""The MLflow lifecycle of the signal models: one run per training (the walk-forward and the
-final fit happen INSIDE it, so its duration is the training's), params, per-fold and overall
-metrics, diagnostic plots, the model folder as artifacts, the training's resource use (process
-memory / CPU; GPU utilisation and memory when a GPU is there, else the tag ``gpu`` says why not),
-a registered version per run, and the rule that decides which version is in use.
+"""The MLflow lifecycle of the signal models: one run per horizon's training (the model zoo's
+walk-forward of every family and the final fit happen INSIDE it, so its duration is the
+training's), with one nested run per candidate family (its out-of-sample figures, cost, params
+and Optuna trials), the selected candidate's params, per-fold and overall metrics, diagnostic
+plots (reliability, feature importance, SHAP summaries of the score and of the probability),
+the model folder as artifacts, the training's resource use (process memory / CPU; GPU
+utilisation and memory when a GPU is there, else the tag ``gpu`` says why not), a registered
+version per run tagged with its family and the reason it was selected, and the rule that
+decides which version is in use.
 
 The rule (``promotion``): a version is used only if it passes its own checks — out-of-sample
-rank IC above zero and above plain momentum, expected calibration error within ``MAX_ECE`` —
-AND its rank IC beats the version in use (a version in use that fails the checks, e.g. one
-registered before the checks existed, is replaced by any passing one). A version that fails
+rank IC above zero and above plain momentum, expected calibration error within
+``TrainConfig.max_ece`` — AND its rank IC beats the version in use by ``min_improvement`` (a
+version in use that fails the checks, e.g. one registered before the checks existed, is
+replaced by any passing one). A version that fails
 never becomes the one in use; with no passing version a horizon has no model, and predictions
 and the top list say so. The verdict is stored on the version as tags (``checks_passed``,
 ``checks``), so the registry shows why a version is or is not in use.
@@ -16,7 +21,6 @@ and the top list say so. The verdict is stored on the version as tags (``checks_
 from __future__ import annotations
 
 import logging
-import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,15 +31,17 @@ import numpy as np
 import pandas as pd
 from mlflow.tracking import MlflowClient
 
+from crypto_assets.horizons import HORIZONS
 from crypto_assets.ml import registry
+from crypto_assets.ml.config import TrainConfig
 from crypto_assets.ml.model import META_FILE, HorizonModel, json_safe
 from crypto_assets.ml.walkforward import EvaluationReport
+from crypto_assets.ml.zoo import MAX_ECE, ZooResult, check_problems
 
 log = logging.getLogger(__name__)
 
 EXPERIMENT = "crypto_assets_signals"
 PROMOTION_METRIC = "rank_ic_mean"
-MAX_ECE = 0.10
 CHECKS_TAG = "checks_passed"
 
 
@@ -46,24 +52,6 @@ def model_name(horizon: str, profile: str = "live") -> str:
 
 def experiment_name(profile: str = "live") -> str:
     return EXPERIMENT if profile == "live" else f"{EXPERIMENT}_{profile}"
-
-
-def check_problems(overall: dict[str, Any], max_ece: float = MAX_ECE) -> list[str]:
-    """Why a walk-forward result must not be used (empty: it passes)."""
-    ic, momentum = overall.get("rank_ic_mean"), overall.get("momentum_rank_ic_mean")
-    ece = overall.get("ece")
-    problems = []
-    if ic is None or not math.isfinite(ic) or ic <= 0:
-        problems.append(f"rank IC {_fmt(ic)} is not above 0")
-    elif momentum is not None and math.isfinite(momentum) and ic <= momentum:
-        problems.append(f"rank IC {_fmt(ic)} does not beat momentum {_fmt(momentum)}")
-    if ece is None or not math.isfinite(ece) or ece > max_ece:
-        problems.append(f"ECE {_fmt(ece)} above {max_ece}")
-    return problems
-
-
-def _fmt(value: Any) -> str:
-    return "n/a" if value is None or not math.isfinite(float(value)) else f"{float(value):.4f}"
 
 
 def numeric_metrics(values: dict[str, Any]) -> dict[str, float]:
@@ -89,13 +77,24 @@ class TrainingRun:
     reason: str
     report: EvaluationReport
     model: HorizonModel
+    zoo: ZooResult | None = None  # every candidate's figures and the selection
+
+
+@dataclass(frozen=True)
+class Trained:
+    """What a training hands to ``log_training``."""
+
+    zoo: ZooResult
+    model: HorizonModel
+    sample: pd.DataFrame  # feature rows for the SHAP plots (the latest date, history before)
+    rows: np.ndarray  # boolean mask of ``sample``'s rows to explain (the others are history)
 
 
 def log_training(
     *,
     name: str,
     experiment_id: str,
-    train: Callable[[], tuple[EvaluationReport, HorizonModel, pd.DataFrame]],
+    train: Callable[[], Trained],
     params: dict[str, Any],
     tags: dict[str, str],
     models_dir: Path,
@@ -103,30 +102,32 @@ def log_training(
     max_ece: float = MAX_ECE,
     min_improvement: float = 0.0,
 ) -> TrainingRun:
-    """Run ``train`` inside an MLflow run, log everything, register, decide promotion.
-
-    ``train`` returns the walk-forward report, the final model and a sample of feature rows
-    (symbol, date, features) for the importance plot."""
+    """Run ``train`` inside an MLflow run, log everything, register, decide promotion."""
     with mlflow.start_run(
         experiment_id=experiment_id, run_name=f"{name} {pd.Timestamp.now('UTC'):%Y-%m-%d %H:%M}"
     ) as run:
         mlflow.set_tags({**tags, "mlflow.note.content": description})
         mlflow.log_params({k: str(v)[:500] for k, v in params.items()})
         with registry.resource_usage_logged():  # GPU / memory use of the training, in the run
-            report, model, sample = train()
-        mlflow.set_tag("device", report.device)
+            trained = train()
+        zoo, model = trained.zoo, trained.model
+        report = zoo.selected
+        _log_candidates(zoo, experiment_id, tags.get("horizon", zoo.horizon))
+        mlflow.set_tags(_selection_tags(zoo, report))
         mlflow.log_params({f"model_{k}": str(v)[:500] for k, v in model.params.items()})
         for fold in report.folds:
             metrics = {f"fold_{k}": v for k, v in numeric_metrics(fold).items() if k != "fold"}
             mlflow.log_metrics(metrics, step=int(fold["fold"]))
         mlflow.log_metrics(numeric_metrics(report.overall))
+        for family, figures in zoo.figures().items():
+            mlflow.log_metrics({f"{family}_{k}": v for k, v in numeric_metrics(figures).items()})
         problems = check_problems(report.overall, max_ece)
         mlflow.set_tag(CHECKS_TAG, str(not problems).lower())
         mlflow.set_tag("checks", "; ".join(problems) or "passed")
         mlflow.log_dict({"features": model.features}, "features.json")
         mlflow.log_dict(json_safe(report.folds), "folds.json")
-        _log_plots(report, model, sample)
-        model.metrics = report.overall
+        mlflow.log_dict(json_safe(zoo.figures()), "zoo.json")
+        _log_plots(report, model, trained.sample, trained.rows)
         local_dir = model.save(Path(models_dir) / run.info.run_id)
         mlflow.log_artifacts(str(local_dir), artifact_path="model")
     version = registry.register_model_dir(
@@ -135,7 +136,11 @@ def log_training(
         run.info.artifact_uri,
         local_dir,
         "model",
-        tags={CHECKS_TAG: str(not problems).lower(), "checks": "; ".join(problems) or "passed"},
+        tags={
+            CHECKS_TAG: str(not problems).lower(),
+            "checks": "; ".join(problems) or "passed",
+            **_selection_tags(zoo, report),
+        },
         description=description,
     )
     decision = promote(name, version, passed=not problems, min_improvement=min_improvement)
@@ -150,7 +155,48 @@ def log_training(
         decision.reason,
         report,
         model,
+        zoo,
     )
+
+
+def _selection_tags(zoo: ZooResult, report: EvaluationReport) -> dict[str, str]:
+    """Which family this version is and why it was selected (run and registry tags)."""
+    return {
+        "family": zoo.selection.family,
+        "selection_reason": zoo.selection.reason[:4000],
+        "candidates": ", ".join(zoo.reports),
+        "device": report.device,
+    }
+
+
+def _log_candidates(zoo: ZooResult, experiment_id: str, horizon: str) -> None:
+    """One nested run per candidate: its out-of-sample figures, cost, last fold's params and
+    every Optuna trial (value per trial as a metric series, the trials as a JSON artifact)."""
+    figures = zoo.figures()
+    for family, report in zoo.reports.items():
+        with mlflow.start_run(
+            experiment_id=experiment_id, run_name=f"{horizon} {family}", nested=True
+        ):
+            mine = figures[family]
+            mlflow.set_tags(
+                {
+                    "family": family,
+                    "device": report.device,
+                    "selected": str(family == zoo.selection.family).lower(),
+                    CHECKS_TAG: str(mine["passed"]).lower(),
+                    "checks": "; ".join(mine["problems"]) or "passed",
+                }
+            )
+            last = report.params[-1] if report.params else {}
+            mlflow.log_params({k: str(v)[:500] for k, v in last.items()})
+            mlflow.log_metrics(numeric_metrics({**report.overall, **mine}))
+            for step, trial in enumerate(report.trials):
+                mlflow.log_metric("optuna_trial_rank_ic", trial["value"], step=step)
+            if report.trials:
+                mlflow.log_dict(
+                    {"summary": json_safe(report.tuning), "trials": json_safe(report.trials)},
+                    "optuna_trials.json",
+                )
 
 
 def promote(
@@ -195,8 +241,11 @@ def load_champion(name: str, download_root: Path) -> tuple[HorizonModel, str] | 
     return HorizonModel.load(folder), version
 
 
-def _log_plots(report: EvaluationReport, model: HorizonModel, sample: pd.DataFrame) -> None:
-    """Reliability curve of the out-of-fold probabilities and the model's feature importance."""
+def _log_plots(
+    report: EvaluationReport, model: HorizonModel, sample: pd.DataFrame, rows: np.ndarray
+) -> None:
+    """Reliability curve of the out-of-fold probabilities; mean |SHAP| of the ranking score;
+    SHAP summaries (beeswarm) of the score and of the probability model on ``sample``."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -215,65 +264,104 @@ def _log_plots(report: EvaluationReport, model: HorizonModel, sample: pd.DataFra
     ax.legend()
     mlflow.log_figure(fig, "plots/reliability.png")
     plt.close(fig)
-    if len(sample):
-        shap = model.estimator.explain(sample.reset_index(drop=True))
-        importance = shap[model.features].abs().mean().sort_values().tail(20)
-        fig, ax = plt.subplots(figsize=(6, 6))
-        importance.plot.barh(ax=ax)
-        ax.set(title="Mean |SHAP| of the ranking score (top 20)", xlabel="score units")
-        fig.tight_layout()
-        mlflow.log_figure(fig, "plots/feature_importance.png")
-        plt.close(fig)
+    if not len(sample) or not np.any(rows):
+        return
+    frame = sample.reset_index(drop=True)
+    shown = frame[np.asarray(rows, dtype=bool)][model.features]
+    score = model.estimator.explain(frame, "score", rows)[model.features]
+    importance = score.abs().mean().sort_values().tail(20)
+    fig, ax = plt.subplots(figsize=(6, 6))
+    importance.plot.barh(ax=ax)
+    ax.set(title="Mean |SHAP| of the ranking score (top 20)", xlabel="score units")
+    fig.tight_layout()
+    mlflow.log_figure(fig, "plots/feature_importance.png")
+    plt.close(fig)
+    proba = model.estimator.explain(frame, "proba", rows)[model.features]
+    for values, what, file in (
+        (score, "ranking score", "shap_summary_score"),
+        (proba, "log-odds of P(net return > 0)", "shap_summary_probability"),
+    ):
+        mlflow.log_figure(_shap_summary(values, shown, what), f"plots/{file}.png")
+        plt.close("all")
+
+
+def _shap_summary(values: pd.DataFrame, shown: pd.DataFrame, what: str) -> Any:
+    """shap's beeswarm summary of ``values`` (one dot per coin, coloured by feature value)."""
+    import warnings
+
+    import matplotlib.pyplot as plt
+
+    with warnings.catch_warnings():  # shap's colour maps warn about matplotlib at import
+        warnings.simplefilter("ignore", PendingDeprecationWarning)
+        import shap
+
+    shap.summary_plot(
+        values.to_numpy(),
+        shown.to_numpy(dtype=float),
+        feature_names=list(shown.columns),
+        max_display=15,
+        show=False,
+    )
+    fig = plt.gcf()
+    fig.suptitle(f"SHAP values of the {what}, latest date")
+    fig.tight_layout()
+    return fig
 
 
 def train_and_register(
     horizon: str,
     dataset_builder: Callable[[], Any],
-    config: Any,
+    config: TrainConfig,
     *,
     profile: str,
     experiment_id: str,
     models_dir: Path,
     tags: dict[str, str] | None = None,
 ) -> TrainingRun:
-    """Walk-forward evaluation and the final fit of one horizon inside one MLflow run, then
-    registration and the promotion rule. ``dataset_builder`` returns the ``ml.dataset.Dataset``
-    (called inside the run, so the run's duration includes building it)."""
-    from crypto_assets.ml.model import train_final
-    from crypto_assets.ml.walkforward import walk_forward_evaluate
+    """The model zoo's walk-forward of every family, the selection and the final fit of one
+    horizon inside one MLflow run, then registration and the promotion rule.
+    ``dataset_builder`` returns the ``ml.dataset.Dataset`` (called inside the run, so the
+    run's duration includes building it)."""
+    from crypto_assets.ml.zoo import train_horizon
 
-    holder: dict[str, Any] = {}
-
-    def train() -> tuple[EvaluationReport, HorizonModel, pd.DataFrame]:
+    def train() -> Trained:
         dataset = dataset_builder()
-        holder["dataset"] = dataset
-        report = walk_forward_evaluate(dataset, config)
-        model = train_final(dataset, config, report.oof)
-        recent = dataset.labelled[dataset.labelled["date"] >= dataset.labelled["date"].max()]
+        zoo, model = train_horizon(dataset, config)
+        labelled = dataset.labelled
         mlflow.log_params(
             {
-                "data_from": str(dataset.labelled["date"].min()),
-                "data_to": str(dataset.labelled["date"].max()),
-                "rows": len(dataset.labelled),
-                "coins": int(dataset.labelled["symbol"].nunique()),
+                "data_from": str(labelled["date"].min()),
+                "data_to": str(labelled["date"].max()),
+                "rows": len(labelled),
+                "coins": int(labelled["symbol"].nunique()),
                 "n_features": len(dataset.features),
             }
         )
-        return report, model, recent[["symbol", "date", *dataset.features]]
+        sample, rows = latest_with_context(labelled, model.context_bars)
+        return Trained(zoo, model, sample[["symbol", "date", *dataset.features]], rows)
 
+    families = config.families_for(HORIZONS[horizon])
     name = model_name(horizon, profile)
     description = (
-        f"{horizon} signal model ({config.family}): ranking score, expected net return and a "
-        f"conservatively calibrated P(net return > 0); purged walk-forward evaluation "
-        f"(retrain every {config.retrain_every_days:g} days, embargo >= horizon), round-trip "
-        f"cost {config.round_trip_cost:.2%}. In use only if it passes its checks "
-        f"(rank IC > 0 and > momentum, ECE <= {config.max_ece}) and beats the version in use."
+        f"{horizon} signal model, selected from {', '.join(families)}"
+        f"{' and their ensemble' if config.ensemble and len(families) > 1 else ''} by "
+        f"out-of-sample rank IC among those passing the checks (tags `family`, "
+        f"`selection_reason`): ranking score, expected net return and a conservatively "
+        f"calibrated P(net return > 0); purged walk-forward evaluation (retrain every "
+        f"{config.retrain_every_days:g} days, embargo >= horizon), round-trip cost "
+        f"{config.round_trip_cost:.2%}. In use only if it passes its checks (rank IC > 0 and > "
+        f"momentum, ECE <= {config.max_ece}) and beats the version in use."
     )
     return log_training(
         name=name,
         experiment_id=experiment_id,
         train=train,
-        params={"horizon": horizon, "family": config.family, **_config_params(config)},
+        params={
+            "horizon": horizon,
+            "families": ",".join(families),
+            "ensemble": config.ensemble,
+            **_config_params(config, horizon),
+        },
         tags={**(tags or {}), "horizon": horizon, "profile": profile},
         models_dir=models_dir,
         description=description,
@@ -282,7 +370,18 @@ def train_and_register(
     )
 
 
-def _config_params(config: Any) -> dict[str, Any]:
+def latest_with_context(frame: pd.DataFrame, context_bars: int) -> tuple[pd.DataFrame, np.ndarray]:
+    """The rows of ``frame``'s latest date preceded by ``context_bars - 1`` earlier dates (what
+    a sequence family reads), and the mask of the latest date's rows."""
+    dates = np.sort(frame["date"].unique())
+    if not len(dates):
+        return frame, np.zeros(0, dtype=bool)
+    start = dates[max(0, len(dates) - max(1, context_bars))]
+    window = frame[frame["date"] >= start].reset_index(drop=True)
+    return window, (window["date"] == dates[-1]).to_numpy()
+
+
+def _config_params(config: TrainConfig, horizon: str) -> dict[str, Any]:
     keep = (
         "retrain_every_days",
         "max_folds",
@@ -290,9 +389,13 @@ def _config_params(config: Any) -> dict[str, Any]:
         "round_trip_cost",
         "confidence_threshold",
         "optuna_trials",
+        "optuna_regrow",
         "calibration_bound_quantile",
         "calibration_prior_periods",
         "max_ece",
         "min_improvement",
     )
-    return {k: getattr(config, k) for k in keep}
+    return {
+        **{k: getattr(config, k) for k in keep},
+        "optuna_budget_s": config.tuning_budget(HORIZONS[horizon]),
+    }

@@ -13,6 +13,9 @@ from __future__ import annotations
 
 import logging
 import math
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -28,10 +31,13 @@ from crypto_assets.ml.dataset import (
     InsufficientDataError,
     add_targets,
     excess_return,
+    utc_index,
     within_date_rank,
 )
 from crypto_assets.ml.estimators import SignalEstimator, make_estimator
+from crypto_assets.ml.estimators.base import FIT_ROW, own_params
 from crypto_assets.ml.splits import Fold, walk_forward_splits
+from crypto_assets.ml.tuning import Tuner, tune_params
 
 log = logging.getLogger(__name__)
 
@@ -51,23 +57,50 @@ OOF_COLUMNS = [
 
 def thin(frame: pd.DataFrame, horizon: Horizon, config: TrainConfig) -> pd.DataFrame:
     """Every k-th timestamp of a training frame (``TrainConfig.stride``)."""
-    stamps = frame["date"].nunique()
-    stride = config.stride(horizon, len(frame), stamps)
+    keep = _thin_mask(frame, horizon, config)
+    return frame if keep is None else frame[keep]
+
+
+def _thin_mask(frame: pd.DataFrame, horizon: Horizon, config: TrainConfig) -> np.ndarray | None:
+    stride = config.stride(horizon, len(frame), frame["date"].nunique())
     if stride <= 1:
-        return frame
+        return None
     bar = (frame["date"].astype("int64") // TIMEFRAMES[horizon.timeframe].value).to_numpy()
-    return frame[bar % stride == 0]
+    return bar % stride == 0
+
+
+def training_frame(
+    train: pd.DataFrame, horizon: Horizon, config: TrainConfig, context_bars: int = 1
+) -> pd.DataFrame:
+    """The frame an estimator learns from: thinned rows with their targets; a family that reads
+    history (``context_bars`` > 1) gets every row, the thinned ones marked ``FIT_ROW``, so its
+    sequences have no holes where thinning dropped timestamps."""
+    if context_bars <= 1:
+        return add_targets(thin(train, horizon, config))
+    keep = _thin_mask(train, horizon, config)
+    marked = add_targets(train)
+    marked[FIT_ROW] = True if keep is None else keep
+    return marked
 
 
 def fit_estimator(
-    train: pd.DataFrame, features: list[str], horizon: Horizon, config: TrainConfig
+    train: pd.DataFrame,
+    features: list[str],
+    horizon: Horizon,
+    config: TrainConfig,
+    family: str | None = None,
+    *,
+    params: dict[str, Any] | None = None,
+    tuner: Tuner | None = None,
+    stage: str = "",
 ) -> SignalEstimator:
-    """A fresh estimator of ``config.family`` fitted on (thinned) training rows."""
-    from crypto_assets.ml.tuning import tune_params
-
-    params = tune_params(train, features, horizon, config)
-    estimator = make_estimator(config.family, params, config.device)
-    estimator.fit(add_targets(thin(train, horizon, config)), features)
+    """A fresh estimator of ``family`` (default ``config.family``) fitted on ``train``, with
+    ``params`` when given, else the configured ones improved by ``tuner``'s nested search."""
+    family = family or config.family
+    if params is None:
+        params = tune_params(train, features, horizon, config, family, tuner, stage)
+    estimator = make_estimator(family, params, config.device)
+    estimator.fit(training_frame(train, horizon, config, estimator.context_bars), features)
     return estimator
 
 
@@ -88,8 +121,7 @@ def independent_groups(
     """Per row, the index of its non-overlapping max(horizon, ``min_period``) period: rows in
     one period share one market move, so calibration counts a period once, not each row."""
     period = max(horizon.duration, min_period or pd.Timedelta(0))
-    when = pd.DatetimeIndex(pd.to_datetime(np.asarray(dates), utc=True))
-    return when.asi8 // max(period.value, 1)
+    return utc_index(dates).asi8 // max(period.value, 1)
 
 
 def calibrate(scored: pd.DataFrame, horizon: Horizon, config: TrainConfig) -> Calibrator:
@@ -140,13 +172,31 @@ def _inner_split(
     return inner, valid
 
 
-def score_frame(estimator: SignalEstimator, frame: pd.DataFrame) -> pd.DataFrame:
-    """date, score, prob_raw, y_return (+ label_end) of ``frame`` under ``estimator``."""
+def with_context(frame: pd.DataFrame, history: pd.DataFrame | None, bars: int) -> pd.DataFrame:
+    """``frame`` preceded by the rows of ``history`` from the ``bars - 1`` dates before it (what a
+    sequence family reads as the coins' recent past); ``frame`` alone when ``bars`` <= 1."""
+    if bars <= 1 or history is None or not len(frame) or not len(history):
+        return frame
+    start = frame["date"].min()
+    before = np.sort(history.loc[history["date"] < start, "date"].unique())[-(bars - 1) :]
+    if not len(before):
+        return frame
+    past = history[(history["date"] >= before[0]) & (history["date"] < start)]
+    return pd.concat([past, frame], ignore_index=True)
+
+
+def score_frame(
+    estimator: SignalEstimator, frame: pd.DataFrame, history: pd.DataFrame | None = None
+) -> pd.DataFrame:
+    """date, score, prob_raw, y_return (+ label_end) of ``frame`` under ``estimator``; rows of
+    ``history`` just before ``frame`` serve a sequence family as context (never scored)."""
+    full = with_context(frame, history, estimator.context_bars)
+    skip = len(full) - len(frame)
     out = pd.DataFrame(
         {
-            "date": frame["date"].to_numpy(),
-            "score": estimator.predict(frame),
-            "prob_raw": estimator.predict_proba(frame),
+            "date": frame["date"].array,
+            "score": estimator.predict(full)[skip:],
+            "prob_raw": estimator.predict_proba(full)[skip:],
             "y_return": frame["y_return"].to_numpy(dtype=float),
         }
     )
@@ -155,11 +205,20 @@ def score_frame(estimator: SignalEstimator, frame: pd.DataFrame) -> pd.DataFrame
     return out
 
 
+# (inner rows, validation rows) -> the validation rows scored by a model fitted on the inner rows
+InnerScorer = Callable[[pd.DataFrame, pd.DataFrame], pd.DataFrame]
+
+
 def nested_calibration(
-    train: pd.DataFrame, features: list[str], horizon: Horizon, config: TrainConfig
+    train: pd.DataFrame,
+    features: list[str],
+    horizon: Horizon,
+    config: TrainConfig,
+    scorer: InnerScorer | None = None,
 ) -> tuple[Calibrator, ReturnMap]:
     """Calibrator and return map from an inner purged split of the training rows (used before
-    any earlier out-of-fold predictions exist)."""
+    any earlier out-of-fold predictions exist). ``scorer`` fits on the inner rows and scores
+    the validation rows (default: ``fit_estimator`` with the configured family)."""
     drift = market_drift(train)
     split = _inner_split(train, horizon, config)
     if split is None:
@@ -178,7 +237,10 @@ def nested_calibration(
         )
         return calibrator, ReturnMap(drift=drift)
     inner, valid = split
-    scored = score_frame(fit_estimator(inner, features, horizon, config), valid)
+    if scorer is None:
+        scored = score_frame(fit_estimator(inner, features, horizon, config), valid, train)
+    else:
+        scored = scorer(inner, valid)
     return calibrate(scored, horizon, config), return_map(scored, drift)
 
 
@@ -190,6 +252,12 @@ class EvaluationReport:
     oof: pd.DataFrame  # OOF_COLUMNS (+ "momentum" when the dataset has ret_<h>)
     params: list[dict[str, Any]] = field(default_factory=list)  # estimator params per fold
     device: str = "cpu"
+    family: str = "lightgbm"
+    seconds: float = 0.0  # wall time of its fits, tuning, scoring and calibration
+    cpu_seconds: float = 0.0  # the same in CPU time (robust to a busy machine)
+    tuning: dict[str, Any] = field(default_factory=dict)  # Tuner.summary()
+    trials: list[dict[str, Any]] = field(default_factory=list)  # every Optuna trial
+    tuner: Tuner | None = field(default=None, repr=False)  # to continue into the final fit
 
     @property
     def n_folds(self) -> int:
@@ -263,6 +331,7 @@ def _calibration_for(
     features: list[str],
     horizon: Horizon,
     config: TrainConfig,
+    scorer: InnerScorer | None = None,
 ) -> tuple[Calibrator, ReturnMap, str]:
     known = pd.concat(earlier, ignore_index=True) if earlier else pd.DataFrame()
     if len(known):
@@ -270,20 +339,31 @@ def _calibration_for(
     if len(known) >= config.min_calibration_rows:
         drift = market_drift(train)
         return calibrate(known, horizon, config), return_map(known, drift), "earlier_oof"
-    calibrator, mapping = nested_calibration(train, features, horizon, config)
+    calibrator, mapping = nested_calibration(train, features, horizon, config, scorer)
     return calibrator, mapping, "nested"
 
 
 def predict_oof(
-    estimator: SignalEstimator, calibrator: Calibrator, mapping: ReturnMap, test: pd.DataFrame
+    estimator: SignalEstimator,
+    calibrator: Calibrator,
+    mapping: ReturnMap,
+    test: pd.DataFrame,
+    history: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
-    """Out-of-fold rows (OOF_COLUMNS without ``fold``) of a test block."""
-    scored = score_frame(estimator, test)
+    """Out-of-fold rows (OOF_COLUMNS without ``fold``) of a test block (``history``: earlier
+    rows a sequence family reads as context)."""
+    return oof_rows(score_frame(estimator, test, history), calibrator, mapping, test)
+
+
+def oof_rows(
+    scored: pd.DataFrame, calibrator: Calibrator, mapping: ReturnMap, test: pd.DataFrame
+) -> pd.DataFrame:
+    """Out-of-fold rows of a test block from its ``score_frame``."""
     rank = within_date_rank(scored["score"].to_numpy(), scored["date"])
     return pd.DataFrame(
         {
             "symbol": test["symbol"].to_numpy(),
-            "date": test["date"].to_numpy(),
+            "date": test["date"].array,
             "score": scored["score"].to_numpy(),
             "pred_return": mapping.predict(rank),
             "prob_raw": scored["prob_raw"].to_numpy(),
@@ -295,52 +375,219 @@ def predict_oof(
     )
 
 
-def walk_forward_evaluate(dataset: Dataset, config: TrainConfig | None = None) -> EvaluationReport:
-    """Out-of-fold predictions and metrics of every walk-forward fold (see module docstring)."""
-    config = config or TrainConfig()
-    horizon, data, features = dataset.horizon, dataset.labelled, dataset.features
-    parts: list[pd.DataFrame] = []
-    fold_rows: list[dict[str, Any]] = []
-    used: list[dict[str, Any]] = []
-    device = "cpu"
-    for fold in folds_for(dataset, config):
-        train, test = data.iloc[fold.train_idx], data.iloc[fold.test_idx]
-        estimator = fit_estimator(train, features, horizon, config)
-        used.append(estimator.params())
-        device = estimator.device
-        calibrator, mapping, source = _calibration_for(
-            parts, fold, train, features, horizon, config
-        )
-        part = predict_oof(estimator, calibrator, mapping, test)
-        part.insert(2, "fold", fold.index)
-        if dataset.momentum_column:
-            part["momentum"] = test[dataset.momentum_column].to_numpy(dtype=float)
-        parts.append(part)
-        row = summarise(part, horizon, config.confidence_threshold, part.get("momentum"))
-        row.update(
-            fold=fold.index,
-            n_train=len(train),
-            train_end=fold.train_end,
-            test_start=fold.test_start,
-            test_end=fold.test_end,
-            calibrator=calibrator.method,
-            calibration_source=source,
-        )
-        fold_rows.append(row)
-        log.info(
-            "%s fold %d: train %d rows to %s, test %d rows, rank IC %.4f",
-            horizon.name,
-            fold.index,
-            len(train),
-            fold.train_end.date(),
-            len(test),
-            row["rank_ic_mean"],
-        )
-    oof = pd.concat(parts, ignore_index=True)
-    overall = summarise(oof, horizon, config.confidence_threshold, oof.get("momentum"))
-    overall["n_folds"] = len(fold_rows)
-    overall["test_start"] = fold_rows[0]["test_start"]
-    overall["test_end"] = min(
-        fold_rows[-1]["test_end"], oof["date"].max() + TIMEFRAMES[horizon.timeframe]
+def ensemble_scored(ensemble: Any, members: list[pd.DataFrame]) -> pd.DataFrame:
+    """An ensemble's ``score_frame`` from its members' (the same rows): what its ``predict``
+    and ``predict_proba`` would give, without scoring the rows again."""
+    score, prob = ensemble.combine(
+        [m["score"].to_numpy() for m in members], [m["prob_raw"].to_numpy() for m in members]
     )
-    return EvaluationReport(horizon.name, fold_rows, overall, oof, used, device)
+    return members[0].assign(score=score, prob_raw=prob)
+
+
+@dataclass
+class _Candidate:
+    """One candidate's running state over the folds of a walk-forward."""
+
+    name: str
+    tuner: Tuner | None = None
+    parts: list[pd.DataFrame] = field(default_factory=list)
+    fold_rows: list[dict[str, Any]] = field(default_factory=list)
+    params: list[dict[str, Any]] = field(default_factory=list)
+    seconds: float = 0.0
+    cpu_seconds: float = 0.0
+    device: str = "cpu"
+
+    @contextmanager
+    def timed(self) -> Iterator[None]:
+        """Add the wall and CPU time of the block to this candidate's cost."""
+        wall, cpu = time.perf_counter(), time.process_time()
+        try:
+            yield
+        finally:
+            self.seconds += time.perf_counter() - wall
+            self.cpu_seconds += time.process_time() - cpu
+
+    def report(self, horizon: Horizon, config: TrainConfig) -> EvaluationReport:
+        oof = pd.concat(self.parts, ignore_index=True)
+        overall = summarise(oof, horizon, config.confidence_threshold, oof.get("momentum"))
+        overall["n_folds"] = len(self.fold_rows)
+        overall["test_start"] = self.fold_rows[0]["test_start"]
+        overall["test_end"] = min(
+            self.fold_rows[-1]["test_end"], oof["date"].max() + TIMEFRAMES[horizon.timeframe]
+        )
+        tuner = self.tuner
+        return EvaluationReport(
+            horizon.name,
+            self.fold_rows,
+            overall,
+            oof,
+            self.params,
+            self.device,
+            self.name,
+            self.seconds,
+            self.cpu_seconds,
+            tuner.summary() if tuner and tuner.active else {},
+            list(tuner.trials) if tuner else [],
+            tuner,
+        )
+
+
+def walk_forward_evaluate(dataset: Dataset, config: TrainConfig | None = None) -> EvaluationReport:
+    """Out-of-fold predictions and metrics of ``config.family`` on every walk-forward fold."""
+    config = config or TrainConfig()
+    return walk_forward_zoo(dataset, config, [config.family], ensemble=False)[config.family]
+
+
+def walk_forward_zoo(
+    dataset: Dataset,
+    config: TrainConfig | None = None,
+    families: list[str] | None = None,
+    ensemble: bool | None = None,
+) -> dict[str, EvaluationReport]:
+    """Every family (default ``config.families_for`` the dataset's size) on the SAME purged
+    folds, and their ensemble (``config.ensemble``, with two families or more) built from the
+    same fitted members: per candidate, out-of-fold predictions calibrated on earlier folds
+    only (see the module docstring), metrics, and its cost in seconds."""
+    config = config or TrainConfig()
+    horizon, data = dataset.horizon, dataset.labelled
+    families = list(families or config.families_for(horizon, len(data)))
+    with_ensemble = (config.ensemble if ensemble is None else ensemble) and len(families) > 1
+    folds = folds_for(dataset, config)
+    states = {f: _Candidate(f, Tuner.for_family(f, horizon, config, len(data))) for f in families}
+    if with_ensemble:
+        states["ensemble"] = _Candidate("ensemble")
+    for fold in folds:
+        train, test = data.iloc[fold.train_idx], data.iloc[fold.test_idx]
+        fitted = _fit_fold(fold, train, dataset, config, families, states)
+        inner = _InnerScores(train, dataset, config, fitted)
+        scored: dict[str, pd.DataFrame] = {}
+        for name, estimator in fitted.items():
+            state = states[name]
+            with state.timed():
+                if name == "ensemble":  # from its members' scores: the rows are not scored again
+                    scored[name] = ensemble_scored(estimator, [scored[f] for f in families])
+                else:
+                    scored[name] = score_frame(estimator, test, data)
+                _score_fold(
+                    state,
+                    estimator,
+                    scored[name],
+                    fold,
+                    (train, test),
+                    dataset,
+                    config,
+                    inner.scorer(name),
+                )
+    return {name: state.report(horizon, config) for name, state in states.items()}
+
+
+def _fit_fold(
+    fold: Fold,
+    train: pd.DataFrame,
+    dataset: Dataset,
+    config: TrainConfig,
+    families: list[str],
+    states: dict[str, _Candidate],
+) -> dict[str, SignalEstimator]:
+    """Each family fitted on the fold's training rows (tuned by its own tuner) and, when
+    judged, the ensemble assembled from them."""
+    from crypto_assets.ml.estimators import EnsembleEstimator
+
+    horizon, features = dataset.horizon, dataset.features
+    fitted: dict[str, SignalEstimator] = {}
+    for family in families:
+        with states[family].timed():
+            tuner, stage = states[family].tuner, f"fold {fold.index}"
+            params = tune_params(train, features, horizon, config, family, tuner, stage)
+            fitted[family] = fit_estimator(train, features, horizon, config, family, params=params)
+    if "ensemble" in states:
+        with states["ensemble"].timed():
+            members = [fitted[f] for f in families]
+            fitted["ensemble"] = EnsembleEstimator.from_members(members, train, features)
+    return fitted
+
+
+class _InnerScores:
+    """Nested calibration's inner fits for one fold, each family fitted and scored at most
+    once (with the params of its fold fit); the ensemble's from its members' scores."""
+
+    def __init__(
+        self,
+        train: pd.DataFrame,
+        dataset: Dataset,
+        config: TrainConfig,
+        fitted: dict[str, SignalEstimator],
+    ) -> None:
+        self.train, self.dataset, self.config = train, dataset, config
+        self.fitted = fitted
+        self.estimators: dict[str, SignalEstimator] = {}
+        self.scored: dict[str, pd.DataFrame] = {}
+
+    def scorer(self, name: str) -> InnerScorer:
+        return lambda inner, valid: self.score(name, inner, valid)
+
+    def score(self, name: str, inner: pd.DataFrame, valid: pd.DataFrame) -> pd.DataFrame:
+        from crypto_assets.ml.estimators import EnsembleEstimator
+
+        if name in self.scored:
+            return self.scored[name]
+        if name == "ensemble":
+            members = [f for f in self.fitted if f != "ensemble"]
+            scored = [self.score(f, inner, valid) for f in members]
+            estimators = [self.estimators[f] for f in members]
+            ensemble = EnsembleEstimator.from_members(estimators, inner, self.dataset.features)
+            self.scored[name] = ensemble_scored(ensemble, scored)
+            return self.scored[name]
+        ds = self.dataset
+        params = own_params(self.fitted[name])
+        estimator = fit_estimator(inner, ds.features, ds.horizon, self.config, name, params=params)
+        self.estimators[name] = estimator
+        self.scored[name] = score_frame(estimator, valid, self.train)
+        return self.scored[name]
+
+
+def _score_fold(
+    state: _Candidate,
+    estimator: SignalEstimator,
+    scored: pd.DataFrame,
+    fold: Fold,
+    rows: tuple[pd.DataFrame, pd.DataFrame],
+    dataset: Dataset,
+    config: TrainConfig,
+    scorer: InnerScorer,
+) -> None:
+    """Calibrate a candidate (earlier folds, else nested), turn its scores of the test block
+    into out-of-fold rows and record the fold's figures."""
+    train, test = rows
+    horizon = dataset.horizon
+    calibrator, mapping, source = _calibration_for(
+        state.parts, fold, train, dataset.features, horizon, config, scorer
+    )
+    part = oof_rows(scored, calibrator, mapping, test)
+    part.insert(2, "fold", fold.index)
+    if dataset.momentum_column:
+        part["momentum"] = test[dataset.momentum_column].to_numpy(dtype=float)
+    state.parts.append(part)
+    state.params.append(estimator.params())
+    state.device = estimator.device
+    row = summarise(part, horizon, config.confidence_threshold, part.get("momentum"))
+    row.update(
+        fold=fold.index,
+        n_train=len(train),
+        train_end=fold.train_end,
+        test_start=fold.test_start,
+        test_end=fold.test_end,
+        calibrator=calibrator.method,
+        calibration_source=source,
+    )
+    state.fold_rows.append(row)
+    log.info(
+        "%s %s fold %d: train %d rows to %s, test %d rows, rank IC %.4f",
+        horizon.name,
+        state.name,
+        fold.index,
+        len(train),
+        fold.train_end.date(),
+        len(test),
+        row["rank_ic_mean"],
+    )

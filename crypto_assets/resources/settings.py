@@ -33,6 +33,9 @@ class PipelineSettings(dg.ConfigurableResource):
     confidence_threshold: float = 0.80
     model_max_ece: float = 0.10
     model_n_estimators: int | None = None
+    model_families: list[str] = Field(default_factory=lambda: ["lightgbm", "xgboost", "rnn"])
+    model_zoo_max_rows: int = 150_000
+    model_tuning_seconds: float | None = None  # None: TrainConfig's budget per horizon
     # --- sentiment scorer ---
     sentiment_hf_model: str | None = None
     sentiment_label_map: dict[str, str] | None = None
@@ -50,6 +53,9 @@ class PipelineSettings(dg.ConfigurableResource):
             confidence_threshold=settings.confidence_threshold,
             model_max_ece=settings.model_max_ece,
             model_n_estimators=settings.model_n_estimators,
+            model_families=list(settings.model_families or []),
+            model_zoo_max_rows=settings.model_zoo_max_rows,
+            model_tuning_seconds=settings.model_tuning_seconds,
             sentiment_hf_model=settings.sentiment_hf_model,
             sentiment_label_map=settings.sentiment_label_map,
             sentiment_device=settings.sentiment_device,

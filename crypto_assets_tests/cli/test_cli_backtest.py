@@ -26,10 +26,17 @@ HORIZON_KEYS = {
     "equal_weight_return",
     "max_probability",  # added by "the signal edge", every earlier key kept
     "n_call_times_at_80",
+    "models",  # added by the model zoo: each family's figures, the selected one and why
+    "selected",
+    "selection_reason",
 }
 
 
-def test_backtest_json_on_a_daily_only_snapshot(tmp_path: Path) -> None:
+def test_backtest_json_on_a_daily_only_snapshot(tmp_path: Path, monkeypatch) -> None:
+    # two tree families judged, Optuna off: the zoo's keys at test speed
+    monkeypatch.setenv("CRYPTO_ASSETS_MODEL_FAMILIES", "lightgbm,xgboost")
+    monkeypatch.setenv("CRYPTO_ASSETS_MODEL_TUNING_SECONDS", "0")
+    monkeypatch.setenv("CRYPTO_ASSETS_MODEL_N_ESTIMATORS", "60")
     snapshot = cut_snapshot(
         tmp_path / "daily_only", 12, "2024-01-01", "2024-09-07", timeframes=("1d",)
     )
@@ -46,10 +53,16 @@ def test_backtest_json_on_a_daily_only_snapshot(tmp_path: Path) -> None:
     assert set(payload["horizons"]) == {"7d"}
     assert set(payload["horizons"]["7d"]) == HORIZON_KEYS
     assert payload["horizons"]["7d"]["n_folds"] >= 1
+    models = payload["horizons"]["7d"]["models"]
+    assert set(models) == {"lightgbm", "xgboost", "ensemble"}
+    assert payload["horizons"]["7d"]["selected"] in models
+    assert all(m["device"] == "cpu" and m["fit_seconds"] > 0 for m in models.values())
     assert "hourly" in payload["skipped"]["1h"]
 
 
-def test_backtest_table_and_bad_snapshot(tmp_path: Path) -> None:
+def test_backtest_table_and_bad_snapshot(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setenv("CRYPTO_ASSETS_MODEL_FAMILIES", "lightgbm")
+    monkeypatch.setenv("CRYPTO_ASSETS_MODEL_TUNING_SECONDS", "0")
     runner = CliRunner()
     missing = runner.invoke(app, ["backtest", "--snapshot", str(tmp_path / "nope")])
     assert missing.exit_code == 1

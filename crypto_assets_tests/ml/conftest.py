@@ -50,12 +50,26 @@ def latest_7d(daily_40: pd.DataFrame) -> pd.DataFrame:
 
 
 SMALL_LGBM = {"n_estimators": 40, "num_leaves": 7, "min_child_samples": 30, "num_threads": 1}
+SMALL_XGB = {"n_estimators": 40, "max_depth": 3, "min_child_weight": 30.0, "nthread": 1}
+SMALL_RNN = {
+    "hidden": 16,
+    "length": 8,
+    "max_epochs": 3,
+    "patience": 1,
+    "rows_per_epoch": 3000,
+    "threads": 1,
+    "explain_samples": 200,
+}
+SMALL_PARAMS: dict[str, dict] = {"lightgbm": SMALL_LGBM, "xgboost": SMALL_XGB, "rnn": SMALL_RNN}
+NO_TUNING = {"1h": 0.0, "24h": 0.0, "7d": 0.0, "30d": 0.0}
 
 
 def small_config(**overrides: object) -> TrainConfig:
     """A small, fast configuration (the defaults are for the full backtest)."""
     values = {
-        "family_params": {"lightgbm": dict(SMALL_LGBM)},
+        "family_params": {name: dict(params) for name, params in SMALL_PARAMS.items()},
+        "optuna_budget_s": dict(NO_TUNING),
+        "families": {h: ["lightgbm"] for h in NO_TUNING},  # the zoo's tests ask for more
         "seeds": {"1h": 1, "24h": 1, "7d": 1, "30d": 1},
         "min_train_days": {"7d": 60, "30d": 90, "24h": 20, "1h": 20},
         "retrain_every_days": 30,

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from crypto_assets.ml.backtest import SUMMARY_KEYS, run_backtest
+from crypto_assets.ml.backtest import SUMMARY_KEYS, ZOO_KEYS, run_backtest
 from crypto_assets_tests.fixtures import BINANCE_DIR, cut_snapshot
 from crypto_assets_tests.ml.conftest import small_config
 
@@ -21,7 +21,8 @@ def _needs_data() -> None:
 def test_daily_only_snapshot_runs_daily_horizons_and_skips_hourly(tmp_path: Path) -> None:
     snap = cut_snapshot(tmp_path / "snap", 25, "2024-01-01", "2024-09-07", timeframes=("1d",))
     messages: list[str] = []
-    result = run_backtest(snap, config=small_config(), progress=messages.append)
+    config = small_config(families={h: ["lightgbm", "xgboost"] for h in ("7d", "30d")})
+    result = run_backtest(snap, config=config, progress=messages.append)
     json.dumps(result, allow_nan=False)  # JSON-safe: no NaN anywhere
     assert set(result) == {"snapshot", "horizons", "skipped"}
     assert result["snapshot"] == str(snap)
@@ -29,7 +30,13 @@ def test_daily_only_snapshot_runs_daily_horizons_and_skips_hourly(tmp_path: Path
     assert set(result["skipped"]) == {"1h", "24h"}
     assert all("hourly" in reason for reason in result["skipped"].values())
     for figures in result["horizons"].values():
-        assert list(figures) == SUMMARY_KEYS
+        assert list(figures) == [*SUMMARY_KEYS, *ZOO_KEYS]
+        assert set(figures["models"]) == {"lightgbm", "xgboost", "ensemble"}
+        selected = figures["models"][figures["selected"]]
+        assert selected["rank_ic_mean"] == pytest.approx(figures["rank_ic_mean"])
+        assert figures["selected"] in figures["selection_reason"]
+        for model in figures["models"].values():
+            assert {"rank_ic_mean", "ece", "fit_seconds", "passed", "device"} <= set(model)
         assert figures["n_folds"] >= 3 and figures["n_predictions"] > 1000
         assert figures["test_start"] < figures["test_end"]
         assert -1 <= figures["rank_ic_mean"] <= 1

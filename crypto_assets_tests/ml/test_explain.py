@@ -9,6 +9,7 @@ import pytest
 
 from crypto_assets.ml.dataset import Dataset
 from crypto_assets.ml.explain import (
+    EXPLAIN_COLUMNS,
     explain,
     explain_frame,
     explain_rows,
@@ -61,6 +62,36 @@ def test_top_k_reasons_are_the_largest_contributions(model_7d: HorizonModel, lat
     texts = explain(model_7d, live, k=2)
     assert len(texts) == len(live) and all(t.count(";") == 1 for t in texts)
     frame = explain_frame(model_7d, live)
-    assert list(frame.columns) == ["symbol", "date", "explanation", "shap_top"]
+    assert list(frame.columns) == EXPLAIN_COLUMNS
     assert len(json.loads(frame["shap_top"].iloc[0])) == 3
     assert explain(model_7d, live.iloc[:0]) == []
+
+
+def test_the_probability_is_explained_in_points_of_probability(
+    model_7d: HorizonModel, latest_7d
+) -> None:
+    live = latest_7d.head(8)
+    contrib = shap_values(model_7d, live, "proba")
+    margin = contrib.sum(axis=1).to_numpy()
+    prob = model_7d.estimator.predict_proba(live)
+    np.testing.assert_allclose(1 / (1 + np.exp(-margin)), prob, atol=1e-6)
+    rows = explain_rows(model_7d, live, k=2, output="proba")
+    for i, row in enumerate(rows):
+        name, value = row.contributions[0]
+        assert value == pytest.approx(contrib.iloc[i][name])
+        without = 1 / (1 + np.exp(-(margin[i] - value)))
+        assert f"{(prob[i] - without) * 100:+.1f} pts" in row.reasons[0]
+    frame = explain_frame(model_7d, live, k=2)
+    assert frame["explanation_probability"].tolist() == [r.text for r in rows]
+    assert frame["explanation_probability"].iloc[0] != frame["explanation"].iloc[0]
+
+
+def test_only_the_masked_rows_are_explained(model_7d: HorizonModel, latest_7d) -> None:
+    mask = np.zeros(len(latest_7d), dtype=bool)
+    mask[[1, 3]] = True
+    frame = explain_frame(model_7d, latest_7d, rows=mask)
+    assert frame["symbol"].tolist() == latest_7d["symbol"].iloc[[1, 3]].tolist()
+    whole = explain_frame(model_7d, latest_7d)
+    assert frame["explanation"].tolist() == whole["explanation"].iloc[[1, 3]].tolist()
+    pred = model_7d.predict(latest_7d, rows=mask)
+    assert pred["symbol"].tolist() == frame["symbol"].tolist()

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import dataclasses
+import itertools
 from pathlib import Path
 
 import numpy as np
+import optuna
 import pandas as pd
 import pytest
 
@@ -17,9 +19,11 @@ from crypto_assets.ml.dataset import (
     build_dataset,
     dataset_from_candles,
 )
+from crypto_assets.ml.estimators import LGBMParams
 from crypto_assets.ml.model import PREDICTION_FIELDS, HorizonModel, train_final
+from crypto_assets.ml.tuning import SEARCH_SPACES, Tuner
 from crypto_assets.ml.walkforward import OOF_COLUMNS, walk_forward_evaluate
-from crypto_assets_tests.ml.conftest import small_config
+from crypto_assets_tests.ml.conftest import SMALL_LGBM, small_config
 
 H7 = HORIZONS["7d"]
 
@@ -128,17 +132,39 @@ def test_too_little_history_is_a_clear_error(daily_40) -> None:
         walk_forward_evaluate(ds, small_config())
 
 
-def test_optuna_search_runs_on_the_training_data_only(dataset_7d: Dataset) -> None:
-    model = train_final(dataset_7d, small_config(optuna_trials=2))
-    base = {**small_config().params_for("lightgbm", H7)}
-    tuned = {k for k in base if model.params.get(k) != base[k]}
-    assert tuned and tuned <= {
-        "num_leaves",
-        "min_child_samples",
-        "learning_rate",
-        "colsample_bytree",
-        "reg_lambda",
-    }
+def test_optuna_is_nested_in_the_walk_forward(dataset_7d: Dataset) -> None:
+    """Searches run inside the folds on their training rows only, start from the defaults,
+    re-run only once the training set has grown, and never see a test block's labels."""
+    config = small_config(optuna_budget_s={"7d": 1e6}, optuna_trials=3)
+    report = walk_forward_evaluate(dataset_7d, config)
+    assert report.trials and report.tuning["trials"] == len(report.trials)
+    fold_train = {f"fold {f['fold']}": f["n_train"] for f in report.folds}
+    for trial in report.trials:
+        assert trial["train_rows"] == fold_train[trial["stage"]]
+        assert set(trial["params"]) <= set(SEARCH_SPACES["lightgbm"](optuna.create_study().ask()))
+    first = [t for t in report.trials if t["stage"] == report.trials[0]["stage"]]
+    defaults = LGBMParams.model_validate(config.params_for("lightgbm", H7)).model_dump()
+    assert first[0]["params"] == {k: defaults[k] for k in first[0]["params"]}
+    searched = sorted({t["train_rows"] for t in report.trials})
+    assert 1 < len(searched) < report.n_folds  # not every fold: only after growing 1.5x
+    assert all(b >= 1.5 * a for a, b in itertools.pairwise(searched))
+
+    last_start = report.folds[-1]["test_start"]
+    labelled = dataset_7d.labelled.copy()
+    flip = labelled["date"] >= last_start
+    labelled.loc[flip, "y_return"] = -labelled.loc[flip, "y_return"]
+    again = walk_forward_evaluate(dataclasses.replace(dataset_7d, labelled=labelled), config)
+    cols = ["score", "prob_raw", "prob_calibrated"]
+    pd.testing.assert_frame_equal(report.oof[cols], again.oof[cols])
+
+
+def test_optuna_time_budget_is_respected(dataset_7d: Dataset) -> None:
+    tuner = Tuner.for_family("lightgbm", H7, small_config(optuna_budget_s={"7d": 0.01}))
+    model = train_final(dataset_7d, small_config(optuna_budget_s={"7d": 0.01}), tuner=tuner)
+    assert len(tuner.trials) == 1  # the default is scored, then the budget is spent
+    assert not tuner.due(10**9) and model.params["num_leaves"] == SMALL_LGBM["num_leaves"]
+    off = Tuner.for_family("lightgbm", H7, small_config())
+    assert not off.active and not off.due(10**9)
 
 
 def test_long_histories_get_fewer_longer_folds_and_thinned_rows() -> None:

@@ -1,7 +1,10 @@
 """Signal models: one static partition per horizon. The asset reads the stored ``feature_table``
-and ``labels`` it declares, and ``crypto_assets.ml.tracking.train_and_register`` evaluates the
-model walk-forward, fits it, logs everything to one MLflow run, registers a version and applies
-the rule that decides which version is in use (it must pass its checks and beat the one in use).
+and ``labels`` it declares, and ``crypto_assets.ml.tracking.train_and_register`` runs the model
+zoo (every family in the settings' ``model_families`` on the same purged walk-forward folds, and
+their ensemble), selects one by out-of-sample rank IC among those passing the checks, fits it,
+logs everything to one MLflow run (a nested run per family), registers a version tagged with its
+family and the reason, and applies the rule that decides which version is in use (it must pass
+its checks and beat the one in use). The metadata shows every family's figures and the choice.
 """
 
 import subprocess
@@ -29,7 +32,8 @@ FORWARDED_TAG_PREFIX = "crypto_assets/"
 
 class ModelConfig(dg.Config):
     retrain_every_days: float = 30.0
-    optuna_trials: int = 0
+    # Optuna's trials per search; None: the default (20), within settings.model_tuning_seconds
+    optuna_trials: int | None = None
     n_estimators: int | None = None  # None: settings.model_n_estimators, else the default
     min_improvement: float = 0.0  # rank-IC gain a retrain needs to replace the model in use
 
@@ -72,16 +76,16 @@ def models(
     (``crypto_assets.ml``), evaluated walk-forward with purge and embargo, logged to MLflow and
     registered; a version is used only if it passes its checks and beats the version in use."""
     horizon = HORIZONS[context.partition_key]
+    overrides = {"optuna_trials": config.optuna_trials} if config.optuna_trials is not None else {}
     train_config = TrainConfig.from_settings(
         settings,
         retrain_every_days=config.retrain_every_days,
-        optuna_trials=config.optuna_trials,
         min_improvement=config.min_improvement,
+        **overrides,
     )
     if config.n_estimators:
-        train_config.family_params.setdefault(train_config.family, {})["n_estimators"] = (
-            config.n_estimators
-        )
+        for family in ("lightgbm", "xgboost"):  # the tree families
+            train_config.family_params.setdefault(family, {})["n_estimators"] = config.n_estimators
     tags = {
         "git_commit": _git_commit(),
         "dagster_run_id": context.run_id,
@@ -135,6 +139,8 @@ def _metadata(run: tracking.TrainingRun) -> dict:
     return {
         "model": f"{run.name} v{run.version}",
         "family": run.model.family,
+        "selection": run.zoo.selection.reason if run.zoo else "",
+        "candidates": dg.MetadataValue.md(run.zoo.markdown() if run.zoo else run.model.family),
         "in_use": f"v{run.in_use}" if run.in_use else "none (no version passes its checks)",
         "checks": "; ".join(run.problems) or "passed",
         "promoted": run.promoted,

@@ -123,8 +123,9 @@ def _predict_day(
             skipped.setdefault(horizon, f"no {timeframe} features on {day.date()}")
             continue
         latest = latest[latest["date"] == latest.groupby("symbol")["date"].transform("max")]
-        predicted = model.predict(latest)
-        explained = explain_frame(model, latest, k=3)
+        frame, scored = with_history(features, latest, model.context_bars, TIMEFRAMES[timeframe])
+        predicted = model.predict(frame, scored)
+        explained = explain_frame(model, frame, k=3, rows=scored)
         rows.append(
             predicted.assign(
                 day=day,
@@ -136,6 +137,27 @@ def _predict_day(
             ).drop(columns=["date"])
         )
     return rows
+
+
+def with_history(
+    features: pd.DataFrame, latest: pd.DataFrame, context_bars: int, bar: pd.Timedelta
+) -> tuple[pd.DataFrame, np.ndarray]:
+    """``latest`` preceded by each of its coins' ``context_bars - 1`` earlier bars of
+    ``features`` (what a sequence family reads; the tree families read the row alone), and
+    the mask of ``latest``'s rows."""
+    if context_bars <= 1:
+        return latest, np.ones(len(latest), dtype=bool)
+    start = latest["date"].min() - bar * (context_bars - 1)
+    history = features[
+        (features["date"] >= start)
+        & (features["date"] < latest["date"].max())
+        & features["symbol"].isin(latest["symbol"])
+    ]
+    history = history[
+        history["date"] < history["symbol"].map(latest.groupby("symbol")["date"].max())
+    ]
+    frame = pd.concat([history, latest], ignore_index=True)
+    return frame, np.r_[np.zeros(len(history), dtype=bool), np.ones(len(latest), dtype=bool)]
 
 
 def predictions(
@@ -159,14 +181,23 @@ def predictions(
             )
         else:
             champions[horizon] = loaded
+    context_bars: dict[str, int] = {}  # per timeframe: the longest history a champion reads
+    for horizon, (model, _) in champions.items():
+        timeframe = HORIZONS[horizon].timeframe
+        context_bars[timeframe] = max(context_bars.get(timeframe, 1), model.context_bars)
     features_by_tf = {  # one read per timeframe for the whole window, sliced per day
         timeframe: utc_columns(
             duckdb.read_window(
-                "feature_table", "date", window.start, window.end, "timeframe = ?", [timeframe]
+                "feature_table",
+                "date",
+                window.start - TIMEFRAMES[timeframe] * (bars - 1),
+                window.end,
+                "timeframe = ?",
+                [timeframe],
             ),
             "date",
         )
-        for timeframe in {HORIZONS[h].timeframe for h in champions}
+        for timeframe, bars in context_bars.items()
     }
     rows = [
         part
@@ -266,7 +297,8 @@ def build_assets(partitions: Partitions) -> list[dg.AssetsDefinition]:
     }
     return [
         dg.asset(
-            # the models asset is only the registry's door: the version in use is loaded
+            # the models asset is only the registry's door: the version in use is loaded;
+            # a sequence champion also reads the feature_table's bars before the partition
             deps=[
                 "feature_table",
                 dg.AssetDep("models", partition_mapping=dg.AllPartitionMapping()),

@@ -9,10 +9,16 @@ from __future__ import annotations
 from typing import Any
 
 from crypto_assets.ml.estimators.base import TARGETS, Output, SignalEstimator
+from crypto_assets.ml.estimators.ensemble import EnsembleEstimator, EnsembleParams
 from crypto_assets.ml.estimators.lightgbm import LGBMParams, LightGBMEstimator, lightgbm_device
+from crypto_assets.ml.estimators.recurrent import RNNEstimator, RNNParams, torch_device
+from crypto_assets.ml.estimators.xgboost import XGBoostEstimator, XGBParams, xgboost_device
 
 FAMILIES: dict[str, type[SignalEstimator]] = {
     LightGBMEstimator.family: LightGBMEstimator,
+    XGBoostEstimator.family: XGBoostEstimator,
+    RNNEstimator.family: RNNEstimator,
+    EnsembleEstimator.family: EnsembleEstimator,
 }
 
 
@@ -31,11 +37,19 @@ def make_estimator(family: str, params: dict[str, Any] | None = None, device: st
 __all__ = [
     "FAMILIES",
     "TARGETS",
+    "EnsembleEstimator",
+    "EnsembleParams",
     "LGBMParams",
     "LightGBMEstimator",
     "Output",
+    "RNNEstimator",
+    "RNNParams",
     "SignalEstimator",
+    "XGBParams",
+    "XGBoostEstimator",
     "estimator_class",
     "lightgbm_device",
     "make_estimator",
+    "torch_device",
+    "xgboost_device",
 ]

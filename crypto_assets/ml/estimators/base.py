@@ -18,7 +18,13 @@ three targets computed by the caller from the NET forward return (``ml.dataset.a
 Frames passed to ``predict`` / ``predict_proba`` / ``explain`` carry ``symbol``, ``date`` and the
 features; a sequence model may use the rows of earlier dates in the same frame as history, but
 must return one value per row in the frame's order and never use a row dated after the row it
-scores.
+scores. ``context_bars`` says how many bars of a coin's history (the row itself included) a
+family reads: 1 for the tree families; a caller scoring a block of dates passes that many bars
+before the block as well (``ml.walkforward.with_context``) and keeps the block's outputs.
+
+Training rows may carry a boolean ``FIT_ROW`` column: when present, only the rows where it is
+true are learned from and the others serve as history (a sequence family thins its training
+TARGETS without punching holes into the sequences; tree families never receive it).
 """
 
 from __future__ import annotations
@@ -28,9 +34,11 @@ from typing import ClassVar, Literal, Protocol, Self, runtime_checkable
 
 import numpy as np
 import pandas as pd
+from pydantic import BaseModel
 
 Output = Literal["score", "proba"]
 TARGETS: tuple[str, ...] = ("y_rank", "y_up", "y_return")
+FIT_ROW = "fit_row"
 
 
 @runtime_checkable
@@ -38,7 +46,13 @@ class SignalEstimator(Protocol):
     """A model family behind the product's signals (see the module docstring)."""
 
     family: ClassVar[str]
+    params_model: ClassVar[type[BaseModel]]  # the hyper-parameters it accepts (validated)
     device: str  # where it trained: "cpu", "cuda", ... (logged to MLflow)
+
+    @property
+    def context_bars(self) -> int:
+        """Bars of a coin's history one output reads (the row itself included)."""
+        ...
 
     def fit(self, train: pd.DataFrame, features: list[str]) -> None:
         """Learn the ranking score from ``y_rank`` and the raw probability from ``y_up``."""
@@ -53,10 +67,14 @@ class SignalEstimator(Protocol):
         """Uncalibrated P(net return > 0) per row, in [0, 1]."""
         ...
 
-    def explain(self, frame: pd.DataFrame, output: Output = "score") -> pd.DataFrame:
+    def explain(
+        self, frame: pd.DataFrame, output: Output = "score", rows: np.ndarray | None = None
+    ) -> pd.DataFrame:
         """Per-row additive contributions (SHAP) of every feature to ``predict`` (``"score"``)
         or to the probability model's raw output (``"proba"``), plus a ``bias`` column: the
-        features' columns sum with ``bias`` to the model's output on its own scale."""
+        features' columns sum with ``bias`` to the model's output on its own scale. ``rows``
+        (a boolean mask over ``frame``) explains only those rows, indexed as in ``frame``; the
+        others are history a sequence family reads (SHAP is costly for it, history is not)."""
         ...
 
     def params(self) -> dict[str, object]:
@@ -71,3 +89,45 @@ class SignalEstimator(Protocol):
     def load(cls, directory: Path) -> Self:
         """The estimator ``save`` wrote."""
         ...
+
+
+def feature_matrix(frame: pd.DataFrame, features: list[str]) -> np.ndarray:
+    """``frame[features]`` as float32 (NaN kept), with a clear error naming absent columns."""
+    missing = [c for c in features if c not in frame.columns]
+    if missing:
+        raise ValueError(f"feature frame lacks columns {missing}")
+    return frame[features].to_numpy(dtype=np.float32)
+
+
+def place_contributions(values: np.ndarray, names: list[str], features: list[str]) -> np.ndarray:
+    """A model's (rows, len(names) + 1) contributions (last column: bias) spread into the full
+    ``features`` columns + bias, zero for the features that model did not see (one view)."""
+    where = {name: i for i, name in enumerate(features)}
+    full = np.zeros((len(values), len(features) + 1))
+    full[:, [where[n] for n in names]] = values[:, :-1]
+    full[:, -1] = values[:, -1]
+    return full
+
+
+def fit_rows(train: pd.DataFrame) -> pd.DataFrame:
+    """The rows to learn from: those marked ``FIT_ROW`` when the column is there, else all."""
+    if FIT_ROW not in train.columns:
+        return train
+    return train[train[FIT_ROW].to_numpy(dtype=bool)]
+
+
+def explained_rows(frame: pd.DataFrame, rows: np.ndarray | None) -> pd.DataFrame:
+    """The rows ``explain`` must explain (all when ``rows`` is None)."""
+    if rows is None:
+        return frame
+    mask = np.asarray(rows, dtype=bool)
+    if mask.shape != (len(frame),):
+        raise ValueError(f"rows must be a boolean mask of {len(frame)} values")
+    return frame[mask]
+
+
+def own_params(estimator: SignalEstimator) -> dict[str, object]:
+    """A fitted estimator's hyper-parameters as its params model accepts them (``params()``
+    also reports what it resolved, e.g. the device)."""
+    fields = estimator.params_model.model_fields
+    return {k: v for k, v in estimator.params().items() if k in fields}

@@ -28,7 +28,13 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel, Field
 
-from crypto_assets.ml.estimators.base import Output
+from crypto_assets.ml.estimators.base import (
+    Output,
+    explained_rows,
+    feature_matrix,
+    fit_rows,
+    place_contributions,
+)
 
 log = logging.getLogger(__name__)
 
@@ -112,18 +118,13 @@ def lightgbm_device() -> str:
     return "cpu"
 
 
-def _matrix(frame: pd.DataFrame, features: list[str]) -> np.ndarray:
-    missing = [c for c in features if c not in frame.columns]
-    if missing:
-        raise ValueError(f"feature frame lacks columns {missing}")
-    return frame[features].to_numpy(dtype=np.float32)
-
-
 class LightGBMEstimator:
     """Score = mean of ``n_seeds`` regressors on ``y_rank``; probability = mean of as many
     binary classifiers on ``y_up``."""
 
     family: ClassVar[str] = "lightgbm"
+    params_model: ClassVar[type[BaseModel]] = LGBMParams
+    context_bars: ClassVar[int] = 1
 
     def __init__(self, params: LGBMParams | dict[str, Any] | None = None, device: str = "auto"):
         self.hyper = LGBMParams.model_validate(params or {})
@@ -140,15 +141,16 @@ class LightGBMEstimator:
 
     def fit(self, train: pd.DataFrame, features: list[str]) -> None:
         self.features = list(features)
+        train = fit_rows(train)
         y_rank = train["y_rank"].to_numpy(dtype=float)
         y_up = train["y_up"].to_numpy(dtype=float)
         self.scorers, self.classifiers = [], []
         for k in range(self.hyper.n_seeds):
             seed = self.hyper.seed + k
             for view in self._views():
-                x = _matrix(train, view)
+                x = feature_matrix(train, view)
                 self.scorers.append(self._train("regression", x, y_rank, seed, view))
-            x = _matrix(train, self.features)
+            x = feature_matrix(train, self.features)
             self.classifiers.append(self._train("binary", x, y_up, seed, self.features))
 
     def _train(
@@ -165,20 +167,16 @@ class LightGBMEstimator:
         the contributions are placed into the full feature columns (+ bias) before averaging."""
         if not boosters:
             raise RuntimeError("LightGBMEstimator is not fitted")
-        _matrix(frame, self.features)  # every fitted feature must be there
+        feature_matrix(frame, self.features)  # every fitted feature must be there
         contrib = "pred_contrib" in kwargs
         if not len(frame):
             return np.empty((0, len(self.features) + 1)) if contrib else np.empty(0)
-        where = {name: i for i, name in enumerate(self.features)}
         outputs = []
         for booster in boosters:
             names = booster.feature_name()
-            values = booster.predict(_matrix(frame, names), **kwargs)
+            values = booster.predict(feature_matrix(frame, names), **kwargs)
             if contrib:
-                full = np.zeros((len(frame), len(self.features) + 1))
-                full[:, [where[n] for n in names]] = values[:, :-1]
-                full[:, -1] = values[:, -1]
-                values = full
+                values = place_contributions(values, names, self.features)
             outputs.append(values)
         return np.mean(outputs, axis=0)
 
@@ -190,10 +188,13 @@ class LightGBMEstimator:
         margin = self._mean(self.classifiers, frame, raw_score=True)
         return 1.0 / (1.0 + np.exp(-margin))
 
-    def explain(self, frame: pd.DataFrame, output: Output = "score") -> pd.DataFrame:
+    def explain(
+        self, frame: pd.DataFrame, output: Output = "score", rows: np.ndarray | None = None
+    ) -> pd.DataFrame:
         """Exact TreeSHAP from LightGBM itself (``pred_contrib``), averaged over the seeds; the
         probability model's contributions are on its log-odds scale."""
         boosters = self.scorers if output == "score" else self.classifiers
+        frame = explained_rows(frame, rows)
         values = self._mean(boosters, frame, pred_contrib=True)
         return pd.DataFrame(values, columns=[*self.features, "bias"], index=frame.index)
 

@@ -1,0 +1,204 @@
+"""The model zoo: per horizon, every family on the same purged walk-forward folds, one selected.
+
+Each single family (``TrainConfig.families``: LightGBM, XGBoost, the recurrent sequence model)
+and, with two or more, their equal-weight ensemble are judged out of sample on identical test
+blocks with identical calibration rules (``ml.walkforward.walk_forward_zoo``). Selection
+(``select_family``): a candidate qualifies only if it passes the checks a model in use must
+pass (``check_problems``: rank IC above zero and above plain momentum, ECE within ``MAX_ECE``);
+among those the highest out-of-sample rank IC wins, so the ensemble is chosen only where it
+beats every qualifying single family. If none qualifies, the one with the highest rank IC is
+still named (and trained, so its figures are on record) with the reason, and the promotion rule
+(``ml.tracking``) keeps it out of use. The reason is a sentence stored with the model version.
+
+Pure domain code: no MLflow and no Dagster (``ml.tracking`` logs what this returns).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import pandas as pd
+
+from crypto_assets.ml.config import TrainConfig
+from crypto_assets.ml.dataset import Dataset
+from crypto_assets.ml.model import HorizonModel, train_final
+from crypto_assets.ml.walkforward import EvaluationReport, fit_estimator, walk_forward_zoo
+
+MAX_ECE = 0.10
+ENSEMBLE = "ensemble"
+FIGURES = ["rank_ic_mean", "rank_ic_ir", "momentum_rank_ic_mean", "ece", "brier"]
+
+
+def check_problems(overall: dict[str, Any], max_ece: float = MAX_ECE) -> list[str]:
+    """Why a walk-forward result must not be used (empty: it passes)."""
+    ic, momentum = overall.get("rank_ic_mean"), overall.get("momentum_rank_ic_mean")
+    ece = overall.get("ece")
+    problems = []
+    if ic is None or not math.isfinite(ic) or ic <= 0:
+        problems.append(f"rank IC {_fmt(ic)} is not above 0")
+    elif momentum is not None and math.isfinite(momentum) and ic <= momentum:
+        problems.append(f"rank IC {_fmt(ic)} does not beat momentum {_fmt(momentum)}")
+    if ece is None or not math.isfinite(ece) or ece > max_ece:
+        problems.append(f"ECE {_fmt(ece)} above {max_ece}")
+    return problems
+
+
+def _fmt(value: Any) -> str:
+    if value is None or not math.isfinite(float(value)):
+        return "n/a"
+    return f"{float(value):.4f}"
+
+
+def _ic(report: EvaluationReport) -> float:
+    value = report.overall.get("rank_ic_mean")
+    return float(value) if value is not None and math.isfinite(value) else -math.inf
+
+
+@dataclass(frozen=True)
+class Selection:
+    family: str
+    reason: str
+    passed: bool  # the selected candidate passes its checks
+
+
+def select_family(reports: dict[str, EvaluationReport], max_ece: float = MAX_ECE) -> Selection:
+    """The candidate in use for a horizon and why (see the module docstring)."""
+    if not reports:
+        raise ValueError("no candidate to select from")
+    problems = {name: check_problems(r.overall, max_ece) for name, r in reports.items()}
+    ranked = sorted(reports, key=lambda name: _ic(reports[name]), reverse=True)
+    board = ", ".join(f"{n} {_fmt(reports[n].overall.get('rank_ic_mean'))}" for n in ranked)
+    passing = [name for name in ranked if not problems[name]]
+    if not passing:
+        best = ranked[0]
+        reason = (
+            f"no candidate passes its checks; {best} has the highest out-of-sample rank IC "
+            f"({board}) but {'; '.join(problems[best])}"
+        )
+        return Selection(best, reason, False)
+    best = passing[0]
+    reason = f"{best}: highest out-of-sample rank IC among the candidates that pass ({board})"
+    better = [name for name in ranked[: ranked.index(best)]]
+    if better:
+        reason += "; " + "; ".join(f"{name} fails: {', '.join(problems[name])}" for name in better)
+    if best != ENSEMBLE and ENSEMBLE in reports and ENSEMBLE not in better:
+        reason += "; the ensemble does not win out of sample"
+    return Selection(best, reason, True)
+
+
+@dataclass
+class ZooResult:
+    horizon: str
+    reports: dict[str, EvaluationReport]  # single families, then "ensemble" when judged
+    selection: Selection
+    max_ece: float = MAX_ECE  # the checks' calibration bound (TrainConfig.max_ece)
+
+    @property
+    def selected(self) -> EvaluationReport:
+        return self.reports[self.selection.family]
+
+    def figures(self) -> dict[str, dict[str, Any]]:
+        """Per candidate: out-of-sample figures, cost, checks (the backtest's ``models``)."""
+        out = {}
+        for name, report in self.reports.items():
+            seconds, cpu = report.seconds, report.cpu_seconds
+            if name == ENSEMBLE:  # it costs its members' fits too
+                members = [r for n, r in self.reports.items() if n != ENSEMBLE]
+                seconds += sum(r.seconds for r in members)
+                cpu += sum(r.cpu_seconds for r in members)
+            problems = check_problems(report.overall, self.max_ece)
+            out[name] = {
+                **{key: _number(report.overall.get(key)) for key in FIGURES},
+                "fit_seconds": round(seconds, 1),
+                "cpu_seconds": round(cpu, 1),
+                "device": report.device,
+                "passed": not problems,
+                "problems": problems,
+                "tuning": report.tuning or None,
+            }
+        return out
+
+    def table(self) -> pd.DataFrame:
+        """One row per candidate (for the ``models`` asset's metadata and the benchmark)."""
+        rows = [
+            {"family": name, **{k: v for k, v in f.items() if k not in ("problems", "tuning")}}
+            for name, f in self.figures().items()
+        ]
+        frame = pd.DataFrame(rows)
+        frame["selected"] = frame["family"] == self.selection.family
+        return frame
+
+    def markdown(self) -> str:
+        """The candidates as a markdown table, the selected one marked, then the reason."""
+        lines = [
+            "| family | rank IC | momentum IC | ECE | passes checks | fit s | device | |",
+            "|---|---|---|---|---|---|---|---|",
+        ]
+        for name, f in self.figures().items():
+            mark = "**selected**" if name == self.selection.family else ""
+            lines.append(
+                f"| {name} | {_fmt(f['rank_ic_mean'])} | {_fmt(f['momentum_rank_ic_mean'])} | "
+                f"{_fmt(f['ece'])} | {'yes' if f['passed'] else 'no'} | "
+                f"{f['fit_seconds']:.0f} | {f['device']} | {mark} |"
+            )
+        return "\n".join([*lines, "", self.selection.reason])
+
+
+def _number(value: Any) -> float | None:
+    if value is None:
+        return None
+    value = float(value)
+    return value if math.isfinite(value) else None
+
+
+def evaluate_zoo(dataset: Dataset, config: TrainConfig | None = None) -> ZooResult:
+    """Walk-forward every candidate of the horizon on the same folds and select one."""
+    config = config or TrainConfig()
+    reports = walk_forward_zoo(dataset, config)
+    selection = select_family(reports, config.max_ece)
+    listed = config.families_for(dataset.horizon)
+    if len(listed) > 1 and len(reports) == 1:
+        rows = len(dataset.labelled)
+        note = (
+            f"; only {listed[0]} was judged: {rows} labelled rows exceed zoo_max_rows "
+            f"{config.zoo_max_rows} (each of {', '.join(listed[1:])} would cost about as much)"
+        )
+        selection = Selection(selection.family, selection.reason + note, selection.passed)
+    return ZooResult(dataset.horizon.name, reports, selection, config.max_ece)
+
+
+def train_selected(
+    dataset: Dataset, zoo: ZooResult, config: TrainConfig | None = None
+) -> HorizonModel:
+    """The selected candidate fitted on every labelled row (its tuner continuing where the
+    walk-forward left it; the ensemble's members each with their own), calibrated on its own
+    out-of-fold predictions."""
+    from crypto_assets.ml.estimators import EnsembleEstimator
+
+    config = config or TrainConfig()
+    family = zoo.selection.family
+    report = zoo.selected
+    chosen = config.model_copy(update={"family": family})
+    if family != ENSEMBLE:
+        return train_final(dataset, chosen, report.oof, tuner=report.tuner)
+    data, horizon, features = dataset.labelled, dataset.horizon, dataset.features
+    members = [
+        fit_estimator(data, features, horizon, config, name, tuner=r.tuner, stage="final")
+        for name, r in zoo.reports.items()
+        if name != ENSEMBLE
+    ]
+    estimator = EnsembleEstimator.from_members(members, data, features)
+    return train_final(dataset, chosen, report.oof, estimator=estimator)
+
+
+def train_horizon(
+    dataset: Dataset, config: TrainConfig | None = None
+) -> tuple[ZooResult, HorizonModel]:
+    """What the ``models`` asset runs per horizon: the zoo's walk-forward, the selection, and
+    the final fit of the selected candidate (its metrics set to its out-of-sample figures)."""
+    zoo = evaluate_zoo(dataset, config)
+    model = train_selected(dataset, zoo, config)
+    model.metrics = zoo.selected.overall
+    return zoo, model

@@ -1,0 +1,191 @@
+"""The model zoo: every family on the same folds, selection by out-of-sample rank IC behind the
+checks, the ensemble only where it wins, the selected candidate's final fit."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from crypto_assets.defs.predictions.assets import _predict_day
+from crypto_assets.horizons import HORIZONS
+from crypto_assets.ml.config import TrainConfig
+from crypto_assets.ml.dataset import Dataset
+from crypto_assets.ml.estimators import make_estimator
+from crypto_assets.ml.model import HorizonModel
+from crypto_assets.ml.tracking import latest_with_context
+from crypto_assets.ml.walkforward import EvaluationReport
+from crypto_assets.ml.zoo import (
+    ZooResult,
+    check_problems,
+    evaluate_zoo,
+    select_family,
+    train_selected,
+)
+from crypto_assets.resources.settings import PipelineSettings
+from crypto_assets.settings import MODEL_FAMILIES, SettingsError, load_settings
+from crypto_assets_tests.fixtures import isolated_settings
+from crypto_assets_tests.ml.conftest import small_config
+
+FAMILIES = ["lightgbm", "xgboost", "rnn"]
+
+
+def _report(name: str, ic: float, ece: float = 0.05, momentum: float = -0.05) -> EvaluationReport:
+    overall = {"rank_ic_mean": ic, "momentum_rank_ic_mean": momentum, "ece": ece}
+    return EvaluationReport("7d", [], overall, pd.DataFrame(), family=name)
+
+
+def test_the_best_passing_candidate_is_selected_and_the_reason_says_why() -> None:
+    reports = {
+        "lightgbm": _report("lightgbm", 0.06),
+        "xgboost": _report("xgboost", 0.08, ece=0.2),  # best rank IC, badly calibrated
+        "rnn": _report("rnn", 0.03),
+        "ensemble": _report("ensemble", 0.05),
+    }
+    chosen = select_family(reports)
+    assert chosen.family == "lightgbm" and chosen.passed
+    assert "xgboost fails: ECE 0.2000 above 0.1" in chosen.reason
+    assert "ensemble does not win" in chosen.reason
+    reports["ensemble"] = _report("ensemble", 0.07)  # beats every passing single family
+    assert select_family(reports).family == "ensemble"
+
+
+def test_without_a_passing_candidate_the_best_is_named_but_marked_failed() -> None:
+    reports = {
+        "lightgbm": _report("lightgbm", 0.02, momentum=0.04),
+        "rnn": _report("rnn", -0.01),
+    }
+    chosen = select_family(reports)
+    assert chosen.family == "lightgbm" and not chosen.passed
+    assert chosen.reason.startswith("no candidate passes its checks")
+    assert "does not beat momentum" in chosen.reason
+    assert check_problems(reports["rnn"].overall) == ["rank IC -0.0100 is not above 0"]
+    with pytest.raises(ValueError, match="no candidate"):
+        select_family({})
+
+
+@pytest.fixture(scope="module")
+def zoo_7d(dataset_7d: Dataset) -> ZooResult:
+    return evaluate_zoo(dataset_7d, small_config(families={"7d": FAMILIES}))
+
+
+def test_every_family_is_judged_on_the_same_folds(zoo_7d: ZooResult) -> None:
+    assert list(zoo_7d.reports) == [*FAMILIES, "ensemble"]
+    keys = None
+    for name, report in zoo_7d.reports.items():
+        assert report.family == name and report.seconds > 0
+        assert np.isfinite(report.overall["rank_ic_mean"])
+        these = report.oof[["symbol", "date", "fold"]].reset_index(drop=True)
+        if keys is None:
+            keys = these
+        pd.testing.assert_frame_equal(these, keys)
+    members = {p["members"] for p in zoo_7d.reports["ensemble"].params}
+    assert members == {"lightgbm,xgboost,rnn"}
+    figures = zoo_7d.figures()
+    assert set(figures) == set(zoo_7d.reports)
+    assert figures["ensemble"]["fit_seconds"] > max(figures[f]["fit_seconds"] for f in FAMILIES)
+    table = zoo_7d.table()
+    assert table["selected"].sum() == 1
+    assert table.loc[table["selected"], "family"].item() == zoo_7d.selection.family
+    text = zoo_7d.markdown()
+    assert text.count("**selected**") == 1 and text.endswith(zoo_7d.selection.reason)
+
+
+def test_the_ensemble_mixes_its_members(zoo_7d: ZooResult) -> None:
+    oof = {name: r.oof["score"].to_numpy() for name, r in zoo_7d.reports.items()}
+    blend = oof["ensemble"]
+    for family in FAMILIES:
+        corr = np.corrcoef(blend, oof[family])[0, 1]
+        assert 0.3 < corr < 0.9999  # related to each member, identical to none
+
+
+@pytest.fixture(scope="module")
+def ensemble_7d(zoo_7d: ZooResult, dataset_7d: Dataset) -> HorizonModel:
+    forced = dataclasses.replace(
+        zoo_7d, selection=dataclasses.replace(zoo_7d.selection, family="ensemble")
+    )
+    return train_selected(dataset_7d, forced, small_config(families={"7d": FAMILIES}))
+
+
+def test_the_selected_candidate_is_fitted_on_every_row(
+    zoo_7d: ZooResult, dataset_7d: Dataset, ensemble_7d: HorizonModel
+) -> None:
+    model = ensemble_7d
+    assert model.family == "ensemble" and model.n_train == len(dataset_7d.labelled)
+    assert [m.family for m in model.estimator.members] == FAMILIES
+    assert model.context_bars == model.estimator.members[2].context_bars > 1
+    window, rows = latest_with_context(dataset_7d.labelled, model.context_bars)
+    assert window["date"].nunique() == model.context_bars and rows.sum() > 10
+    pred = model.predict(window, rows)
+    assert len(pred) == rows.sum() and pred["probability"].between(0, 1).all()
+    # the zoo scores the ensemble from its members' scores: exactly what predict gives
+    ensemble = model.estimator
+    members = ensemble.members
+    score, prob = ensemble.combine(
+        [m.predict(window) for m in members], [m.predict_proba(window) for m in members]
+    )
+    np.testing.assert_array_equal(score, ensemble.predict(window))
+    np.testing.assert_array_equal(prob, ensemble.predict_proba(window))
+    single = dataclasses.replace(
+        zoo_7d, selection=dataclasses.replace(zoo_7d.selection, family="xgboost")
+    )
+    assert train_selected(dataset_7d, single, small_config()).family == "xgboost"
+
+
+def test_large_datasets_judge_only_the_first_family(dataset_7d: Dataset) -> None:
+    config = small_config(families={"7d": FAMILIES}, zoo_max_rows=1000)
+    zoo = evaluate_zoo(dataset_7d, config)
+    assert list(zoo.reports) == ["lightgbm"] and zoo.selection.family == "lightgbm"
+    assert "labelled rows exceed zoo_max_rows 1000" in zoo.selection.reason
+    assert config.families_for(dataset_7d.horizon) == FAMILIES  # the list itself is kept
+
+
+def test_predictions_give_a_sequence_champion_its_history(
+    ensemble_7d: HorizonModel, dataset_7d: Dataset
+) -> None:
+    """The predictions asset scores the newest rows of a day with the bars before them, so a
+    champion of any family predicts as it was evaluated (the newest rows alone would not)."""
+    model, labelled = ensemble_7d, dataset_7d.labelled
+    window, rows = latest_with_context(labelled, model.context_bars)
+    expected = model.predict(window, rows).sort_values("symbol").reset_index(drop=True)
+    features = labelled[["symbol", "date", *model.features]]
+    day = labelled["date"].max().normalize()
+    skipped: dict[str, str] = {}
+    (made,) = _predict_day(day, {"7d": (model, "4")}, {"1d": features}, skipped)
+    made = made.sort_values("symbol").reset_index(drop=True)
+    assert not skipped and list(made["symbol"]) == list(expected["symbol"])
+    np.testing.assert_allclose(made["probability"], expected["probability"])
+    np.testing.assert_allclose(made["expected_return"], expected["expected_return"])
+    assert (made["model_version"] == "4").all() and made["explanation"].str.len().gt(0).all()
+    newest = features[features["date"] == labelled["date"].max()]
+    alone = model.predict(newest).sort_values("symbol")["score"].to_numpy()
+    assert not np.allclose(alone, made["score"])  # without history the sequence member differs
+
+
+def test_settings_choose_the_families_and_the_search_per_profile(tmp_path) -> None:
+    horizon = HORIZONS["7d"]
+    live = isolated_settings(tmp_path, model_families=None, model_tuning_seconds=None)
+    demo = isolated_settings(tmp_path, profile="demo", model_families=None)
+    # the measured configuration by default in every profile; the zoo is opt-in
+    assert live.model_families == ["lightgbm"] and live.model_tuning_seconds == 0
+    assert demo.model_families == ["lightgbm"] and demo.model_tuning_seconds == 0
+    live_config = TrainConfig.from_settings(PipelineSettings.from_settings(live))
+    assert live_config.families_for(horizon) == ["lightgbm"]
+    assert live_config.tuning_budget(horizon) == 0.0
+    assert TrainConfig().families_for(horizon) == ["lightgbm"]
+    demo_config = TrainConfig.from_settings(PipelineSettings.from_settings(demo))
+    assert demo_config.families_for(horizon) == ["lightgbm"]
+    assert demo_config.tuning_budget(horizon) == 0.0
+    chosen = load_settings(
+        _env_file=None, model_families="XGBoost, lightgbm", model_tuning_seconds=60
+    )
+    config = TrainConfig.from_settings(chosen)
+    assert config.families_for(horizon) == ["xgboost", "lightgbm"]
+    assert config.tuning_budget(horizon) == 60.0
+    with pytest.raises(SettingsError, match=r"CRYPTO_ASSETS_MODEL_FAMILIES=.*lightgbm, xgboost"):
+        load_settings(_env_file=None, model_families="lightgbm,tft")
+    # the settings' families are the estimators' single families, every one of them
+    assert list(MODEL_FAMILIES) == FAMILIES
+    assert {make_estimator(f, {}, "cpu").family for f in MODEL_FAMILIES} == set(FAMILIES)
