@@ -58,6 +58,30 @@ class Settings(BaseSettings):
     sentiment_device: str = "auto"
     sentiment_batch_size: int = 64
 
+    # --- social, news and events (crypto_assets.social / news; env CRYPTO_ASSETS_*) ---------
+    # "live": the API clients below (a source without its key reports status no_key);
+    # "replay": the recorded real files under text_replay_dir (../shared/data), read in place.
+    text_sources: Literal["live", "replay"] = "live"
+    text_replay_dir: Path = SHARED_DATA_DIR
+    reddit_subreddits: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: ["CryptoCurrency"]
+    )
+    reddit_client_id: SecretStr | None = None
+    reddit_client_secret: SecretStr | None = None
+    reddit_user_agent: str = "crypto_assets/0.1 (text signals)"
+    rss_feeds: Annotated[list[str], NoDecode] | None = None  # None: CoinDesk, Cointelegraph, ...
+    telegram_api_id: int | None = None
+    telegram_api_hash: SecretStr | None = None
+    telegram_session: SecretStr | None = None  # a Telethon StringSession (one-time login)
+    telegram_channels: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    discord_bot_token: SecretStr | None = None
+    discord_channel_ids: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    x_bearer_token: SecretStr | None = None
+    x_query: str = "(bitcoin OR crypto OR $BTC OR $ETH) lang:en -is:retweet"
+    token_unlocks_file: Path | None = None  # calendar CSV (coin,date,title) or a vesting table
+    token_unlocks_coin: str | None = None  # the coin of a vesting table
+    # cryptopanic_api_key: in the secrets block below (shared with earlier code)
+
     # --- secrets (never logged; SecretStr hides them in reprs) ---------------------------
     cryptopanic_api_key: SecretStr | None = None
     telegram_bot_token: SecretStr | None = None
@@ -74,6 +98,16 @@ class Settings(BaseSettings):
     def _split_csv(cls, value: object) -> object:
         if isinstance(value, str) and not value.strip().startswith("["):
             return [item.strip().upper() for item in value.split(",") if item.strip()]
+        return value
+
+    @field_validator(
+        "reddit_subreddits", "rss_feeds", "telegram_channels", "discord_channel_ids", mode="before"
+    )
+    @classmethod
+    def _split_text_csv(cls, value: object) -> object:
+        """Comma-separated lists from the environment, case kept (URLs, channel names)."""
+        if isinstance(value, str) and not value.strip().startswith("["):
+            return [item.strip() for item in value.split(",") if item.strip()]
         return value
 
     @property
