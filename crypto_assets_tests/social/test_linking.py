@@ -27,7 +27,7 @@ def linker() -> CoinLinker:
         ("Trump signs an order; TRUMP is his name", []),
         ("TRUMP memecoin plunges 20%", ["TRUMP"]),
         ("ETH/USDT breaks out", ["ETH"]),
-        ("OP rallies after airdrop", []),
+        ("OP is right about this", []),
         ("Optimism (OP) token rallies", ["OP"]),
         ("Justin Sun buys more", []),
         ("SUN token listed", ["SUN"]),

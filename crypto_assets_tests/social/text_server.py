@@ -55,8 +55,13 @@ class TextServer:
             def _answer(self) -> None:
                 parts = urlsplit(self.path)
                 server.log.append(
-                    Logged(time.monotonic(), self.command, parts.path, parse_qs(parts.query),
-                           dict(self.headers.items()))
+                    Logged(
+                        time.monotonic(),
+                        self.command,
+                        parts.path,
+                        parse_qs(parts.query),
+                        dict(self.headers.items()),
+                    )
                 )
                 queue = server.routes.get(parts.path)
                 if self.command == "POST":

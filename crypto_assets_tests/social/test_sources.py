@@ -1,0 +1,158 @@
+"""Telegram (Telethon's own Message objects behind a client stand-in at the network boundary),
+token-unlock files, replays of the recordings, and honest status rows without keys."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from telethon.tl.types import Message, PeerChannel
+
+from crypto_assets.resources.text_sources import (
+    DiscordSource,
+    ReplayTextSource,
+    TelegramSource,
+    TokenUnlocksSource,
+    XSource,
+    replay_text_resources,
+)
+from crypto_assets.social.source import STATUS_COLUMNS, fetch_or_status
+from crypto_assets_tests.social.conftest import EVENTS, TELEGRAM_EXPORT
+
+
+class TelegramClientStandIn:
+    """Replaces only what crosses the network (TelegramClient's MTProto connection): it yields
+    REAL Telethon ``Message`` objects, newest first, as ``iter_messages`` does."""
+
+    def __init__(self, messages: list[Message], authorized: bool = True) -> None:
+        self.messages = sorted(messages, key=lambda m: m.date, reverse=True)
+        self.authorized = authorized
+        self.calls: list[dict] = []
+
+    async def connect(self) -> None: ...
+
+    async def disconnect(self) -> None: ...
+
+    async def is_user_authorized(self) -> bool:
+        return self.authorized
+
+    async def iter_messages(self, channel, offset_date=None, limit=None):
+        self.calls.append({"channel": channel, "offset_date": offset_date, "limit": limit})
+        for message in self.messages:
+            if offset_date is None or message.date < offset_date:
+                yield message
+
+
+@pytest.fixture(scope="module")
+def real_messages(telegram_export) -> list[Message]:
+    """Telethon Messages carrying the REAL texts and times of the recorded pump-group export."""
+    day = telegram_export[telegram_export["time"].dt.strftime("%Y-%m-%d") == "2021-02-01"]
+    rows = day.iloc[::500]
+    return [
+        Message(
+            id=int(str(r.id).split(":")[1]),
+            peer_id=PeerChannel(channel_id=1234),
+            date=r.time.to_pydatetime(),
+            message=r.text,
+            views=100 + i,
+        )
+        for i, r in enumerate(rows.itertuples())
+    ]
+
+
+def _telegram(client: TelegramClientStandIn, **kw) -> TelegramSource:
+    source = TelegramSource(api_id=1, api_hash="h", session="s", channels=["xrp_pump"], **kw)
+    source._client_factory = lambda: client
+    return source
+
+
+def test_telegram_reads_channel_messages_in_the_window(real_messages):
+    client = TelegramClientStandIn(real_messages)
+    start, end = (
+        pd.Timestamp("2021-02-01 04:00", tz="UTC"),
+        pd.Timestamp("2021-02-01 14:00", tz="UTC"),
+    )
+    result = _telegram(client).fetch(start, end)
+    expected = [m for m in real_messages if start <= pd.Timestamp(m.date) < end]
+    assert len(result.frame) == len(expected) > 5
+    assert result.frame["time"].between(start, end, inclusive="left").all()
+    assert (
+        result.frame["id"].str.startswith("tg").all() and result.frame["engagement"].notna().all()
+    )
+    assert client.calls[0]["offset_date"] == end.to_pydatetime()
+
+
+def test_telegram_without_session_or_authorisation_says_no_key(real_messages):
+    day = (pd.Timestamp("2021-02-01"), pd.Timestamp("2021-02-02"))
+    missing = fetch_or_status(TelegramSource(channels=["x"]), *day)
+    assert missing.status["status"].item() == "no_key" and missing.frame.empty
+    unauthorised = fetch_or_status(_telegram(TelegramClientStandIn(real_messages, False)), *day)
+    assert unauthorised.status["status"].item() == "no_key"
+
+
+def test_no_key_sources_give_one_status_row_each_and_no_rows():
+    day = (pd.Timestamp("2024-08-29"), pd.Timestamp("2024-08-30"))
+    for source in (DiscordSource(), XSource(), TelegramSource(), TokenUnlocksSource()):
+        result = fetch_or_status(source, *day)
+        assert list(result.status.columns) == STATUS_COLUMNS
+        assert result.status["status"].item() == "no_key" and result.frame.empty
+        assert result.status["rows"].item() == 0
+
+
+def test_unlock_calendar_file_and_vesting_table(tmp_path: Path):
+    calendar = tmp_path / "unlocks.csv"
+    calendar.write_text(
+        "coin,date,title\nsui,2024-09-01,SUI unlock 64M\narb,2024-09-16,ARB unlock\n"
+    )
+    frame = (
+        TokenUnlocksSource(path=str(calendar))
+        .fetch(pd.Timestamp("2024-09-01"), pd.Timestamp("2024-09-02"))
+        .frame
+    )
+    assert frame["coin"].tolist() == ["SUI"] and frame["kind"].tolist() == ["unlock"]
+    vesting = TokenUnlocksSource(path=str(EVENTS / "gogopool_ggp_vesting_schedule.csv"), coin="GGP")
+    july = vesting.fetch(pd.Timestamp("2024-07-26"), pd.Timestamp("2024-07-27")).frame
+    assert len(july) >= 2 and set(july["coin"]) == {"GGP"}
+    no_coin = fetch_or_status(
+        TokenUnlocksSource(path=str(EVENTS / "gogopool_ggp_vesting_schedule.csv")),
+        pd.Timestamp("2024-07-26"),
+        pd.Timestamp("2024-07-27"),
+    )
+    assert no_coin.status["status"].item() == "error" and "coin" in no_coin.status["reason"].item()
+    bad = tmp_path / "bad.csv"
+    bad.write_text("symbol,when\nX,2024-01-01\n")
+    assert (
+        fetch_or_status(
+            TokenUnlocksSource(path=str(bad)),
+            pd.Timestamp("2024-01-01"),
+            pd.Timestamp("2024-01-02"),
+        )
+        .status["status"]
+        .item()
+        == "error"
+    )
+
+
+def test_replay_serves_the_window_with_the_recording_date(tmp_path: Path):
+    source = ReplayTextSource(
+        name="telegram", recordings={str(TELEGRAM_EXPORT): "telegram_export_tgz"}
+    )
+    result = source.fetch(
+        pd.Timestamp("2021-02-01", tz="UTC"), pd.Timestamp("2021-02-02", tz="UTC")
+    )
+    assert result.status["status"].item() == "replay" and len(result.frame) > 20_000
+    assert result.as_of <= pd.Timestamp("2021-02-02", tz="UTC")
+    missing = ReplayTextSource(name="x", recordings={str(tmp_path / "gone.csv"): "tweets_csv"})
+    assert (
+        fetch_or_status(missing, pd.Timestamp("2021-02-01"), pd.Timestamp("2021-02-02"))
+        .status["status"]
+        .item()
+        == "unavailable"
+    )
+    replays = replay_text_resources(EVENTS.parent)
+    discord = fetch_or_status(
+        replays["discord_source"], pd.Timestamp("2021-02-01"), pd.Timestamp("2021-02-02")
+    )
+    assert discord.status["status"].item() == "unavailable"
+    assert "no recording" in discord.status["reason"].item()
