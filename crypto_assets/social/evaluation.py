@@ -80,7 +80,7 @@ def linking_precision(data_dir: Path = SHARED_DATA_DIR) -> dict:
     kept = merged[merged["proposed"]]
     by_source = kept.groupby("file")["correct"].agg(["size", "mean"]).round(3)
     return {
-        "n": int(len(kept)),
+        "n": len(kept),
         "precision": float(kept["correct"].mean()) if len(kept) else float("nan"),
         "no_longer_proposed": int((~merged["proposed"]).sum()),
         "by_file": by_source.to_dict(orient="index"),
@@ -102,7 +102,7 @@ def event_classifier_report(data_dir: Path = SHARED_DATA_DIR) -> dict:
             part["label"], part["pred"], labels=present, zero_division=0
         )
         out[str(stratum)] = {
-            "n": int(len(part)),
+            "n": len(part),
             "accuracy": float((part["label"] == part["pred"]).mean()),
             "macro_f1_present_classes": float(
                 f1_score(

@@ -12,9 +12,10 @@ Rules, in order (a coin is linked once per text, by the first rule that fires):
 3. ``name``: the coin's name from ``data/coin_names.csv`` (case-insensitive, longest first, so
    "Bitcoin Cash" is BCH and not BTC). Names that are ordinary words (Polygon, Stellar,
    Optimism, Near, Compound ...) need context like ambiguous tickers.
-4. ``ticker``: the ticker as an upper-case word of two letters or more. A ticker is AMBIGUOUS when it has one or two
-   letters, is in ``AMBIGUOUS_TICKERS`` (ONE, GAS, SUN, TRUMP, US, ATH, PUMP, ...), or, in a
-   text written mostly in capitals, is an English word (the encoder's word-piece vocabulary).
+4. ``ticker``: the ticker as an upper-case word of two letters or more. A ticker is
+   AMBIGUOUS when it has two letters, is in ``AMBIGUOUS_TICKERS`` (ONE, GAS, SUN, TRUMP, US,
+   ATH, PUMP, ...), or, in a text written mostly in capitals, is an English word (the
+   encoder's word-piece vocabulary).
    An ambiguous ticker links only with context: ``(TICKER)`` in parentheses, a crypto word
    next to it ("GAS token", "TRUMP memecoin", "ONE price"), or its coin's name in the text.
 5. ``channel``: optionally, a Telegram/Discord channel whose title links exactly one coin lends
@@ -200,6 +201,8 @@ def link_frame(
 
 def explode_coins(linked: pd.DataFrame) -> pd.DataFrame:
     """One row per (post, coin) of a linked frame; posts linking no coin are left out."""
+    if "coins" not in linked:
+        return linked.assign(coin=pd.Series(dtype="string"))
     rows = linked[linked["coins"].fillna("").str.len() > 0].copy()
     rows["coin"] = rows["coins"].str.split(",")
     return rows.explode("coin").reset_index(drop=True)

@@ -73,8 +73,9 @@ def aggregate_posts(
     p["bucket"] = pd.to_datetime(p["time"], utc=True).dt.floor(freq)
     p["score"] = pd.to_numeric(p["score"], errors="coerce") if "score" in p else np.nan
     p["buy"] = p["text"].astype(str).str.contains(BUY_LANGUAGE)
-    reach = pd.to_numeric(p.get("reach"), errors="coerce")
-    engagement = pd.to_numeric(p.get("engagement"), errors="coerce")
+    missing = pd.Series(np.nan, index=p.index)
+    reach = pd.to_numeric(p["reach"], errors="coerce") if "reach" in p else missing
+    engagement = pd.to_numeric(p["engagement"], errors="coerce") if "engagement" in p else missing
     p["high"] = np.where(
         reach.notna(),
         reach >= rules.influencer_min_reach,
@@ -133,6 +134,8 @@ def add_trailing_z(
 def event_flags(events: pd.DataFrame, freq: str = "1D") -> pd.DataFrame:
     """Per (coin, bucket): ``event_<kind>`` flags and up to three source headlines."""
     columns = ["coin", "bucket", *[f"event_{k}" for k in EVENT_FLAGS], "event_headline"]
+    if events.empty or not {"coin", "kind", "time", "title"} <= set(events.columns):
+        return pd.DataFrame(columns=columns)
     rows = events[events["coin"].notna() & events["kind"].isin(EVENT_FLAGS)].copy()
     if rows.empty:
         return pd.DataFrame(columns=columns)

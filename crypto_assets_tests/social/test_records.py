@@ -55,7 +55,11 @@ def test_event_records_pumps_hacks_and_unlocks():
     assert len(pumps) >= 1100 and set(pumps["kind"]) == {"pump"}
     first = pumps.iloc[0]
     assert first["coin"] == "R" and first["time"] == pd.Timestamp("2018-01-01 16:00", tz="UTC")
-    assert hacks["amount_usd"].dropna().ge(0).all() and hacks["amount_usd"].gt(1e6).sum() > 200 and hacks["url"].notna().mean() > 0.9
+    assert (
+        hacks["amount_usd"].dropna().ge(0).all()
+        and hacks["amount_usd"].gt(1e6).sum() > 200
+        and hacks["url"].notna().mean() > 0.9
+    )
     team = unlocks[unlocks["title"].str.contains("Team step")]
     # Team: 20 %, 36 months vesting, quarterly from 2024-04-26 -> 12 steps of 1.667 %
     assert len(team) == 12 and team["time"].min() == pd.Timestamp("2024-07-26", tz="UTC")

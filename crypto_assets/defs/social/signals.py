@@ -6,7 +6,7 @@ import dagster as dg
 import pandas as pd
 
 from crypto_assets.defs.partitions import daily_partitions
-from crypto_assets.defs.social.sources import NEWS_GROUP, SOCIAL_GROUP
+from crypto_assets.defs.social.sources import NEWS_GROUP, SOCIAL_GROUP, read_partition
 from crypto_assets.defs.storage import read_table
 from crypto_assets.social.linking import explode_coins
 from crypto_assets.social.signals import coin_text_signals as build_signals
@@ -43,8 +43,7 @@ def _scored(posts: pd.DataFrame, scorer_resource, enabled: bool) -> tuple[pd.Dat
 @dg.asset(
     group_name=SOCIAL_GROUP,
     partitions_def=daily_partitions,
-    ins={"social_posts": dg.AssetIn(), "news_items": dg.AssetIn(), "events": dg.AssetIn()},
-    deps=[dg.AssetDep(CANDLES_TABLE)],
+    deps=["social_posts", "news_items", "events", dg.AssetDep(CANDLES_TABLE)],
     required_resource_keys={"duckdb", "sentiment_scorer"},
     metadata={"partition_expr": "day"},
     kinds={"pandas", "duckdb"},
@@ -52,20 +51,20 @@ def _scored(posts: pd.DataFrame, scorer_resource, enabled: bool) -> tuple[pd.Dat
 def coin_text_signals(
     context: dg.AssetExecutionContext,
     config: TextSignalsConfig,
-    social_posts: pd.DataFrame,
-    news_items: pd.DataFrame,
-    events: pd.DataFrame,
 ) -> dg.Output[pd.DataFrame]:
     """Per coin per day text signals (``crypto_assets.social.signals``); z-scores use this
     coin's previous 30 stored days only, FOMO and the pump liquidity gate use the day's candles
     (null where no candles are stored)."""
     window = context.partition_time_window
     day, end = pd.Timestamp(window.start), pd.Timestamp(window.end)
+    duck = context.resources.duckdb
+    social_posts, news_items, events = (
+        read_partition(duck, name, day, end) for name in ("social_posts", "news_items", "events")
+    )
     posts = pd.concat(
         [social_posts, news_items.drop(columns="event_kind", errors="ignore")], ignore_index=True
     )
     scored, scorer_note = _scored(posts, context.resources.sentiment_scorer, config.score_sentiment)
-    duck = context.resources.duckdb
     since = (day - pd.Timedelta(days=HISTORY_DAYS)).to_pydatetime()
     history = read_table(
         duck, "coin_text_signals", "day >= ? and day < ?", [since, day.to_pydatetime()]

@@ -48,6 +48,17 @@ def universe_for(context: dg.AssetExecutionContext, day: pd.Timestamp) -> tuple[
     return CoinLinker.for_universe(latest["base"].dropna().unique()), note
 
 
+def read_partition(duckdb, table: str, start: pd.Timestamp, end: pd.Timestamp) -> pd.DataFrame:
+    """Stored rows of ``[start, end)`` (by ``time``); empty when nothing was stored (an empty
+    day writes no table, so downstream assets read, they do not load an input)."""
+    frame = read_table(
+        duckdb, table, "time >= ? and time < ?", [start.to_pydatetime(), end.to_pydatetime()]
+    )
+    if len(frame) and "time" in frame:
+        frame["time"] = pd.to_datetime(frame["time"], utc=True)
+    return frame
+
+
 def fetch_all(
     context: dg.AssetExecutionContext, keys: tuple[str, ...], kind: str
 ) -> list[TextFetchResult]:
@@ -166,16 +177,19 @@ def headline_events(news: pd.DataFrame) -> pd.DataFrame:
         "events": dg.AssetOut(metadata={"partition_expr": "time"}, kinds={"duckdb"}),
         "events_status": dg.AssetOut(metadata={"partition_expr": "day"}, kinds={"duckdb"}),
     },
-    ins={"news_items": dg.AssetIn()},
-    deps=[dg.AssetDep(UNIVERSE_TABLE)],
+    deps=["news_items", dg.AssetDep(UNIVERSE_TABLE)],
     required_resource_keys={"duckdb", *EVENT_KEYS},
     check_specs=[dg.AssetCheckSpec("sources_ok", asset="events")],
 )
-def events(context: dg.AssetExecutionContext, news_items: pd.DataFrame) -> Iterator:
+def events(context: dg.AssetExecutionContext) -> Iterator:
     """Dated events per coin: hacks (DefiLlama), token unlocks, announced pumps (research
     record) and classified headlines (listing, delisting, fork, regulatory, partnership...).
     Hacks name a protocol, not a ticker: the coin is linked from the protocol's name."""
-    day = pd.Timestamp(context.partition_time_window.start)
+    window = context.partition_time_window
+    day = pd.Timestamp(window.start)
+    news_items = read_partition(
+        context.resources.duckdb, "news_items", day, pd.Timestamp(window.end)
+    )
     results = fetch_all(context, EVENT_KEYS, "events")
     linker, note = universe_for(context, day)
     frames = [r.frame for r in results if len(r.frame)]
