@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
+from typing import Any
 
 from dagster import ConfigurableResource
 from pydantic import PrivateAttr
@@ -21,6 +22,7 @@ class SentimentScorerResource(ConfigurableResource):
     artifact_root: str
     models_dir: str
     hf_model: str | None = None
+    label_map: dict[str, str] | None = None
     device: str = "auto"
     batch_size: int = 64
 
@@ -34,7 +36,10 @@ class SentimentScorerResource(ConfigurableResource):
         try:
             if self.hf_model:
                 self._scorer = SentimentScorer.load(
-                    self.hf_model, device=self.device, batch_size=self.batch_size
+                    self.hf_model,
+                    device=self.device,
+                    batch_size=self.batch_size,
+                    label_map=self.label_map,
                 )
             else:
                 registry.configure_tracking(self.tracking_uri, Path(self.artifact_root))
@@ -45,3 +50,16 @@ class SentimentScorerResource(ConfigurableResource):
             log.warning("no sentiment scorer: %s", exc)
             return None, str(exc)
         return self._scorer, ""
+
+
+def sentiment_scorer_resource(settings: Any) -> SentimentScorerResource:
+    """The scorer resource for ``settings`` (a ``crypto_assets.settings.Settings``)."""
+    return SentimentScorerResource(
+        tracking_uri=settings.mlflow_tracking_uri,
+        artifact_root=str(settings.mlflow_artifact_root),
+        models_dir=str(Path(settings.data_dir) / "models" / "sentiment"),
+        hf_model=settings.sentiment_hf_model,
+        label_map=settings.sentiment_label_map,
+        device=settings.sentiment_device,
+        batch_size=settings.sentiment_batch_size,
+    )

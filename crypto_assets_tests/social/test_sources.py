@@ -18,7 +18,7 @@ from crypto_assets.resources.text_sources import (
     replay_text_resources,
 )
 from crypto_assets.social.source import STATUS_COLUMNS, fetch_or_status
-from crypto_assets_tests.social.conftest import EVENTS, TELEGRAM_EXPORT
+from crypto_assets_tests.social.conftest import CRYPTOPANIC, EVENTS
 
 
 class TelegramClientStandIn:
@@ -135,14 +135,13 @@ def test_unlock_calendar_file_and_vesting_table(tmp_path: Path):
 
 
 def test_replay_serves_the_window_with_the_recording_date(tmp_path: Path):
-    source = ReplayTextSource(
-        name="telegram", recordings={str(TELEGRAM_EXPORT): "telegram_export_tgz"}
-    )
+    source = ReplayTextSource(name="cryptopanic", recordings={str(CRYPTOPANIC): "cryptopanic_csv"})
     result = source.fetch(
-        pd.Timestamp("2021-02-01", tz="UTC"), pd.Timestamp("2021-02-02", tz="UTC")
+        pd.Timestamp("2024-08-29", tz="UTC"), pd.Timestamp("2024-08-30", tz="UTC")
     )
-    assert result.status["status"].item() == "replay" and len(result.frame) > 20_000
-    assert result.as_of <= pd.Timestamp("2021-02-02", tz="UTC")
+    assert result.status["status"].item() == "replay" and len(result.frame) == 8
+    assert result.as_of <= pd.Timestamp("2024-08-30", tz="UTC")
+    assert result.status["rows"].item() == 8
     missing = ReplayTextSource(name="x", recordings={str(tmp_path / "gone.csv"): "tweets_csv"})
     assert (
         fetch_or_status(missing, pd.Timestamp("2021-02-01"), pd.Timestamp("2021-02-02"))
@@ -156,3 +155,25 @@ def test_replay_serves_the_window_with_the_recording_date(tmp_path: Path):
     )
     assert discord.status["status"].item() == "unavailable"
     assert "no recording" in discord.status["reason"].item()
+
+
+def test_settings_feed_secrets_as_env_vars_never_values(monkeypatch: pytest.MonkeyPatch):
+    import dagster as dg
+
+    from crypto_assets.resources.sentiment_scorer import sentiment_scorer_resource
+    from crypto_assets.resources.text_sources import text_resources
+    from crypto_assets.settings import Settings
+
+    monkeypatch.setenv("CRYPTO_ASSETS_X_BEARER_TOKEN", "tok-secret")
+    monkeypatch.setenv("CRYPTO_ASSETS_REDDIT_SUBREDDITS", "CryptoCurrency, Bitcoin")
+    settings = Settings(_env_file=None)
+    assert settings.reddit_subreddits == ["CryptoCurrency", "Bitcoin"]
+    assert "tok-secret" not in repr(settings)
+    resources = text_resources(settings)
+    token = resources["x_source"].bearer_token
+    assert isinstance(token, dg.EnvVar) and token.env_var_name == "CRYPTO_ASSETS_X_BEARER_TOKEN"
+    assert resources["cryptopanic_source"].api_key is None  # not set: no EnvVar, status no_key
+    assert resources["reddit_source"].subreddits == ["CryptoCurrency", "Bitcoin"]
+    replay = text_resources(Settings(_env_file=None, text_sources="replay"))
+    assert isinstance(replay["x_source"], ReplayTextSource)
+    assert sentiment_scorer_resource(settings).models_dir.endswith("models/sentiment")
