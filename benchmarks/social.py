@@ -166,94 +166,89 @@ def daily_detectors() -> dict:
     }
 
 
+def _answers(kind: str, url: str, pages: int) -> list:
+    """Canned pages in each API's documented shape (no recording exists for these endpoints)."""
+    from crypto_assets_tests.social.text_server import Canned
+
+    if kind == "reddit":
+        child = {
+            "kind": "t3",
+            "data": {
+                "id": "b1",
+                "title": "benchmark",
+                "author": "[deleted]",
+                "created_utc": 1893499200.0,
+                "subreddit": "CryptoCurrency",
+            },
+        }
+        page = {"kind": "Listing", "data": {"after": "t3_next", "children": [child]}}
+        last = {"kind": "Listing", "data": {"after": None, "children": []}}
+    elif kind == "cryptopanic":
+        item = {"id": 1, "title": "x", "published_at": "2030-01-01T00:00:00Z"}
+        page = {"results": [item], "next": f"{url}/posts/?page=2"}
+        last = {"results": [], "next": None}
+    else:
+        page = [
+            {
+                "id": str(10**18),
+                "content": "x",
+                "timestamp": "2030-01-01T00:00:00+00:00",
+                "author": {"username": "a"},
+            }
+        ]
+        last = []
+    return [Canned(200, page)] * (pages - 1) + [Canned(200, last)]
+
+
+def _spacing(server, name: str, source, spacing: float, path: str) -> dict:
+    kind = name.split()[0]
+    server.route(path, *_answers(kind, server.url, 3 if spacing >= 1 else 20))
+    start = time.perf_counter()
+    source.fetch(pd.Timestamp("2029-12-31", tz="UTC"), pd.Timestamp("2030-01-02", tz="UTC"))
+    received = [r.t for r in server.requests_to(path)]
+    gaps = [b - a for a, b in itertools.pairwise(r.t for r in source.http().log)]
+    server.log.clear()
+    span = received[-1] - received[0] if len(received) > 1 else float("nan")
+    return {
+        "client": name,
+        "requests": len(received),
+        "allowed_req_per_s": round(1 / spacing, 3),
+        "achieved_req_per_s": round((len(received) - 1) / span, 3) if len(received) > 1 else None,
+        "min_gap_client_s": round(min(gaps), 3) if gaps else None,
+        "wall_s": round(time.perf_counter() - start, 2),
+    }
+
+
 def rate_limits() -> list[dict]:
+    """Spacing kept per client, and the wait taken after a 429 with Retry-After: 2."""
     from crypto_assets.resources.text_sources import CryptoPanicSource, DiscordSource, RedditSource
     from crypto_assets_tests.social.text_server import Canned, TextServer
 
-    child = {
-        "kind": "t3",
-        "data": {
-            "id": "b1",
-            "title": "benchmark",
-            "created_utc": 1893499200.0,
-            "subreddit": "CryptoCurrency",
-            "author": "[deleted]",
-        },
-    }
-    listing = {"kind": "Listing", "data": {"after": "t3_next", "children": [child]}}
-    out = []
     with TextServer() as server:
-        empty_page = {"kind": "Listing", "data": {"after": None, "children": []}}
-        cases = [
-            (
+        fast = {"min_interval_s": 0.2, "max_pages": 20}
+        out = [
+            _spacing(
+                server,
                 "reddit public json (product spacing 6 s)",
                 RedditSource(public_url=server.url),
                 6.0,
                 "/r/CryptoCurrency/new.json",
             ),
-            (
+            _spacing(
+                server,
                 "cryptopanic (spacing 0.2 s)",
-                CryptoPanicSource(
-                    api_key="k", api_url=server.url, min_interval_s=0.2, max_pages=20
-                ),
+                CryptoPanicSource(api_key="k", api_url=server.url, **fast),
                 0.2,
                 "/posts/",
             ),
-            (
+            _spacing(
+                server,
                 "discord (spacing 0.2 s)",
-                DiscordSource(
-                    bot_token="t",
-                    channel_ids=["1"],
-                    api_url=server.url,
-                    min_interval_s=0.2,
-                    max_pages=20,
-                ),
+                DiscordSource(bot_token="t", channel_ids=["1"], api_url=server.url, **fast),
                 0.2,
                 "/channels/1/messages",
             ),
         ]
-        for name, source, spacing, path in cases:
-            pages = 3 if spacing >= 1 else 20
-            if "reddit" in name:
-                answers = [Canned(200, listing)] * (pages - 1) + [Canned(200, empty_page)]
-                server.route(path, *answers)
-            elif "cryptopanic" in name:
-                nxt = {
-                    "results": [{"id": 1, "title": "x", "published_at": "2030-01-01T00:00:00Z"}],
-                    "next": f"{server.url}/posts/?page=2",
-                }
-                server.route(
-                    path, *([Canned(200, nxt)] * pages), Canned(200, {"results": [], "next": None})
-                )
-            else:
-                msg = [
-                    {
-                        "id": str(10**18),
-                        "content": "x",
-                        "timestamp": "2030-01-01T00:00:00+00:00",
-                        "author": {"username": "a"},
-                    }
-                ]
-                server.route(path, *([Canned(200, msg)] * pages), Canned(200, []))
-            start = time.perf_counter()
-            source.fetch(pd.Timestamp("2029-12-31", tz="UTC"), pd.Timestamp("2030-01-02", tz="UTC"))
-            times = [r.t for r in server.requests_to(path)]  # as the server received them
-            sent = [r.t for r in source.http().log]  # as the client sent them
-            gaps = [b - a for a, b in itertools.pairwise(sent)]
-            out.append(
-                {
-                    "client": name,
-                    "requests": len(times),
-                    "allowed_req_per_s": round(1 / spacing, 3),
-                    "achieved_req_per_s": round((len(times) - 1) / (times[-1] - times[0]), 3)
-                    if len(times) > 1
-                    else None,
-                    "min_gap_client_s": round(min(gaps), 3) if gaps else None,
-                    "wall_s": round(time.perf_counter() - start, 2),
-                }
-            )
-            server.log.clear()
-        # 429 with Retry-After: the wait the client actually took
         server.route(
             "/posts/",
             Canned(429, {"detail": "throttled"}, {"Retry-After": "2"}),
