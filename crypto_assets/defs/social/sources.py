@@ -116,14 +116,30 @@ def _metadata(frame: pd.DataFrame, status: pd.DataFrame, results: list, note: st
     }
 
 
+DESCRIPTIONS = {
+    "social_posts": "Reddit, Telegram, Discord and X posts of the day, deduplicated by source id "
+    "or URL hash, each linked to the coins of the day's universe (column coins).",
+    "news_items": "RSS/Atom and CryptoPanic headlines of the day, deduplicated, linked to coins, "
+    "with the event class of the headline rules (event_kind).",
+}
+
+
 def _posts_asset(name: str, keys: tuple[str, ...], group: str, channel_context: bool):
     @dg.multi_asset(
         name=name,
         group_name=group,
         partitions_def=daily_partitions,
         outs={
-            name: dg.AssetOut(metadata={"partition_expr": "time"}, kinds={"duckdb"}),
-            f"{name}_status": dg.AssetOut(metadata={"partition_expr": "day"}, kinds={"duckdb"}),
+            name: dg.AssetOut(
+                metadata={"partition_expr": "time"},
+                kinds={"duckdb"},
+                description=DESCRIPTIONS[name],
+            ),
+            f"{name}_status": dg.AssetOut(
+                metadata={"partition_expr": "day"},
+                kinds={"duckdb"},
+                description=f"One row per source of {name} per day: status, reason, as_of, rows.",
+            ),
         },
         deps=[dg.AssetDep(UNIVERSE_TABLE)],
         required_resource_keys={"duckdb", *keys},
@@ -174,8 +190,16 @@ def headline_events(news: pd.DataFrame) -> pd.DataFrame:
     group_name=NEWS_GROUP,
     partitions_def=daily_partitions,
     outs={
-        "events": dg.AssetOut(metadata={"partition_expr": "time"}, kinds={"duckdb"}),
-        "events_status": dg.AssetOut(metadata={"partition_expr": "day"}, kinds={"duckdb"}),
+        "events": dg.AssetOut(
+            metadata={"partition_expr": "time"},
+            kinds={"duckdb"},
+            description="Dated events per coin: hacks, unlocks, announced pumps, classified news.",
+        ),
+        "events_status": dg.AssetOut(
+            metadata={"partition_expr": "day"},
+            kinds={"duckdb"},
+            description="One row per event source per day: status, reason, as_of, rows.",
+        ),
     },
     deps=["news_items", dg.AssetDep(UNIVERSE_TABLE)],
     required_resource_keys={"duckdb", *EVENT_KEYS},
