@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import functools
 from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any, Literal, TypeVar
@@ -526,6 +527,35 @@ RecordingFormat = Literal[
 _EVENT_FORMATS = {"pump_events_csv", "hacks_csv", "vesting_schedule_csv"}
 
 
+@functools.lru_cache(maxsize=16)
+def _read_recording(
+    path: str, fmt: str, utc_offset: str, coin: str | None, mtime: float
+) -> pd.DataFrame:
+    p = Path(path)
+    readers: dict[str, Callable[[], pd.DataFrame]] = {
+        "reddit_posts_csv": lambda: records.reddit_posts_csv(p),
+        "reddit_search_csv": lambda: records.reddit_search_csv(p),
+        "tweets_csv": lambda: records.tweets_csv(p),
+        "telegram_export_tgz": lambda: records.telegram_export_tgz(p, utc_offset),
+        "cryptopanic_csv": lambda: news_records.cryptopanic_csv(p),
+        "pump_events_csv": lambda: news_records.pump_events_csv(p),
+        "hacks_csv": lambda: news_records.hacks_csv(p),
+        "vesting_schedule_csv": lambda: news_records.vesting_schedule_csv(p, coin or "?"),
+    }
+    if fmt not in readers:
+        raise ValueError(f"unknown recording format {fmt!r}; known: {sorted(readers)}")
+    return readers[fmt]()
+
+
+def read_recording(
+    path: str, fmt: str, utc_offset: str = "+00:00", coin: str | None = None
+) -> pd.DataFrame:
+    """A recorded file parsed once per process (the Telegram export takes seconds): a daily
+    backfill replays the same file for every partition. Callers get a copy."""
+    mtime = Path(path).stat().st_mtime
+    return _read_recording(str(path), fmt, utc_offset, coin, mtime).copy()
+
+
 class ReplayTextSource(ConfigurableResource):
     """Recorded real files (read in place) served as a source: ``recordings`` maps a file path
     to its format. Rows are those of the window; ``as_of`` is the newest recorded time, never
@@ -536,31 +566,12 @@ class ReplayTextSource(ConfigurableResource):
     utc_offset: str = records.TELEGRAM_XRP_EXPORT_UTC_OFFSET  # Telegram Desktop exports
     coin: str | None = None  # vesting tables
 
-    _cache: dict[str, pd.DataFrame] = PrivateAttr(default_factory=dict)
-
     def describe(self) -> str:
         names = ", ".join(Path(p).name for p in self.recordings) or "no recording"
         return f"replay {self.name}: {names}"
 
     def _read(self, path: str, fmt: str) -> pd.DataFrame:
-        if path not in self._cache:
-            p = Path(path)
-            readers: dict[str, Callable[[], pd.DataFrame]] = {
-                "reddit_posts_csv": lambda: records.reddit_posts_csv(p),
-                "reddit_search_csv": lambda: records.reddit_search_csv(p),
-                "tweets_csv": lambda: records.tweets_csv(p),
-                "telegram_export_tgz": lambda: records.telegram_export_tgz(p, self.utc_offset),
-                "cryptopanic_csv": lambda: news_records.cryptopanic_csv(p),
-                "pump_events_csv": lambda: news_records.pump_events_csv(p),
-                "hacks_csv": lambda: news_records.hacks_csv(p),
-                "vesting_schedule_csv": lambda: news_records.vesting_schedule_csv(
-                    p, self.coin or "?"
-                ),
-            }
-            if fmt not in readers:
-                raise ValueError(f"unknown recording format {fmt!r}; known: {sorted(readers)}")
-            self._cache[path] = readers[fmt]()
-        return self._cache[path]
+        return read_recording(path, fmt, self.utc_offset, self.coin)
 
     def fetch(self, start: pd.Timestamp, end: pd.Timestamp) -> TextFetchResult:
         start, end = to_utc(start), to_utc(end)

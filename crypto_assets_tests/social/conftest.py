@@ -28,9 +28,13 @@ def text_server() -> Iterator[TextServer]:
 
 @pytest.fixture(scope="session")
 def telegram_export() -> pd.DataFrame:
-    from crypto_assets.social.records import TELEGRAM_XRP_EXPORT_UTC_OFFSET, telegram_export_tgz
+    from crypto_assets.resources.text_sources import read_recording
+    from crypto_assets.social.records import TELEGRAM_XRP_EXPORT_UTC_OFFSET
 
-    return telegram_export_tgz(TELEGRAM_EXPORT, TELEGRAM_XRP_EXPORT_UTC_OFFSET)
+    # the same process-wide parse the replay resource uses (the export takes seconds to parse)
+    return read_recording(
+        str(TELEGRAM_EXPORT), "telegram_export_tgz", TELEGRAM_XRP_EXPORT_UTC_OFFSET
+    )
 
 
 @pytest.fixture(scope="session")
