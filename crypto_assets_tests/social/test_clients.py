@@ -292,7 +292,7 @@ def test_x_recent_search_pages_and_waits_for_the_window_reset(text_server: TextS
             "meta": {"result_count": 1, **({"next_token": token} if token else {})},
         }
 
-    reset = str(int(time.time()) + 1)
+    reset = str(int(time.time()) + 2)  # epoch seconds: the wait is between 1 and 2 s
     text_server.route(
         "/tweets/search/recent",
         Canned(
@@ -306,7 +306,7 @@ def test_x_recent_search_pages_and_waits_for_the_window_reset(text_server: TextS
     )
     assert result.frame["id"].tolist() == ["tw1", "tw2"] and result.frame["reach"].eq(120000).all()
     calls = text_server.requests_to("/tweets/search/recent")
-    assert calls[1].query["next_token"] == ["tok2"] and calls[1].t - calls[0].t >= 0.3
+    assert calls[1].query["next_token"] == ["tok2"] and calls[1].t - calls[0].t >= 0.9
     old = fetch_or_status(source, pd.Timestamp("2024-08-01"), pd.Timestamp("2024-08-02"))
     assert old.status["status"].item() == "unavailable" and "7 days" in old.status["reason"].item()
 
