@@ -52,6 +52,8 @@ benchmarks: install
 	$(BIN)/python benchmarks/features.py
 	$(BIN)/python benchmarks/backtest.py
 	$(BIN)/python benchmarks/sentiment.py
+	$(BIN)/python benchmarks/social.py
+	$(BIN)/python benchmarks/text_signals.py
 
 clean:
 	rm -rf $(VENV) data .dagster_home mlruns
