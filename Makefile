@@ -8,7 +8,7 @@ SNAPSHOT ?= ../shared/data/market/binance_2024
 export DAGSTER_HOME ?= $(CURDIR)/.dagster_home
 STAMP := $(VENV)/.installed
 
-.PHONY: install run demo test lint format dev dev-demo clean benchmarks
+.PHONY: install run demo sentiment test lint format dev dev-demo clean benchmarks
 
 $(BIN)/python:
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "$(PYTHON) not found: install Python 3.11 (apt install python3.11 python3.11-venv)"; exit 1; }
@@ -29,6 +29,9 @@ run: install  ## live Kraken, whole graph, summary
 demo: install  ## the same graph on a recorded real snapshot, offline
 	$(BIN)/crypto-assets demo --snapshot $(SNAPSHOT)
 
+sentiment: install  ## fine-tune, evaluate and register the sentiment scorer (minutes on CPU)
+	$(BIN)/crypto-assets sentiment train
+
 test: install  ## whole suite with coverage (fails under 80 %)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
@@ -43,7 +46,7 @@ format: install
 dev: install  ## Dagster UI + daemon on 127.0.0.1:3000
 	$(BIN)/dagster dev -h 127.0.0.1 -p 3000 -m crypto_assets.definitions
 
-dev-demo: install  ## the UI with materializations running on the snapshot (demo profile)
+dev-demo: install  ## the UI on the snapshot (demo profile; partitions span the snapshot's days)
 	CRYPTO_ASSETS_PROFILE=demo CRYPTO_ASSETS_SOURCE=snapshot CRYPTO_ASSETS_SNAPSHOT_DIR=$(abspath $(SNAPSHOT)) \
 	  $(BIN)/dagster dev -h 127.0.0.1 -p 3000 -m crypto_assets.definitions
 
@@ -52,6 +55,7 @@ benchmarks: install
 	$(BIN)/python benchmarks/features.py
 	$(BIN)/python benchmarks/backtest.py
 	$(BIN)/python benchmarks/sentiment.py
+	$(BIN)/python benchmarks/storage.py
 	$(BIN)/python benchmarks/social.py
 	$(BIN)/python benchmarks/text_signals.py
 

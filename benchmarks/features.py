@@ -9,8 +9,10 @@ times, in the same process and run:
 
 * floor: TA-Lib alone on contiguous per-coin slices of pre-sorted float64 arrays, for the
   standard indicators the pipeline uses (RSI, MACD, 3 EMAs, OBV, ATR, BBANDS);
-* ``build_technical_features`` (validation, sort, TA-Lib, all vectorised features, frame);
-* ``build_technical_features`` + ``add_cross_sectional_ranks`` (all feature columns ranked).
+* ``build_technical_features`` (validation, sort, all features as exact windows, frame);
+* ``build_technical_features`` + ``add_cross_sectional_ranks`` (all feature columns ranked);
+* one day: ``build_technical_features(..., start=day)`` on only that day's look-back
+  (``lookback("1h")``), i.e. what a daily partition of ``technical_features`` computes.
 
 The scale test repeats the same real candles under new symbols ("BTC/USDT#3") to make a frame
 ``--scale`` times larger: it measures how the code scales, it is not more market data.
@@ -47,11 +49,14 @@ from crypto_assets.features.indicators import (
     TIMEFRAME_SPECS,
     add_cross_sectional_ranks,
     build_technical_features,
+    lookback,
 )
 from crypto_assets.settings import SHARED_DATA_DIR
 
 HOURLY = SHARED_DATA_DIR / "market" / "binance_2024" / "ohlcv_1h.parquet"
 COLUMNS = ["symbol", "date", "open", "high", "low", "close", "volume"]
+DAY = pd.Timestamp("2024-09-05", tz="UTC")  # the last complete day of binance_2024
+DAY_SPAN = pd.Timedelta(days=1)
 
 
 def load(scale: int) -> pd.DataFrame:
@@ -126,10 +131,15 @@ def main() -> None:
         with_ranks = lambda frame=frame: add_cross_sectional_ranks(  # noqa: E731
             build_technical_features(frame, "1h")
         )
+        window = frame[(frame["date"] >= DAY - lookback("1h")) & (frame["date"] < DAY + DAY_SPAN)]
+        one_day = lambda window=window: add_cross_sectional_ranks(  # noqa: E731
+            build_technical_features(window, "1h", start=DAY)
+        )
         build_technical_features(frame.iloc[:5000], "1h")  # warm imports and caches
         t_floor = best_time(floor, args.repeats)
         t_feat = best_time(features, args.repeats)
         t_rank = best_time(with_ranks, args.repeats)
+        t_day = best_time(one_day, args.repeats)
         sample = build_technical_features(frame.iloc[:5000], "1h")
         n_cols = add_cross_sectional_ranks(sample).shape[1]
         input_mib = frame.memory_usage(deep=True).sum() / 2**20
@@ -137,30 +147,33 @@ def main() -> None:
         mem_rank = peak_mib(with_ranks)
         rows_out.append(
             (label, n, frame["symbol"].nunique(), t_floor, t_feat, t_rank, n_cols, input_mib,
-             mem_feat, mem_rank)
+             mem_feat, mem_rank, t_day, len(window))
         )  # fmt: skip
         del frame, floor
 
     print(
         f"\nFeature pipeline throughput ({platform.processor() or platform.machine()}, "
         f"{os.cpu_count()} CPUs, Python {platform.python_version()}, pandas {pd.__version__}, "
-        f"numpy {np.__version__}, TA-Lib {talib.__version__}; best of {args.repeats}; "
+        f"numpy {np.__version__}, TA-Lib {talib.__version__} (floor only); best of {args.repeats}; "
         f"load average at the end {os.getloadavg()[0]:.1f})\n"
     )
     print(
         "| frame | rows | coins | TA-Lib floor (8 indicators) | build_technical_features "
         "| + cross-sectional ranks | features / floor | +ranks / floor | peak memory "
-        "(features / +ranks, tracemalloc) |"
+        "(features / +ranks, tracemalloc) | one day from its look-back (+ranks) |"
     )
-    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
-    for label, n, coins, t_floor, t_feat, t_rank, n_cols, input_mib, m_feat, m_rank in rows_out:
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for row in rows_out:
+        label, n, coins, t_floor, t_feat, t_rank, n_cols, input_mib, m_feat, m_rank = row[:10]
+        t_day, window_rows = row[10:]
         print(
             f"| {label} | {n:,} | {coins:,} "
             f"| {t_floor:.3f} s ({n / t_floor / 1e6:.1f} M rows/s) "
             f"| {t_feat:.3f} s ({n / t_feat / 1e6:.2f} M rows/s) "
             f"| {t_rank:.3f} s ({n / t_rank / 1e6:.2f} M rows/s, {n_cols} columns) "
             f"| {t_feat / t_floor:.1f}x | {t_rank / t_floor:.1f}x "
-            f"| {m_feat:,.0f} / {m_rank:,.0f} MiB (input {input_mib:,.0f} MiB) |"
+            f"| {m_feat:,.0f} / {m_rank:,.0f} MiB (input {input_mib:,.0f} MiB) "
+            f"| {t_day:.3f} s ({window_rows:,} rows read) |"
         )
 
 

@@ -61,7 +61,10 @@ def peak_rss_mb() -> float:
 
 def run_once(url: str, rate_limit_ms: int, max_pairs: int, concurrency: int, db: Path) -> dict:
     client = ExchangeResource(
-        api_url=url, rate_limit_ms=rate_limit_ms, max_concurrency=concurrency, now=SERVER_NOW
+        api_url=url,
+        rate_limit_ms=rate_limit_ms,
+        max_concurrency=concurrency,
+        frozen_clock=SERVER_NOW,
     )
     t0 = time.perf_counter()
     markets = client.fetch_markets()

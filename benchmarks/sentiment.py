@@ -28,9 +28,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-
 from crypto_assets.sentiment import service
 from crypto_assets.sentiment.evaluation import (
     CRYPTO_TEST_FILE,
@@ -46,6 +43,7 @@ from crypto_assets.sentiment.training import (
     load_training_data,
     split_train_val,
 )
+from crypto_assets.settings import Settings
 
 log = logging.getLogger("benchmarks.sentiment")
 
@@ -102,9 +100,10 @@ def main() -> None:
 
         torch.set_num_threads(args.threads)
     config = TrainConfig.full(num_threads=args.threads)
+    settings = Settings()
     result: dict = {"config": config.model_dump(mode="json"), "cpu_count": os.cpu_count()}
     if not args.reuse:
-        registered = service.train(config=config)
+        registered = service.train(settings, config=config)
         result["training"] = {
             "run_id": registered.run_id,
             "version": registered.version,
@@ -118,7 +117,7 @@ def main() -> None:
             "best_epoch": registered.result.metrics.get("best_epoch"),
             "lexicon_weights_tried": registered.result.report["lexicon_weights_tried"],
         }
-    scorer = service.load_scorer(batch_size=128)
+    scorer = service.load_scorer(settings, batch_size=128)
     result["scorer"] = {"model": scorer.name, "version": scorer.version, "device": scorer.device}
 
     data = load_training_data(config.data_path)

@@ -32,3 +32,22 @@ HORIZONS: dict[str, Horizon] = {
     "30d": Horizon("30d", pd.Timedelta(days=30), "1d"),
 }
 HORIZON_NAMES: list[str] = list(HORIZONS)
+
+
+def label_lookahead(timeframe: str | None = None) -> pd.Timedelta:
+    """How far past a candle's open its labels look: the longest horizon (of ``timeframe``, or
+    of all) plus the exit candle itself, which must complete before the label is known."""
+    chosen = [h for h in HORIZONS.values() if timeframe is None or h.timeframe == timeframe]
+    return max(h.duration + TIMEFRAMES[h.timeframe] for h in chosen)
+
+
+def days_covering(span: pd.Timedelta) -> int:
+    """Whole UTC days needed to cover ``span`` (partition offsets are counted in days)."""
+    return int(-(-span // pd.Timedelta(days=1)))
+
+
+# Daily partitions a day's labels may still be waiting on: a label of day d is complete once
+# d + LABEL_LOOKAHEAD_DAYS has passed, so the refresh re-materializes that many days back, plus
+# one of margin for a daily run that lands late.
+LABEL_LOOKAHEAD_DAYS: int = days_covering(label_lookahead())
+LABEL_REFRESH_DAYS: int = LABEL_LOOKAHEAD_DAYS + 1

@@ -1,4 +1,9 @@
-"""What the stored assets hold right now: the run summary and ``crypto-assets status``."""
+"""What the stored assets hold right now: the run summary and ``crypto-assets status``.
+
+Read-only: the profile's DuckDB file (tables and the IO manager's ``materialization_log``) and
+the MLflow registry. An asset that last materialized no rows says so ("materialized, 0 rows"),
+which differs from one that never ran.
+"""
 
 from __future__ import annotations
 
@@ -7,37 +12,23 @@ from typing import Any
 import duckdb
 import pandas as pd
 
-from crypto_assets.defs.storage import SCHEMA
-from crypto_assets.horizons import TIMEFRAMES
+from crypto_assets import storage
+from crypto_assets.frames import utc, utc_columns
+from crypto_assets.horizons import HORIZON_NAMES
 from crypto_assets.settings import Settings
+from crypto_assets.storage import SCHEMA
 
-STATUS_TABLES = [
-    "kraken_markets",
-    "ohlcv_hourly",
-    "ohlcv_daily",
-    "clean_ohlcv",
-    "data_quality",
-    "technical_features",
-    "feature_table",
-    "labels",
-    "predictions",
-    "top_coins",
-    "text_sentiment",
-]
+STORED_KIND = "duckdb"  # assets written through the DuckDB IO manager carry this kind
 
 
-def snapshot_days(
-    frames: dict[str, pd.DataFrame], history_start: pd.Timestamp
-) -> tuple[pd.Timestamp, pd.Timestamp]:
-    """First and last day worth materializing: the last day is one that at least 95 % of the
-    snapshot's coins cover completely (files recorded at different hours end unevenly)."""
-    timeframe = "1h" if "1h" in frames else "1d"
-    frame = frames[timeframe]
-    last_open = frame.groupby("symbol")["date"].max()
-    complete_through = (last_open + TIMEFRAMES[timeframe]).dt.floor("D") - pd.Timedelta(days=1)
-    last = complete_through.quantile(0.05, interpolation="lower")
-    first = max(frame["date"].min().floor("D"), history_start)
-    return pd.Timestamp(first), pd.Timestamp(last)
+def stored_assets(settings: Settings) -> list[str]:
+    """The assets stored in DuckDB, in dependency order (read from the definitions)."""
+    from crypto_assets.definitions import build_definitions
+
+    defs = build_definitions(settings.model_copy(update={"source": "live"}))
+    order = {k: i for i, k in enumerate(defs.resolve_asset_graph().toposorted_asset_keys)}
+    specs = [s for s in defs.resolve_all_asset_specs() if STORED_KIND in s.kinds]
+    return [s.key.to_user_string() for s in sorted(specs, key=lambda s: order[s.key])]
 
 
 def _connect(settings: Settings) -> duckdb.DuckDBPyConnection | None:
@@ -70,90 +61,147 @@ def market_summary(settings: Settings) -> dict[str, Any]:
         return summary
     with conn:
         tables = _tables(conn)
-        if "kraken_markets" in tables:
+        if "exchange_markets" in tables:
             day, markets, universe = conn.execute(
-                f"select day, count(*), sum(in_universe::int) from {SCHEMA}.kraken_markets "
-                f"where day = (select max(day) from {SCHEMA}.kraken_markets) group by day"
+                f"select day, count(*), sum(in_universe::int) from {SCHEMA}.exchange_markets "
+                f"where day = (select max(day) from {SCHEMA}.exchange_markets) group by day"
             ).fetchone()
-            summary.update(day=str(pd.Timestamp(day).date()), markets=markets, universe=universe)
+            summary.update(day=str(utc(day).date()), markets=markets, universe=universe)
         if "clean_ohlcv" in tables:
-            coverage = conn.execute(
-                "select timeframe, count(distinct symbol) coins, count(*) candles, min(date) first,"
-                f" max(date) last from {SCHEMA}.clean_ohlcv group by timeframe order by timeframe"
-            ).df()
-            excluded: dict[str, int] = {}
-            if "data_quality" in tables:
-                q = conn.execute(
-                    f"select timeframe, count(*) n from {SCHEMA}.data_quality where excluded and "
-                    f"day = (select max(day) from {SCHEMA}.data_quality) group by timeframe"
-                ).fetchall()
-                excluded = {tf: n for tf, n in q}
-            for row in coverage.itertuples():
-                summary["coverage"].append(
-                    {
-                        "timeframe": row.timeframe,
-                        "coins": row.coins,
-                        "candles": row.candles,
-                        "first": str(row.first),
-                        "last": str(row.last),
-                        "excluded": excluded.get(row.timeframe, 0),
-                    }
-                )
+            summary["coverage"] = _coverage(conn, "data_quality" in tables)
     return summary
 
 
-def asset_status(settings: Settings) -> list[dict[str, Any]]:
-    """Freshness (newest row, its age) and size of every stored asset; missing ones say so."""
-    conn = _connect(settings)
-    now = pd.Timestamp.now(tz="UTC")
-    rows: list[dict[str, Any]] = []
-    tables = _tables(conn) if conn is not None else set()
-    for table in STATUS_TABLES:
-        if table not in tables:
-            rows.append({"asset": table, "rows": 0, "note": "not materialized yet"})
-            continue
-        columns = {
-            r[0]
-            for r in conn.execute(
-                "select column_name from information_schema.columns "
-                "where table_schema = ? and table_name = ?",
-                [SCHEMA, table],
-            ).fetchall()
+def _coverage(conn: duckdb.DuckDBPyConnection, with_quality: bool) -> list[dict[str, Any]]:
+    coverage = conn.execute(
+        "select timeframe, count(distinct symbol) coins, count(*) candles, min(date) first,"
+        f" max(date) last from {SCHEMA}.clean_ohlcv group by timeframe order by timeframe"
+    ).df()
+    excluded: dict[str, int] = {}
+    if with_quality:
+        q = conn.execute(
+            f"select timeframe, count(*) n from {SCHEMA}.data_quality where excluded and "
+            f"day = (select max(day) from {SCHEMA}.data_quality) group by timeframe"
+        ).fetchall()
+        excluded = {tf: n for tf, n in q}
+    return [
+        {
+            "timeframe": row.timeframe,
+            "coins": row.coins,
+            "candles": row.candles,
+            "first": str(row.first),
+            "last": str(row.last),
+            "excluded": excluded.get(row.timeframe, 0),
         }
-        time_col = next((c for c in ("date", "day", "as_of", "time") if c in columns), None)
-        count = conn.execute(f'select count(*) from {SCHEMA}."{table}"').fetchone()[0]
-        row: dict[str, Any] = {"asset": table, "rows": count, "note": ""}
-        if "symbol" in columns:
-            row["coins"] = conn.execute(
-                f'select count(distinct symbol) from {SCHEMA}."{table}"'
-            ).fetchone()[0]
-        if time_col:
-            newest = conn.execute(f'select max("{time_col}") from {SCHEMA}."{table}"').fetchone()[0]
-            if newest is not None:
-                newest_ts = pd.Timestamp(newest)
-                newest_ts = newest_ts.tz_localize("UTC") if newest_ts.tzinfo is None else newest_ts
-                row["newest"] = str(newest_ts)
-                row["age_hours"] = round((now - newest_ts) / pd.Timedelta(hours=1), 1)
+        for row in coverage.itertuples()
+    ]
+
+
+def _table_row(conn: duckdb.DuckDBPyConnection, table: str, now: pd.Timestamp) -> dict[str, Any]:
+    columns = {
+        r[0]
+        for r in conn.execute(
+            "select column_name from information_schema.columns "
+            "where table_schema = ? and table_name = ?",
+            [SCHEMA, table],
+        ).fetchall()
+    }
+    time_col = next((c for c in ("date", "day", "as_of", "time") if c in columns), None)
+    name = f'{SCHEMA}."{table}"'
+    row: dict[str, Any] = {"rows": conn.execute(f"select count(*) from {name}").fetchone()[0]}
+    if "symbol" in columns:
+        row["coins"] = conn.execute(f"select count(distinct symbol) from {name}").fetchone()[0]
+    if time_col:
+        newest = conn.execute(f'select max("{time_col}") from {name}').fetchone()[0]
+        if newest is not None:
+            row["newest"] = str(utc(newest))
+            row["age_hours"] = round((now - utc(newest)) / pd.Timedelta(hours=1), 1)
+    return row
+
+
+def asset_status(settings: Settings) -> list[dict[str, Any]]:
+    """Per stored asset: rows, coins, newest row and its age, the last materialization (with
+    its row count), and a note: "not materialized yet" only when it never ran."""
+    now = pd.Timestamp.now(tz="UTC")
+    conn = _connect(settings)
+    tables = _tables(conn) if conn is not None else set()
+    log = storage.latest_materializations(conn) if conn is not None else {}
+    rows: list[dict[str, Any]] = []
+    for asset in stored_assets(settings):
+        last = log.get(asset)
+        row: dict[str, Any] = {"asset": asset, "rows": 0, "note": ""}
+        if last is not None:
+            row["last_materialized"] = str(last["materialized_at"])[:19]
+            row["last_partition"] = last["partition"]
+            row["last_rows"] = int(last["rows"])
+        if asset in tables:
+            row |= _table_row(conn, asset, now)
+        if last is not None and last["rows"] == 0:
+            row["note"] = f"materialized, 0 rows ({last['partition']})"
+        elif asset not in tables and last is None:
+            row["note"] = "not materialized yet"
         rows.append(row)
     if conn is not None:
         conn.close()
     return rows
 
 
-def latest_top_coins(settings: Settings) -> tuple[str, pd.DataFrame, str]:
-    """(day, passing coins, the sentence saying why the list is what it is) for the newest day
-    with predictions; the same selection function as the ``top_coins`` asset."""
-    from crypto_assets.ml.selection import TOP_COLUMNS, select_top_coins
+def model_status(settings: Settings) -> list[dict[str, Any]]:
+    """Per horizon: the registered signal model, the version in use (alias), the newest
+    version, how many exist, and the in-use version's walk-forward rank IC and ECE."""
+    from crypto_assets.resources.settings import PipelineSettings
 
-    empty = pd.DataFrame(columns=TOP_COLUMNS)
+    names = {
+        h: PipelineSettings.from_settings(settings).signal_model_name(h) for h in HORIZON_NAMES
+    }
+    uri = settings.mlflow_tracking_uri
+    if uri.startswith("sqlite:///") and not _exists(uri.removeprefix("sqlite:///")):
+        return [{"horizon": h, "model": n, "note": "no MLflow store yet"} for h, n in names.items()]
+    from mlflow.tracking import MlflowClient
+
+    from crypto_assets.ml import registry
+
+    registry.configure_tracking(uri, settings.mlflow_artifact_root)
+    client = MlflowClient()
+    return [_model_row(client, registry, h, name) for h, name in names.items()]
+
+
+def _exists(path: str) -> bool:
+    from pathlib import Path
+
+    return Path(path).exists()
+
+
+def _model_row(client, registry, horizon: str, name: str) -> dict[str, Any]:
+    versions = client.search_model_versions(f"name = '{name}'")
+    row: dict[str, Any] = {"horizon": horizon, "model": name, "versions": len(versions)}
+    if not versions:
+        return row | {"note": "no model registered yet"}
+    row["latest"] = str(max(int(v.version) for v in versions))
+    in_use = registry.champion_version(name)
+    row["in_use"] = in_use
+    if in_use is not None:
+        run_id = next(v.run_id for v in versions if str(v.version) == in_use)
+        metrics = client.get_run(run_id).data.metrics if run_id else {}
+        row["rank_ic"] = _rounded(metrics.get("rank_ic_mean"))
+        row["ece"] = _rounded(metrics.get("ece"))
+    return row
+
+
+def _rounded(value: float | None) -> float | None:
+    return None if value is None or pd.isna(value) else round(float(value), 4)
+
+
+def latest_predictions(settings: Settings) -> tuple[str, pd.DataFrame, str]:
+    """(day, that day's stored predictions, '' or why there are none) for the newest day."""
     conn = _connect(settings)
     if conn is None:
-        return "-", empty, "nothing materialized yet: run `make demo` or `make run`"
+        return "-", pd.DataFrame(), "nothing materialized yet: run `make demo` or `make run`"
     with conn:
         if "predictions" not in _tables(conn):
             return (
                 "-",
-                empty,
+                pd.DataFrame(),
                 (
                     "no predictions yet: no model in use for any horizon (models need at least "
                     "60 days of clean history, 90 for 30d; `crypto-assets backfill --kraken-csv` "
@@ -165,8 +213,28 @@ def latest_top_coins(settings: Settings) -> tuple[str, pd.DataFrame, str]:
             f"(select max(day) from {SCHEMA}.predictions)"
         ).df()
     if frame.empty:
-        return "-", empty, "no predictions stored: no model in use for any horizon yet"
-    for column in ("day", "as_of"):
-        frame[column] = pd.to_datetime(frame[column], utc=True)
+        return "-", frame, "no predictions stored: no model in use for any horizon yet"
+    frame = utc_columns(frame, "day", "as_of")
+    return str(frame["day"].max().date()), frame, ""
+
+
+def latest_top_coins(settings: Settings) -> tuple[str, pd.DataFrame, str]:
+    """(day, passing coins, the sentence saying why the list is what it is) for the newest day
+    with predictions; the same selection function as the ``top_coins`` asset."""
+    from crypto_assets.ml.selection import TOP_COLUMNS, select_top_coins
+
+    day, frame, missing = latest_predictions(settings)
+    if missing:
+        return day, pd.DataFrame(columns=TOP_COLUMNS), missing
     table, reason = select_top_coins(frame, settings.confidence_threshold)
-    return str(frame["day"].max().date()), table, reason
+    return day, table, reason
+
+
+def latest_near_misses(settings: Settings, n: int) -> pd.DataFrame:
+    """The ``n`` best coins below the threshold on the newest day (``selection.near_misses``)."""
+    from crypto_assets.ml.selection import NEAR_COLUMNS, near_misses
+
+    _, frame, missing = latest_predictions(settings)
+    if missing:
+        return pd.DataFrame(columns=NEAR_COLUMNS)
+    return near_misses(frame, settings.confidence_threshold, n)

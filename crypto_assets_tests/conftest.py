@@ -6,6 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from crypto_assets_tests.fixtures import binance_1h, project_env  # noqa: F401
 from crypto_assets_tests.replay_server import KrakenReplayServer
 
 

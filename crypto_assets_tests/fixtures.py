@@ -9,25 +9,45 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from crypto_assets.settings import SHARED_DATA_DIR, get_settings
+from crypto_assets.settings import SHARED_DATA_DIR, Settings
 
 BINANCE_DIR = SHARED_DATA_DIR / "market" / "binance_2024"
 KRAKEN_BTC_ETH_DIR = SHARED_DATA_DIR / "market" / "kraken_btc_eth"
+PATH_VARIABLES = {
+    "CRYPTO_ASSETS_DATA_DIR": "data",
+    "CRYPTO_ASSETS_MLFLOW_ARTIFACT_ROOT": "mlruns/artifacts",
+    "DAGSTER_HOME": "dagster_home",
+}
+
+
+def isolated_settings(root: Path, **overrides: object) -> Settings:
+    """Settings with every path the product writes inside ``root``, built as data: no
+    environment variable and no .env file is read."""
+    (root / "dagster_home").mkdir(parents=True, exist_ok=True)
+    return Settings(
+        _env_file=None,
+        data_dir=root / "data",
+        mlflow_tracking_uri=f"sqlite:///{root}/mlruns/mlflow.db",
+        mlflow_artifact_root=root / "mlruns" / "artifacts",
+        dagster_home=root / "dagster_home",
+        **overrides,
+    )
+
+
+def point_environment(monkeypatch: pytest.MonkeyPatch, root: Path) -> None:
+    """The environment an entry point (the CLI) reads, with every path inside ``root``."""
+    for name, relative in PATH_VARIABLES.items():
+        monkeypatch.setenv(name, str(root / relative))
+    monkeypatch.setenv("CRYPTO_ASSETS_MLFLOW_TRACKING_URI", f"sqlite:///{root}/mlruns/mlflow.db")
+    (root / "dagster_home").mkdir(parents=True, exist_ok=True)
 
 
 @pytest.fixture
-def project_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    """Every path the product writes points into tmp_path; settings are re-read."""
-    monkeypatch.setenv("CRYPTO_ASSETS_DATA_DIR", str(tmp_path / "data"))
-    monkeypatch.setenv(
-        "CRYPTO_ASSETS_MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path}/mlruns/mlflow.db"
-    )
-    monkeypatch.setenv("CRYPTO_ASSETS_MLFLOW_ARTIFACT_ROOT", str(tmp_path / "mlruns" / "artifacts"))
-    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "dagster_home"))
-    (tmp_path / "dagster_home").mkdir()
-    get_settings.cache_clear()
-    yield tmp_path
-    get_settings.cache_clear()
+def project_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Settings]:
+    """Settings (as data) whose paths all point into tmp_path; the environment points there
+    too, for tests that go through the CLI."""
+    point_environment(monkeypatch, tmp_path)
+    yield isolated_settings(tmp_path)
 
 
 def cut_snapshot(

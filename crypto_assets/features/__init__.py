@@ -5,6 +5,8 @@ from crypto_assets.features.indicators import (
     add_cross_sectional_ranks,
     build_technical_features,
     feature_columns,
+    lookback,
+    lookback_bars,
     technical_feature_names,
     validate_ohlcv,
 )
@@ -24,6 +26,8 @@ __all__ = [
     "forward_returns",
     "horizons_for",
     "label_available_at",
+    "lookback",
+    "lookback_bars",
     "mask_unknown_labels",
     "resample_ohlcv",
     "technical_feature_names",

@@ -4,29 +4,35 @@ Models rank coins against each other, so every feature is scale-free (returns, r
 close, z-scores, ranks): a raw price or a raw OBV level must never reach a model, because it
 would let the model tell coins apart by their price unit rather than by their behaviour.
 
-How it is computed (see benchmarks/features.py for the throughput):
+Every feature is an EXACT function of a trailing window of fixed length in bars of time
+(``lookback_bars`` gives the longest), so a daily partition computed from only that look-back
+equals, bit for bit, the same partition computed from the whole stored history (tested). How
+(``crypto_assets.features.windows`` has the window arithmetic):
 
-* the frame is sorted once by (symbol, date), giving one contiguous slice per coin;
-* TA-Lib (RSI, MACD, EMA, OBV, ATR, BBANDS) runs on each coin's contiguous numpy slice;
-* everything else runs vectorised over all coins at once on a 2-D "panel" (bars x coins,
-  padded with NaN at the end of shorter coins), so a rolling window never crosses from one
-  coin into the next and each coin's numbers depend only on that coin's own earlier candles.
+* the frame is sorted once by (symbol, date) and laid out as "panels" (coins x bars) on the
+  absolute time grid of the timeframe, coins with similar spans together; a missing candle is a
+  hole (NaN), so a lag of k bars is k bars of time, and a window over a hole is incomplete;
+* EMA, MACD, RSI (Wilder) and ATR (Wilder) are exponential kernels truncated where the weight
+  left out is below ``KERNEL_TOLERANCE`` (1e-9), instead of TA-Lib's recursions, which depend on
+  where the frame starts; after warm-up they match TA-Lib to ~1e-10 (benchmarks/README.md);
+* rolling sums, moments and maxima are sums within absolute-time blocks, never differences of
+  a running sum from the frame's start;
+* ``days_since_first_candle`` counts from the coin's first stored candle when the caller gives
+  it (``first_candle``), else from its first candle in the frame.
 
-Lookbacks are counted in bars of the timeframe and assume the bars are regular; the sanitation
-layer drops coins with holes. A feature is NaN until its lookback is filled (never back-filled,
-never forward-looking).
+A feature is NaN until its window is filled (never back-filled, never forward-looking).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
-from typing import Any
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
-import talib
 
+from crypto_assets.features import windows
+from crypto_assets.features.windows import kernel_ema, kernel_length, lag
 from crypto_assets.horizons import TIMEFRAMES
 
 ID_COLUMNS: tuple[str, ...] = ("symbol", "date")
@@ -59,6 +65,14 @@ class TimeframeSpec:
     volume_z: tuple[str, int]
     dollar_volume: tuple[str, int]
     drawdown: tuple[str, int]
+    # The RETURN PROFILE (daily only): the yardstick's features (shared/bench/minimal_lgbm.py)
+    # beyond those above — trailing returns and volatility over more windows, the z-score of
+    # log dollar volume, the drawdown from the closing high. ``features.pipeline`` makes them a
+    # view of their own (with the returns and volatility above they share).
+    profile_returns: dict[str, int] = field(default_factory=dict)
+    profile_volatility: dict[str, int] = field(default_factory=dict)
+    profile_log_dollar_volume_z: tuple[str, int] | None = None
+    profile_close_drawdown: tuple[str, int] | None = None
 
 
 # 1h cannot exist on daily candles, so "1d" has no ret_1h. EMAs on hourly candles span one day,
@@ -81,6 +95,10 @@ TIMEFRAME_SPECS: dict[str, TimeframeSpec] = {
         volume_z=("30d", 30),
         dollar_volume=("7d", 7),
         drawdown=("30d", 30),
+        profile_returns={"3d": 3, "14d": 14, "60d": 60},
+        profile_volatility={"14d": 14},
+        profile_log_dollar_volume_z=("30d", 30),
+        profile_close_drawdown=("60d", 60),
     ),
 }
 
@@ -98,6 +116,18 @@ def technical_feature_names(timeframe: str) -> list[str]:
     names += [f"volume_z_{spec.volume_z[0]}", f"dollar_volume_z_{spec.volume_z[0]}"]
     names += [f"log_dollar_volume_{spec.dollar_volume[0]}", "hl_range"]
     names += [f"drawdown_{spec.drawdown[0]}", "days_since_first_candle"]
+    return names + return_profile_names(timeframe)
+
+
+def return_profile_names(timeframe: str) -> list[str]:
+    """The return-profile columns of ``timeframe`` (empty for hourly candles), in order."""
+    spec = _spec(timeframe)
+    names = [f"ret_{k}" for k in spec.profile_returns]
+    names += [f"vol_{k}" for k in spec.profile_volatility]
+    if spec.profile_log_dollar_volume_z:
+        names.append(f"log_dollar_volume_z_{spec.profile_log_dollar_volume_z[0]}")
+    if spec.profile_close_drawdown:
+        names.append(f"close_drawdown_{spec.profile_close_drawdown[0]}")
     return names
 
 
@@ -149,33 +179,84 @@ def _validate(ohlcv: pd.DataFrame, timeframe: str, check_keys: bool) -> None:
         )
 
 
-def build_technical_features(ohlcv: pd.DataFrame, timeframe: str) -> pd.DataFrame:
-    """One row per input candle: ``symbol``, ``date`` and the float features of that candle.
+def lookback_bars(timeframe: str) -> int:
+    """Bars before a candle that its features read: the longest window of the timeframe's
+    spec (an EMA kernel, MACD's signal over its line, a 30-day return ...). A frame that holds
+    this many bars before ``start`` gives exactly the features of the whole history."""
+    spec = _spec(timeframe)
+    kernels = [kernel_length(2 / (p + 1)) - 1 for p in (*spec.ema_periods, MACD_FAST, MACD_SLOW)]
+    macd_signal = kernel_length(2 / (MACD_SLOW + 1)) + kernel_length(2 / (MACD_SIGNAL + 1)) - 2
+    wilder = kernel_length(1 / max(RSI_PERIOD, ATR_PERIOD))  # over changes: one close more
+    profile = [
+        *spec.profile_returns.values(),
+        *spec.profile_volatility.values(),
+        *(w[1] - 1 for w in (spec.profile_log_dollar_volume_z, spec.profile_close_drawdown) if w),
+    ]
+    windows_ = [  # a return, log return or signed volume over k bars needs the close k bars back
+        *profile,
+        *spec.returns.values(),
+        *spec.volatility.values(),
+        *spec.obv_slope.values(),
+        spec.volume_z[1] - 1,
+        spec.dollar_volume[1] - 1,
+        spec.drawdown[1] - 1,
+        BB_PERIOD - 1,
+    ]
+    return max([*kernels, macd_signal, wilder, *windows_])
 
-    Every feature at ``date`` uses only candles of the same coin at or before ``date``. Rows are
-    sorted by (symbol, date), index reset. ``days_since_first_candle`` counts from the coin's
-    first candle *in this frame* ("first seen in data"), which is its listing only when the
-    frame reaches back that far.
+
+def lookback(timeframe: str) -> pd.Timedelta:
+    """``lookback_bars`` as a span of time."""
+    return lookback_bars(timeframe) * TIMEFRAMES[timeframe]
+
+
+def build_technical_features(
+    ohlcv: pd.DataFrame,
+    timeframe: str,
+    *,
+    start: pd.Timestamp | None = None,
+    first_candle: Mapping[str, pd.Timestamp] | None = None,
+) -> pd.DataFrame:
+    """One row per input candle dated at or after ``start`` (every candle when None):
+    ``symbol``, ``date`` and the float features of that candle.
+
+    Every feature at ``date`` uses only candles of the same coin at or before ``date``, and at
+    most ``lookback_bars(timeframe)`` bars back. ``first_candle`` (per symbol) anchors
+    ``days_since_first_candle``; without it the coin's first candle in this frame is used
+    ("first seen in data"). Rows are sorted by (symbol, date), index reset.
     """
     # Missing symbols and duplicates are found more cheaply below, once sorted.
     _validate(ohlcv, timeframe, check_keys=False)
     spec = _spec(timeframe)
     names = technical_feature_names(timeframe)
-    sorted_frame = _SortedOhlcv.from_frame(ohlcv)
+    sorted_frame = _SortedOhlcv.from_frame(ohlcv, TIMEFRAMES[timeframe].value)
     n = len(sorted_frame.close)
     # One (features x rows) block: the frame is built on it without a copy, and pandas never
     # has to consolidate two dozen separate columns later (that cost more than the features).
     block = np.full((len(names), n), np.nan)
     out = dict(zip(names, block, strict=True))
     if n:
-        obv = _talib_features(sorted_frame, spec, out)
-        _panel_features(sorted_frame, spec, obv, out)
-        first = sorted_frame.date_ns[sorted_frame.starts][sorted_frame.codes]
-        out["days_since_first_candle"][:] = (sorted_frame.date_ns - first) / 86_400e9
+        for panel in _panels(sorted_frame):
+            _panel_features(sorted_frame, panel, spec, out)
+        out["days_since_first_candle"][:] = _days_listed(sorted_frame, first_candle)
     frame = pd.DataFrame(block.T, columns=names, copy=False)
     frame.insert(0, "date", sorted_frame.dates)
     frame.insert(0, "symbol", sorted_frame.symbols)
+    if start is not None:
+        frame = frame[sorted_frame.date_ns >= pd.Timestamp(start).value].reset_index(drop=True)
     return frame
+
+
+def _days_listed(s: _SortedOhlcv, first_candle: Mapping[str, pd.Timestamp] | None) -> np.ndarray:
+    """Days since each coin's first candle: the stored one if known, else the frame's first."""
+    first = s.date_ns[s.starts]
+    if first_candle:
+        stored = pd.Series(s.symbols[s.starts]).map(
+            {k: pd.Timestamp(v).value for k, v in first_candle.items()}
+        )
+        known = stored.notna().to_numpy()
+        first = np.where(known, stored.fillna(0).to_numpy(dtype=np.int64), first)
+    return (s.date_ns - first[s.codes]) / 86_400e9
 
 
 def add_cross_sectional_ranks(
@@ -301,6 +382,7 @@ class _SortedOhlcv:
     symbols: np.ndarray
     dates: pd.DatetimeIndex
     date_ns: np.ndarray
+    grid: np.ndarray  # absolute bar index of each row: date // timeframe (epoch-aligned)
     codes: np.ndarray  # coin id per row, non-decreasing
     starts: np.ndarray  # first row of each coin
     lengths: np.ndarray  # rows per coin
@@ -311,7 +393,7 @@ class _SortedOhlcv:
     volume: np.ndarray
 
     @classmethod
-    def from_frame(cls, ohlcv: pd.DataFrame) -> _SortedOhlcv:
+    def from_frame(cls, ohlcv: pd.DataFrame, step_ns: int) -> _SortedOhlcv:
         symbol = ohlcv["symbol"]
         if not (pd.api.types.is_object_dtype(symbol) or pd.api.types.is_string_dtype(symbol)):
             symbol = symbol.astype(str)
@@ -340,177 +422,187 @@ class _SortedOhlcv:
             symbols=np.asarray(uniques, dtype=object)[codes],
             dates=pd.DatetimeIndex(date_ns.view("datetime64[ns]")).tz_localize("UTC"),
             date_ns=date_ns,
+            grid=date_ns // step_ns,
             codes=codes,
             starts=starts,
             lengths=lengths,
             **cols,
         )
 
-    def segments(self) -> Iterator[tuple[int, int]]:
-        for start, length in zip(self.starts.tolist(), self.lengths.tolist(), strict=True):
-            yield start, start + length
-
-
-def _talib_features(s: _SortedOhlcv, spec: TimeframeSpec, out: dict[str, np.ndarray]) -> np.ndarray:
-    """Standard indicators by TA-Lib, one call per coin on its contiguous slice; returns OBV.
-
-    Each coin's results are normalised by its close straight into the output rows, so no
-    frame-sized intermediate per indicator is kept.
-    """
-    obv = np.empty(len(s.close))
-    rsi = out[f"rsi_{RSI_PERIOD}"]
-    macd_line, macd_signal, macd_hist = (
-        out[k] for k in ("macd_norm", "macd_signal_norm", "macd_hist_norm")
-    )
-    emas = [(p, out[f"dist_ema_{p}"]) for p in spec.ema_periods]
-    atr = out[f"atr_{ATR_PERIOD}_norm"]
-    bb_width, bb_pctb = out[f"bb_width_{BB_PERIOD}"], out[f"bb_pctb_{BB_PERIOD}"]
-    with np.errstate(divide="ignore", invalid="ignore"):
-        for a, b in s.segments():
-            close, high, low = s.close[a:b], s.high[a:b], s.low[a:b]
-            rsi[a:b] = talib.RSI(close, RSI_PERIOD)
-            line, signal, hist = talib.MACD(close, MACD_FAST, MACD_SLOW, MACD_SIGNAL)
-            np.divide(line, close, out=macd_line[a:b])
-            np.divide(signal, close, out=macd_signal[a:b])
-            np.divide(hist, close, out=macd_hist[a:b])
-            for p, dist in emas:
-                np.subtract(close / talib.EMA(close, p), 1.0, out=dist[a:b])
-            np.divide(talib.ATR(high, low, close, ATR_PERIOD), close, out=atr[a:b])
-            upper, middle, lower = talib.BBANDS(close, BB_PERIOD, BB_NBDEV, BB_NBDEV, 0)
-            band = upper - lower
-            np.divide(band, middle, out=bb_width[a:b])
-            bb_pctb[a:b] = np.where(band > 0, (close - lower) / band, np.nan)
-            # OBV's level depends on where the frame starts, so only its change becomes a
-            # feature (obv_slope_*), computed with the other rolling features.
-            obv[a:b] = talib.OBV(close, s.volume[a:b])
-    return obv
-
-
-def _panel_features(
-    s: _SortedOhlcv, spec: TimeframeSpec, obv: np.ndarray, out: dict[str, np.ndarray]
-) -> None:
-    """Returns, rolling moments and ratios, vectorised over all coins at once per panel."""
-    for panel in _panels(s.lengths, s.starts):
-        close, high, volume = (panel.take(x) for x in (s.close, s.high, s.volume))
-        with np.errstate(divide="ignore", invalid="ignore"):
-            for key, bars in spec.returns.items():
-                panel.put(out[f"ret_{key}"], close / _shift(close, bars) - 1.0)
-            log_ret = np.log(close / _shift(close, 1))
-            for key, bars in spec.volatility.items():
-                panel.put(out[f"vol_{key}"], _rolling(log_ret, bars, lambda r: r.std(ddof=1)))
-            del log_ret
-            # Signed volume over the window as a share of all volume in it (-1 all selling,
-            # +1 all buying): OBV's change, free of where the frame starts.
-            obv_p = panel.take(obv)
-            for key, bars in spec.obv_slope.items():
-                slope = _safe_div(obv_p - _shift(obv_p, bars), _rolling_sum(volume, bars))
-                panel.put(out[f"obv_slope_{key}"], slope)
-            del obv_p
-            dollar_volume = close * volume
-            key, bars = spec.volume_z
-            panel.put(out[f"volume_z_{key}"], _zscore(volume, bars))
-            panel.put(out[f"dollar_volume_z_{key}"], _zscore(dollar_volume, bars))
-            key, bars = spec.dollar_volume
-            mean_dv = _rolling_sum(dollar_volume, bars) / bars
-            panel.put(
-                out[f"log_dollar_volume_{key}"], np.where(mean_dv > 0, np.log(mean_dv), np.nan)
-            )
-            del dollar_volume, mean_dv
-            panel.put(out["hl_range"], (high - panel.take(s.low)) / close)
-            key, bars = spec.drawdown
-            rolling_high = _rolling(high, bars, lambda r: r.max())
-            panel.put(out[f"drawdown_{key}"], close / rolling_high - 1.0)
-
 
 @dataclass
 class _Panel:
-    """A group of coins laid out as (coins, bars), column 0 = each coin's first candle.
+    """A group of coins laid out as (coins, bars) on the absolute time grid: column ``j`` is
+    bar ``origin + j``; a bar without a candle (before listing, after the last candle, or a
+    hole) holds NaN."""
 
-    Coin-major like the sorted frame, so taking from and putting back into the frame's arrays
-    moves contiguous runs, and each coin's bars are contiguous for pandas' per-column rolling.
-    """
-
-    index: np.ndarray  # (k, L) flat row index, 0 where padded
-    padded: np.ndarray  # positions in the raveled panel that are padding
+    origin: int  # absolute bar index (date // step) of column 0
+    index: np.ndarray  # (k, L) flat row index, 0 where no candle
+    empty: np.ndarray  # positions in the raveled panel without a candle
     cells: np.ndarray  # positions in the raveled panel that hold a candle
     rows: np.ndarray  # flat row index of each of those cells
 
     def take(self, flat: np.ndarray) -> np.ndarray:
         panel = flat[self.index]
-        panel.ravel()[self.padded] = np.nan
+        panel.ravel()[self.empty] = np.nan
         return panel
 
     def put(self, flat: np.ndarray, panel: np.ndarray) -> None:
         flat[self.rows] = panel.ravel()[self.cells]
 
 
-def _panels(lengths: np.ndarray, starts: np.ndarray) -> Iterator[_Panel]:
-    """Group coins of similar length so that padding stays below half of each panel.
-
-    Panels are also capped at ``PANEL_MAX_CELLS`` so their temporaries stay small enough for
-    the allocator to reuse memory instead of mapping (and page-faulting) fresh arrays each time:
-    without the cap a 10x larger frame took ~27x longer.
-    """
-    order = np.argsort(-lengths, kind="stable")
+def _panels(s: _SortedOhlcv) -> Iterator[_Panel]:
+    """Group coins of similar spans (sorted by first bar) so that empty cells stay below half
+    of each panel, and cap panels at ``PANEL_MAX_CELLS`` so their temporaries stay small enough
+    for the allocator to reuse memory (without the cap a 10x larger frame took ~27x longer)."""
+    first = s.grid[s.starts]
+    last = s.grid[s.starts + s.lengths - 1]
     group: list[int] = []
-    longest = total = 0
-    for coin in order.tolist():
-        length = int(lengths[coin])
-        cells = (len(group) + 1) * longest
-        if group and (cells > 2 * (total + length) or cells > PANEL_MAX_CELLS):
-            yield _make_panel(group, lengths, starts)
-            group, total = [], 0
+    lo = hi = filled = 0
+    for coin in np.lexsort((last, first)).tolist():
+        if group:
+            width = max(hi, last[coin]) - min(lo, first[coin]) + 1
+            cells = (len(group) + 1) * width
+            if cells > 2 * (filled + s.lengths[coin]) or cells > PANEL_MAX_CELLS:
+                yield _make_panel(group, s)
+                group = []
         if not group:
-            longest = length
+            lo, hi, filled = first[coin], last[coin], 0
+        lo, hi = min(lo, first[coin]), max(hi, last[coin])
         group.append(coin)
-        total += length
+        filled += int(s.lengths[coin])
     if group:
-        yield _make_panel(group, lengths, starts)
+        yield _make_panel(group, s)
 
 
-def _make_panel(coins: list[int], lengths: np.ndarray, starts: np.ndarray) -> _Panel:
+def _make_panel(coins: list[int], s: _SortedOhlcv) -> _Panel:
     coin_idx = np.asarray(coins)
-    bars = np.arange(int(lengths[coin_idx].max()))[None, :]
-    valid = bars < lengths[coin_idx][:, None]
-    index = np.where(valid, starts[coin_idx][:, None] + bars, 0)
-    flat_valid = valid.ravel()
-    cells = np.flatnonzero(flat_valid)
+    starts, lengths = s.starts[coin_idx], s.lengths[coin_idx]
+    rows = np.concatenate([np.arange(a, a + n) for a, n in zip(starts, lengths, strict=True)])
+    slot = np.repeat(np.arange(len(coins)), lengths)
+    origin = int(s.grid[rows].min())
+    width = int(s.grid[rows].max()) - origin + 1
+    cells = slot * width + (s.grid[rows] - origin)
+    index = np.zeros(len(coins) * width, dtype=np.int64)
+    index[cells] = rows
+    filled = np.zeros(len(coins) * width, dtype=bool)
+    filled[cells] = True
     return _Panel(
-        index=index, padded=np.flatnonzero(~flat_valid), cells=cells, rows=index.ravel()[cells]
+        origin=origin,
+        index=index.reshape(len(coins), width),
+        empty=np.flatnonzero(~filled),
+        cells=cells,
+        rows=rows,
     )
 
 
-def _shift(panel: np.ndarray, bars: int) -> np.ndarray:
-    """Each coin's value ``bars`` candles earlier (NaN before its first candle)."""
-    shifted = np.full_like(panel, np.nan)
-    if bars < panel.shape[1]:
-        shifted[:, bars:] = panel[:, :-bars]
-    return shifted
+def _panel_features(
+    s: _SortedOhlcv, panel: _Panel, spec: TimeframeSpec, out: dict[str, np.ndarray]
+) -> None:
+    """Every feature of one panel, each from its trailing window only."""
+    close, high, low, volume = (panel.take(x) for x in (s.close, s.high, s.low, s.volume))
+    origin = panel.origin
+    with np.errstate(divide="ignore", invalid="ignore"):
+        _kernel_features(close, high, low, origin, spec, panel, out)
+        for key, bars in spec.returns.items():
+            panel.put(out[f"ret_{key}"], close / lag(close, bars) - 1.0)
+        log_ret = np.log(close / lag(close, 1))
+        for key, bars in spec.volatility.items():
+            panel.put(
+                out[f"vol_{key}"], np.sqrt(windows.window_mean_var(log_ret, bars, origin, 1)[1])
+            )
+        # Signed volume over the window as a share of all volume in it (-1 all selling, +1 all
+        # buying): OBV's change over the window, free of where OBV started.
+        signed = np.sign(close - lag(close, 1)) * volume
+        for key, bars in spec.obv_slope.items():
+            panel.put(
+                out[f"obv_slope_{key}"],
+                _safe_div(
+                    windows.window_sum(signed, bars, origin),
+                    windows.window_sum(volume, bars, origin),
+                ),
+            )
+        dollar_volume = close * volume
+        key, bars = spec.volume_z
+        panel.put(out[f"volume_z_{key}"], _zscore(volume, bars, origin))
+        panel.put(out[f"dollar_volume_z_{key}"], _zscore(dollar_volume, bars, origin))
+        key, bars = spec.dollar_volume
+        mean_dv = windows.window_sum(dollar_volume, bars, origin) / bars
+        panel.put(out[f"log_dollar_volume_{key}"], np.where(mean_dv > 0, np.log(mean_dv), np.nan))
+        panel.put(out["hl_range"], (high - low) / close)
+        key, bars = spec.drawdown
+        panel.put(out[f"drawdown_{key}"], close / windows.window_max(high, bars, origin) - 1.0)
+        mean, var = windows.window_mean_var(close, BB_PERIOD, origin, 0)
+        band = 2 * BB_NBDEV * np.sqrt(var)  # upper - lower, TA-Lib's population stddev
+        panel.put(out[f"bb_width_{BB_PERIOD}"], band / mean)
+        lower = mean - BB_NBDEV * np.sqrt(var)
+        panel.put(out[f"bb_pctb_{BB_PERIOD}"], np.where(band > 0, (close - lower) / band, np.nan))
+        _profile_features(close, volume, log_ret, origin, spec, panel, out)
 
 
-def _rolling(panel: np.ndarray, bars: int, agg: Callable[[Any], pd.DataFrame]) -> np.ndarray:
-    """Trailing window of ``bars`` candles per coin; NaN until the window is full.
+def _profile_features(
+    close: np.ndarray,
+    volume: np.ndarray,
+    log_ret: np.ndarray,
+    origin: int,
+    spec: TimeframeSpec,
+    panel: _Panel,
+    out: dict[str, np.ndarray],
+) -> None:
+    """The return profile (see ``TimeframeSpec``), each from its trailing window only."""
+    for key, bars in spec.profile_returns.items():
+        panel.put(out[f"ret_{key}"], close / lag(close, bars) - 1.0)
+    for key, bars in spec.profile_volatility.items():
+        panel.put(out[f"vol_{key}"], np.sqrt(windows.window_mean_var(log_ret, bars, origin, 1)[1]))
+    if spec.profile_log_dollar_volume_z:
+        key, bars = spec.profile_log_dollar_volume_z
+        log_dv = np.log1p(close * volume)
+        panel.put(out[f"log_dollar_volume_z_{key}"], _zscore(log_dv, bars, origin))
+    if spec.profile_close_drawdown:
+        key, bars = spec.profile_close_drawdown
+        high_close = windows.window_max(close, bars, origin)
+        panel.put(out[f"close_drawdown_{key}"], close / high_close - 1.0)
 
-    pandas computes column by column, so each coin's numbers depend only on its own past.
-    """
-    frame = pd.DataFrame(panel.T, copy=False)  # columns = coins, each contiguous
-    return agg(frame.rolling(bars, min_periods=bars)).to_numpy().T
+
+def _kernel_features(
+    close: np.ndarray,
+    high: np.ndarray,
+    low: np.ndarray,
+    origin: int,
+    spec: TimeframeSpec,
+    panel: _Panel,
+    out: dict[str, np.ndarray],
+) -> None:
+    """EMA distances, MACD, RSI and ATR (Wilder) as truncated exponential kernels."""
+    for p in spec.ema_periods:
+        panel.put(out[f"dist_ema_{p}"], close / kernel_ema(close, 2 / (p + 1), origin, p) - 1.0)
+    fast = kernel_ema(close, 2 / (MACD_FAST + 1), origin, MACD_FAST)
+    slow = kernel_ema(close, 2 / (MACD_SLOW + 1), origin, MACD_SLOW)
+    line = fast - slow
+    signal = kernel_ema(line, 2 / (MACD_SIGNAL + 1), origin, MACD_SIGNAL)
+    line = np.where(np.isnan(signal), np.nan, line)  # as TA-Lib: all three from the same bar
+    panel.put(out["macd_norm"], line / close)
+    panel.put(out["macd_signal_norm"], signal / close)
+    panel.put(out["macd_hist_norm"], (line - signal) / close)
+    previous = lag(close, 1)
+    change = close - previous
+    gain = kernel_ema(
+        np.where(change > 0, change, 0.0 * change), 1 / RSI_PERIOD, origin, RSI_PERIOD
+    )
+    loss = kernel_ema(
+        np.where(change < 0, -change, 0.0 * change), 1 / RSI_PERIOD, origin, RSI_PERIOD
+    )
+    total = gain + loss
+    panel.put(out[f"rsi_{RSI_PERIOD}"], np.where(total > 0, 100 * gain / total, 0.0 * total))
+    true_range = np.fmax(high - low, np.fmax(np.abs(high - previous), np.abs(low - previous)))
+    true_range = np.where(np.isnan(previous), np.nan, true_range)
+    atr = kernel_ema(true_range, 1 / ATR_PERIOD, origin, ATR_PERIOD)
+    panel.put(out[f"atr_{ATR_PERIOD}_norm"], atr / close)
 
 
-def _rolling_sum(panel: np.ndarray, bars: int) -> np.ndarray:
-    """Trailing sum by cumulative sums along each coin: a coin only sees its own past."""
-    total = np.cumsum(panel, axis=1)
-    out = np.full_like(panel, np.nan)
-    if bars <= panel.shape[1]:
-        out[:, bars - 1] = total[:, bars - 1]
-        np.subtract(total[:, bars:], total[:, :-bars], out=out[:, bars:])
-    return out
-
-
-def _zscore(panel: np.ndarray, bars: int) -> np.ndarray:
-    mean = _rolling_sum(panel, bars) / bars
-    std = _rolling(panel, bars, lambda r: r.std(ddof=1))
-    return _safe_div(panel - mean, std)
+def _zscore(panel: np.ndarray, bars: int, origin: int) -> np.ndarray:
+    mean, var = windows.window_mean_var(panel, bars, origin, 1)
+    return _safe_div(panel - mean, np.sqrt(var))
 
 
 def _safe_div(num: np.ndarray, den: np.ndarray) -> np.ndarray:

@@ -26,7 +26,6 @@ import pandas as pd
 from crypto_assets.features.indicators import validate_ohlcv
 from crypto_assets.horizons import HORIZONS, TIMEFRAMES, Horizon
 
-DEFAULT_ROUND_TRIP_COST = 0.004  # taker fee both ways plus slippage, as a fraction of the price
 MIN_HOURLY_CANDLES_PER_DAY = 20
 
 
@@ -56,13 +55,16 @@ def forward_returns(
     ohlcv: pd.DataFrame,
     timeframe: str,
     horizons: list[Horizon | str] | None = None,
-    round_trip_cost: float = DEFAULT_ROUND_TRIP_COST,
+    *,
+    round_trip_cost: float,
 ) -> pd.DataFrame:
     """Net forward return and label end time per (symbol, date) and horizon.
 
     ``fwd_ret_<name>`` = close(date + duration) / close(date) - 1 - round_trip_cost, so a
     label is what a buy at the entry close and a sell at the exit close would have earned after
-    costs. ``label_end_<name>`` is the time the label becomes known (the exit candle's close).
+    costs (the configured ``Settings.round_trip_cost``; deliberately no default here, so the
+    cost has one source). ``label_end_<name>`` is the time the label becomes known (the exit
+    candle's close).
     Both are missing (NaN / NaT) when the exit candle is not in the data. One row per input
     candle, sorted by (symbol, date), index reset.
     """

@@ -1,25 +1,23 @@
 """Kraken's downloadable OHLCVT archive: deeper history than the API's 720 candles.
 
 Files are named ``<ALTNAME>_<minutes>.csv`` (e.g. ``XBTUSD_60.csv``) with rows
-``time,open,high,low,close,volume,trades`` and no header. Rows that fail the candle checks are
-reported and not loaded; stored candles are never overwritten.
+``time,open,high,low,close,volume,trades`` and no header. Parsing only: loading into storage is
+``crypto_assets.backfill`` (rows that fail the candle checks are reported and not loaded;
+stored candles are never overwritten).
 """
 
 from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Any
 
 import pandas as pd
 
-from crypto_assets.market.sanitation import merge_new_candles, row_problems
 from crypto_assets.market.schemas import to_canonical
 
 INTERVALS = {60: "1h", 1440: "1d"}
 KRAKEN_CODES = {"XBT": "BTC", "XDG": "DOGE"}
 QUOTES = ("USDT", "USDC", "USD", "EUR", "GBP", "CAD", "JPY", "CHF", "AUD", "XBT", "ETH")
-TABLES = {"1h": "ohlcv_hourly", "1d": "ohlcv_daily"}
 _NAME = re.compile(r"^(?P<pair>[A-Z0-9]+)_(?P<minutes>\d+)\.csv(\.gz)?$")
 
 
@@ -66,7 +64,8 @@ def read_kraken_csv(path: Path, symbol: str | None = None) -> tuple[pd.DataFrame
     return to_canonical(frame), timeframe
 
 
-def _safe_files(path: Path) -> list[Path]:
+def archive_files(path: Path) -> list[Path]:
+    """The archive files at ``path`` (one file, or the matching files of a folder)."""
     root = Path(path).expanduser().resolve()
     if root.is_file():
         return [root]
@@ -76,65 +75,3 @@ def _safe_files(path: Path) -> list[Path]:
             raise KrakenCsvError(f"{root}: no PAIR_MINUTES.csv files with 60 or 1440 min")
         return files
     raise KrakenCsvError(f"{root}: no such file or directory")
-
-
-def backfill_from_kraken_csv(
-    path: Path, settings: Any, symbol: str | None = None
-) -> dict[str, Any]:
-    """Load archive files into the stored raw candle tables; returns a report per file."""
-    import duckdb
-
-    from crypto_assets.defs.storage import SCHEMA
-
-    files = _safe_files(path)
-    if symbol and len(files) > 1:
-        raise KrakenCsvError("--symbol applies to a single file only")
-    database = settings.resolved_duckdb_path
-    database.parent.mkdir(parents=True, exist_ok=True)
-    report: dict[str, Any] = {"database": str(database), "files": []}
-    with duckdb.connect(str(database)) as conn:
-        conn.execute(f"create schema if not exists {SCHEMA}")
-        for file in files:
-            candles, timeframe = read_kraken_csv(file, symbol)
-            problems = row_problems(candles, timeframe, pd.Timestamp.now(tz="UTC"))
-            bad = candles[problems != ""]
-            good = candles[problems == ""]
-            table = f'{SCHEMA}."{TABLES[timeframe]}"'
-            exists = conn.execute(
-                "select count(*) from information_schema.tables "
-                "where table_schema=? and table_name=?",
-                [SCHEMA, TABLES[timeframe]],
-            ).fetchone()[0]
-            stored = (
-                conn.execute(
-                    f"select * from {table} where symbol = ?", [good["symbol"].iloc[0]]
-                ).df()
-                if exists and len(good)
-                else pd.DataFrame()
-            )
-            _, conflicts = merge_new_candles(stored, good)
-            if stored.empty:
-                new_rows = good
-            else:
-                known = pd.MultiIndex.from_frame(to_canonical(stored)[["symbol", "date"]])
-                new_rows = good[~pd.MultiIndex.from_frame(good[["symbol", "date"]]).isin(known)]
-            if not exists:
-                conn.execute(f"create table {table} as select * from new_rows")
-            elif len(new_rows):
-                conn.execute(f"insert into {table} by name select * from new_rows")
-            report["files"].append(
-                {
-                    "file": file.name,
-                    "symbol": candles["symbol"].iloc[0],
-                    "timeframe": timeframe,
-                    "rows": len(candles),
-                    "loaded": len(new_rows),
-                    "already_stored": len(good) - len(new_rows) - len(conflicts),
-                    "conflicts_kept_as_stored": len(conflicts),
-                    "rejected": len(bad),
-                    "rejected_reasons": problems[problems != ""].value_counts().head(5).to_dict(),
-                    "first": str(candles["date"].min()),
-                    "last": str(candles["date"].max()),
-                }
-            )
-    return report

@@ -167,3 +167,76 @@ def merge_new_candles(
     new_rows = fetched.loc[~known]
     merged = pd.concat([stored, new_rows], ignore_index=True)
     return merged.sort_values(["symbol", "date"], kind="stable").reset_index(drop=True), conflicts
+
+
+def usable_history(
+    ohlcv: pd.DataFrame,
+    timeframe: str,
+    lookback: pd.Timedelta = pd.Timedelta(days=30),
+    rules: SanitationRules | None = None,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Long histories judged the way the daily pipeline judges each day (``clean_ohlcv``): a
+    coin's candle is usable when the trailing ``lookback`` window ending at it holds no corrupt
+    candle and misses at most ``rules.max_gap_ratio`` of its bars.
+
+    ``sanitize_ohlcv`` judges a coin over its whole span, which drops a ten-year history for
+    one bad candle in its first year; a backtest over years must judge as production did on
+    each day instead. Returns (candles without corrupt rows and exact duplicates, with a
+    boolean ``usable`` column; a quality table with one row per coin: rows, corrupt rows,
+    usable share). Conflicting duplicates are corrupt (both rows dropped). Nothing is imputed.
+    """
+    rules = rules or SanitationRules()
+    step = TIMEFRAMES[timeframe]
+    frame = to_canonical(ohlcv)
+    frame = frame[~frame.duplicated(["symbol", "date", *PRICE_COLUMNS, "volume"], keep="first")]
+    problems = row_problems(frame, timeframe, None)
+    conflicting = frame.duplicated(["symbol", "date"], keep=False)
+    bad = (problems != "").to_numpy() | conflicting.to_numpy()
+    frame = frame.assign(_bad=bad).sort_values(["symbol", "date"], kind="stable")
+    usable = np.zeros(len(frame), dtype=bool)
+    bars = max(1, int(lookback / step))
+    when = frame["date"].dt.tz_convert("UTC").astype("datetime64[ns, UTC]").array.asi8
+    for start, stop in _segments(frame["symbol"].to_numpy()):
+        usable[start:stop] = _usable_rows(
+            when[start:stop],
+            frame["_bad"].to_numpy()[start:stop],
+            lookback,
+            step,
+            bars,
+            rules.max_gap_ratio,
+        )
+    frame["usable"] = usable
+    quality = frame.groupby("symbol").agg(
+        rows=("date", "size"), corrupt_rows=("_bad", "sum"), usable_share=("usable", "mean")
+    )
+    clean = frame[~frame["_bad"]].drop(columns="_bad").reset_index(drop=True)
+    return clean, quality.reset_index()
+
+
+def _segments(symbols: np.ndarray) -> list[tuple[int, int]]:
+    if not len(symbols):
+        return []
+    starts = np.flatnonzero(np.r_[True, symbols[1:] != symbols[:-1]])
+    return list(zip(starts, np.r_[starts[1:], len(symbols)], strict=True))
+
+
+def _usable_rows(
+    when: np.ndarray,
+    bad: np.ndarray,
+    lookback: pd.Timedelta,
+    step: pd.Timedelta,
+    bars: int,
+    max_gap_ratio: float,
+) -> np.ndarray:
+    """Per candle of one coin (``when``: sorted open times in ns): is its trailing window clean
+    and complete?"""
+    first = np.searchsorted(when, when - lookback.value + step.value, side="left")
+    position = np.arange(len(when))
+    present = position - first + 1
+    corrupt = np.concatenate([[0], np.cumsum(bad)])
+    corrupt_in_window = corrupt[position + 1] - corrupt[first]
+    since_first = (when - when[0]) // step.value + 1
+    expected = np.minimum(bars, since_first)
+    good_present = present - corrupt_in_window
+    missing = 1.0 - good_present / np.maximum(expected, 1)
+    return (corrupt_in_window == 0) & (missing <= max_gap_ratio) & ~bad

@@ -9,6 +9,7 @@ from __future__ import annotations
 import pandas as pd
 import pandera.pandas as pa
 
+from crypto_assets.frames import utc_columns
 from crypto_assets.horizons import TIMEFRAMES
 
 OHLCV_COLUMNS = ["symbol", "date", "open", "high", "low", "close", "volume"]
@@ -86,8 +87,7 @@ def to_canonical(frame: pd.DataFrame) -> pd.DataFrame:
         raise ValueError(f"candle frame lacks columns {missing}; has {list(frame.columns)}")
     out = frame[OHLCV_COLUMNS].copy()
     out["symbol"] = out["symbol"].astype(str)
-    dates = pd.to_datetime(out["date"], utc=True)
-    out["date"] = dates.dt.tz_convert("UTC").astype("datetime64[ns, UTC]")
+    utc_columns(out, "date")
     for column in [*PRICE_COLUMNS, "volume"]:
         out[column] = pd.to_numeric(out[column], errors="coerce").astype("float64")
     return out.sort_values(["symbol", "date"], kind="stable").reset_index(drop=True)

@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from crypto_assets.frames import utc
+from crypto_assets.horizons import TIMEFRAMES
 from crypto_assets.market.schemas import to_canonical
 
 SNAPSHOT_FILES = {"1h": "ohlcv_1h.parquet", "1d": "ohlcv_1d.parquet"}
@@ -48,3 +50,35 @@ def read_snapshot(snapshot_dir: Path | str) -> dict[str, pd.DataFrame]:
         except ValueError as exc:
             raise SnapshotError(f"{file}: {exc}") from exc
     return frames
+
+
+def snapshot_days(
+    frames: dict[str, pd.DataFrame], history_start: pd.Timestamp | str | None = None
+) -> tuple[pd.Timestamp, pd.Timestamp]:
+    """First and last UTC day worth materializing: the last day is one that at least 95 % of
+    the snapshot's coins cover completely (files recorded at different hours end unevenly);
+    the first is the snapshot's first day, or ``history_start`` if that is later."""
+    timeframe = "1h" if "1h" in frames else "1d"
+    frame = frames[timeframe]
+    last_open = frame.groupby("symbol")["date"].max()
+    complete_through = (last_open + TIMEFRAMES[timeframe]).dt.floor("D") - pd.Timedelta(days=1)
+    last = complete_through.quantile(0.05, interpolation="lower")
+    first = frame["date"].min().floor("D")
+    if history_start is not None:
+        first = max(first, utc(history_start))
+    return pd.Timestamp(first), pd.Timestamp(last)
+
+
+def snapshot_day_range(
+    snapshot_dir: Path | str, history_start: pd.Timestamp | str | None = None
+) -> tuple[pd.Timestamp, pd.Timestamp]:
+    """``snapshot_days`` reading only the symbol and time columns (fast enough to size the
+    partitions of a code location at load time)."""
+    path = resolve_snapshot_dir(snapshot_dir)
+    timeframe = "1h" if (path / SNAPSHOT_FILES["1h"]).is_file() else "1d"
+    try:
+        frame = pd.read_parquet(path / SNAPSHOT_FILES[timeframe], columns=["symbol", "date"])
+    except Exception as exc:  # pyarrow raises several types for a broken file or column
+        raise SnapshotError(f"{path / SNAPSHOT_FILES[timeframe]}: {exc}") from exc
+    frame["date"] = pd.to_datetime(frame["date"], utc=True)
+    return snapshot_days({timeframe: frame}, history_start)

@@ -11,19 +11,17 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import pandas as pd
 
+from crypto_assets.horizons import TIMEFRAMES
 from crypto_assets.market.schemas import OHLCV_COLUMNS
+from crypto_assets.market.snapshot import SNAPSHOT_FILES
+from crypto_assets.market.source import MarketSource
 from crypto_assets.market.universe import DEFAULT_QUOTES, filter_universe
 
-if TYPE_CHECKING:  # the source lives in the Dagster layer; this module only calls it
-    from crypto_assets.resources.market_source import MarketSource
-
-CANDLE_FILES = {"1h": "ohlcv_1h.parquet", "1d": "ohlcv_1d.parquet"}
-OWNED_FILES = (*CANDLE_FILES.values(), "markets.parquet", "SOURCE.json")
-STEPS = {"1h": pd.Timedelta(hours=1), "1d": pd.Timedelta(days=1)}
+OWNED_FILES = (*SNAPSHOT_FILES.values(), "markets.parquet", "SOURCE.json")
 KRAKEN_MAX_CANDLES = 720  # what one Kraken OHLC call can give: the default history depth
 
 
@@ -44,6 +42,37 @@ def _write_atomic(target: Path, write: Any) -> None:
         tmp.unlink(missing_ok=True)
 
 
+def _fetch_candles(
+    source: MarketSource,
+    symbols: list[str],
+    timeframes: Sequence[str],
+    start: pd.Timestamp | None,
+    stop: pd.Timestamp,
+) -> tuple[dict[str, pd.DataFrame], dict[str, Any], int]:
+    """(candles per timeframe, report of windows/rows/failures, requests made)."""
+    candles: dict[str, pd.DataFrame] = {}
+    report: dict[str, Any] = {"timeframes": {}, "failures": []}
+    requests = 0
+    for tf in timeframes:
+        first = (
+            pd.Timestamp(start) if start is not None else stop - KRAKEN_MAX_CANDLES * TIMEFRAMES[tf]
+        )
+        result = source.fetch_ohlcv(symbols, tf, first, stop)
+        requests += result.requests
+        candles[tf] = result.candles[OHLCV_COLUMNS]
+        report["timeframes"][tf] = {
+            "start": first.isoformat(),
+            "end": stop.isoformat(),
+            "rows": len(result.candles),
+            "symbols_with_candles": int(result.candles["symbol"].nunique()),
+            "notes": result.notes,
+        }
+        report["failures"] += [
+            {"timeframe": tf, **row} for row in result.failures.to_dict("records")
+        ]
+    return candles, report, requests
+
+
 def record_snapshot(
     source: MarketSource,
     out_dir: Path | str,
@@ -61,9 +90,11 @@ def record_snapshot(
     Default window per timeframe: the 720 candles before the fetch time (Kraken's API depth).
     Returns the summary also written to ``SOURCE.json``.
     """
-    bad = [tf for tf in timeframes if tf not in CANDLE_FILES]
+    bad = [tf for tf in timeframes if tf not in SNAPSHOT_FILES]
     if bad or not timeframes:
-        raise ValueError(f"timeframes must be among {sorted(CANDLE_FILES)}, got {list(timeframes)}")
+        raise ValueError(
+            f"timeframes must be among {sorted(SNAPSHOT_FILES)}, got {list(timeframes)}"
+        )
     if limit_symbols is not None and limit_symbols < 1:
         raise ValueError("limit_symbols must be >= 1")
     out = Path(out_dir).expanduser().resolve()
@@ -80,25 +111,7 @@ def record_snapshot(
     if stop is None:
         raise ValueError("the source listed no markets and no end was given")
 
-    candles: dict[str, pd.DataFrame] = {}
-    report: dict[str, Any] = {"timeframes": {}, "failures": []}
-    requests = 0
-    for tf in timeframes:
-        first = pd.Timestamp(start) if start is not None else stop - KRAKEN_MAX_CANDLES * STEPS[tf]
-        result = source.fetch_ohlcv(symbols, tf, first, stop)
-        requests += result.requests
-        candles[tf] = result.candles[OHLCV_COLUMNS]
-        report["timeframes"][tf] = {
-            "start": first.isoformat(),
-            "end": stop.isoformat(),
-            "rows": len(result.candles),
-            "symbols_with_candles": int(result.candles["symbol"].nunique()),
-            "notes": result.notes,
-        }
-        report["failures"] += [
-            {"timeframe": tf, **row} for row in result.failures.to_dict("records")
-        ]
-
+    candles, report, requests = _fetch_candles(source, symbols, timeframes, start, stop)
     out.mkdir(parents=True, exist_ok=True)
     if overwrite:
         for name in OWNED_FILES:  # stale files of an older recording, never anything else
@@ -107,7 +120,7 @@ def record_snapshot(
     for tf, frame in candles.items():
         if frame.empty:
             continue  # a snapshot file must hold candles; the failures say why there are none
-        target = _inside(out, CANDLE_FILES[tf])
+        target = _inside(out, SNAPSHOT_FILES[tf])
         _write_atomic(target, lambda p, f=frame: f.to_parquet(p, index=False))
         files.append(target.name)
     _write_atomic(_inside(out, "markets.parquet"), lambda p: markets.to_parquet(p, index=False))

@@ -14,6 +14,8 @@ from typing import Any
 
 import pandas as pd
 
+from crypto_assets.frames import utc
+
 MARKET_COLUMNS: list[str] = [
     "symbol",  # unified "BASE/QUOTE", e.g. "BTC/USD"
     "base",
@@ -74,8 +76,7 @@ def markets_frame(
     ``active`` is ccxt's verdict (Kraken: status == "online"); a market whose status is
     missing counts as inactive rather than silently tradeable.
     """
-    stamp = pd.Timestamp(as_of)
-    stamp = stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
+    stamp = utc(as_of)
     rows = []
     for symbol, market in ccxt_markets.items():
         info = market.get("info") if isinstance(market.get("info"), Mapping) else {}

@@ -28,8 +28,14 @@ positive far less often than half the time, so 0.5 would bias every probability 
 pulled toward 0.5 by ``prior_strength`` pseudo-periods when the sample holds few independent
 periods (a 30-day calibration sample spanning two months is two draws of the market).
 
-The fitted calibrator is plain numbers (thresholds or two coefficients), so it serialises to
-JSON with the model and needs no pickle.
+Pooling must not erase the model's ranking: a pooled step gives every coin in it the same bound
+(a higher raw score never gets a lower one), so beside the bound the calibrator keeps an
+uncollapsed point ESTIMATE (Platt scaling of the same scores, shrunk the same way), strictly
+increasing in the raw score wherever the scores showed any slope. The threshold applies to the
+bound; the estimate orders coins the bound ties and is shown next to it.
+
+The fitted calibrator is plain numbers (thresholds or coefficients), so it serialises to JSON
+with the model and needs no pickle.
 """
 
 from __future__ import annotations
@@ -74,8 +80,12 @@ class Calibrator:
     low: float = 0.0
     high: float = 1.0
     n_groups: int = 0  # independent periods the calibrator was fitted on
+    # the uncollapsed Platt estimate: p = 1 / (1 + exp(-(est_a * logit(raw) + est_b)))
+    est_a: float = 0.0
+    est_b: float = 0.0
 
     def predict(self, prob: np.ndarray) -> np.ndarray:
+        """The conservative calibrated probability (what the threshold is applied to)."""
         raw = np.asarray(prob, dtype=float)
         if self.method == "isotonic":
             out = np.interp(raw, np.asarray(self.x), np.asarray(self.y))
@@ -84,6 +94,18 @@ class Calibrator:
         else:
             out = raw.copy()
         out = np.clip(out, self.low, self.high)
+        return self._shrunk(out)
+
+    def estimate(self, prob: np.ndarray) -> np.ndarray:
+        """The uncollapsed point estimate beside the bound: strictly increasing in the raw
+        score wherever the calibration data showed any slope (ties in ``predict`` keep their
+        order here)."""
+        raw = np.asarray(prob, dtype=float)
+        if self.method == "identity":
+            return self._shrunk(np.clip(raw, self.low, self.high))
+        return self._shrunk(1.0 / (1.0 + np.exp(-(self.est_a * _logit(raw) + self.est_b))))
+
+    def _shrunk(self, out: np.ndarray) -> np.ndarray:
         out = self.shrink * out + (1.0 - self.shrink) * self.prior
         return np.clip(out, PROB_FLOOR, PROB_CEIL)
 
@@ -100,6 +122,8 @@ class Calibrator:
             "low": float(self.low),
             "high": float(self.high),
             "n_groups": int(self.n_groups),
+            "est_a": float(self.est_a),
+            "est_b": float(self.est_b),
         }
 
     @classmethod
@@ -116,6 +140,8 @@ class Calibrator:
             low=float(data.get("low", 0.0)),
             high=float(data.get("high", 1.0)),
             n_groups=int(data.get("n_groups", 0)),
+            est_a=float(data.get("est_a", 0.0)),
+            est_b=float(data.get("est_b", 0.0)),
         )
 
 
@@ -252,6 +278,11 @@ def fit_calibrator(
         return Calibrator("identity", low=min(rate, prior), high=high, **common)
     blocks = _bounded_isotonic(prob, y, groups, prior, bound_quantile)
     low, high = blocks[0].value, blocks[-1].value
+    platt = LogisticRegression(C=1e4).fit(_logit(prob).reshape(-1, 1), y)
+    a, b = float(platt.coef_[0, 0]), float(platt.intercept_[0])
+    if a <= 0:  # scores that do not rise with the outcome carry no order worth showing
+        a, b = 0.0, float(_logit(np.array([y.mean()]))[0])
+    common.update(low=low, high=high, est_a=a, est_b=b)
     if method == "isotonic":
         xs: list[float] = []
         ys: list[float] = []
@@ -259,13 +290,55 @@ def fit_calibrator(
             for x in (block.lo, block.hi) if block.hi > block.lo else (block.lo,):
                 xs.append(x)
                 ys.append(block.value)
-        return Calibrator("isotonic", x=xs, y=ys, low=low, high=high, **common)
-    lr = LogisticRegression(C=1e4).fit(_logit(prob).reshape(-1, 1), y)
-    return Calibrator(
-        "sigmoid",
-        a=float(lr.coef_[0, 0]),
-        b=float(lr.intercept_[0]),
-        low=low,
-        high=high,
-        **common,
+        return Calibrator("isotonic", x=xs, y=ys, **common)
+    return Calibrator("sigmoid", a=a, b=b, **common)
+
+
+@dataclass
+class ReturnMap:
+    """Expected NET return from a ranking score: the market's expected move (``drift``, the mean
+    over training dates of the cross-sectional mean net return: an honest unconditional estimate
+    of the common part) plus the expected EXCESS return of a coin at that within-date score rank,
+    learned out of fold (decile means made monotone). A flat map (no skill shown out of fold)
+    says every coin expects the market's move."""
+
+    x: list[float] = field(default_factory=lambda: [0.0, 1.0])  # within-date score rank
+    y: list[float] = field(default_factory=lambda: [0.0, 0.0])  # expected excess return
+    drift: float = 0.0
+
+    def predict(self, score_rank: np.ndarray) -> np.ndarray:
+        rank = np.asarray(score_rank, dtype=float)
+        return self.drift + np.interp(rank, np.asarray(self.x), np.asarray(self.y))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"x": list(map(float, self.x)), "y": list(map(float, self.y)), "drift": self.drift}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ReturnMap:
+        return cls(list(data["x"]), list(data["y"]), float(data["drift"]))
+
+
+def fit_return_map(
+    score_rank: np.ndarray, excess: np.ndarray, drift: float, bins: int = 10, min_rows: int = 200
+) -> ReturnMap:
+    """Monotone map from within-date score rank to mean excess return, from out-of-fold rows."""
+    rank = np.asarray(score_rank, dtype=float)
+    target = np.asarray(excess, dtype=float)
+    ok = np.isfinite(rank) & np.isfinite(target)
+    rank, target = rank[ok], target[ok]
+    if len(rank) < min_rows:
+        return ReturnMap(drift=float(drift))
+    edges = np.linspace(0.0, 1.0, bins + 1)
+    which = np.clip(np.searchsorted(edges, rank, side="left") - 1, 0, bins - 1)
+    centres, means, weights = [], [], []
+    for b in range(bins):
+        inside = which == b
+        if inside.sum():
+            centres.append(float(rank[inside].mean()))
+            means.append(float(target[inside].mean()))
+            weights.append(float(inside.sum()))
+    fitted = IsotonicRegression(increasing=True).fit_transform(
+        centres, means, sample_weight=weights
     )
+    fitted = fitted - np.average(fitted, weights=weights)  # excess averages to zero
+    return ReturnMap([float(c) for c in centres], [float(v) for v in fitted], float(drift))

@@ -1,9 +1,9 @@
-"""Why a coin was selected: per-prediction TreeSHAP contributions in words a user reads.
+"""Why a coin was selected: per-prediction SHAP contributions in words a user reads.
 
-LightGBM computes exact TreeSHAP itself (``pred_contrib=True``), so no extra dependency or
-background sample is needed. Contributions are on the regressor (expected return), in
-percentage points of return, so "+1.2 pp" means that feature raised this coin's expected return
-by 1.2 points compared with the model's average prediction.
+The estimator computes the contributions (``SignalEstimator.explain``: exact TreeSHAP for tree
+families). They are on the ranking score, which the model learns as the coin's percentile rank
+among all coins at that time, so "+1.2 pts" means that feature lifted this coin's expected rank
+by 1.2 percentile points above the model's average coin.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from crypto_assets.ml.training import HorizonModel
+from crypto_assets.ml.model import HorizonModel
 
 # Exact names first; otherwise names are built from the tokens below.
 FEATURE_NAMES: dict[str, str] = {
@@ -86,7 +86,7 @@ class Explanation:
     """One prediction's reasons: a sentence for the dashboard and raw SHAP values for storage."""
 
     reasons: list[str]  # one short phrase per feature, strongest first
-    contributions: list[tuple[str, float]]  # (feature, SHAP value in return units)
+    contributions: list[tuple[str, float]]  # (feature, SHAP value in score units)
 
     @property
     def text(self) -> str:
@@ -97,15 +97,14 @@ class Explanation:
 
 
 def shap_values(model: HorizonModel, features: pd.DataFrame) -> pd.DataFrame:
-    """TreeSHAP contributions of every feature (columns) per row, plus ``bias`` (the baseline)."""
+    """SHAP contributions of every feature (columns) to the ranking score per row, plus ``bias``
+    (the model's average score)."""
     missing = [c for c in model.features if c not in features.columns]
     if missing:
         raise ValueError(f"{model.horizon} model: feature frame lacks columns {missing}")
-    x = features[model.features].to_numpy(dtype=np.float32)
-    if not len(x):
+    if not len(features):
         return pd.DataFrame(columns=[*model.features, "bias"])
-    contrib = model.regressor.predict(x, pred_contrib=True)
-    return pd.DataFrame(contrib, columns=[*model.features, "bias"], index=features.index)
+    return model.estimator.explain(features, output="score")
 
 
 def explain_rows(model: HorizonModel, features: pd.DataFrame, k: int = 3) -> list[Explanation]:
@@ -125,14 +124,14 @@ def explain_rows(model: HorizonModel, features: pd.DataFrame, k: int = 3) -> lis
             pairs.append((name, shap))
             reasons.append(
                 f"{humanize_feature(name)} {_format_value(name, raw[row, col])} "
-                f"({shap * 100:+.1f} pp)"
+                f"({shap * 100:+.1f} pts)"
             )
         out.append(Explanation(reasons, pairs))
     return out
 
 
 def explain(model: HorizonModel, features: pd.DataFrame, k: int = 3) -> list[str]:
-    """One readable sentence per row, e.g. '7d return rank 0.95 (+1.2 pp); RSI(14) 71.3 (...)'."""
+    """One readable sentence per row, e.g. '7d return rank 0.95 (+1.2 pts); RSI(14) 71.3 (...)'."""
     return [e.text for e in explain_rows(model, features, k)]
 
 

@@ -199,3 +199,15 @@ def equal_weight_return(
     if frame.empty:
         return math.nan
     return float(_on_rebalances(frame, step)["target"].mean().mean())
+
+
+def reliability_curve(prob: np.ndarray, y: np.ndarray, n_bins: int = 10) -> pd.DataFrame:
+    """Per equal-width probability bin with rows: mean predicted probability, observed hit rate
+    and row count (the points of a reliability diagram; ``ece`` is their weighted gap)."""
+    p, t = _binary(prob, y)
+    bins = np.clip((p * n_bins).astype(int), 0, n_bins - 1)
+    frame = pd.DataFrame({"bin": bins, "p": p, "t": t})
+    grouped = frame.groupby("bin").agg(
+        mean_probability=("p", "mean"), hit_rate=("t", "mean"), n=("t", "size")
+    )
+    return grouped.reset_index(drop=True)

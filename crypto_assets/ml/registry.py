@@ -117,13 +117,19 @@ def promote_if_better(
     )
 
 
-def champion_uri(model_name: str, alias: str = CHAMPION_ALIAS) -> str:
-    """``models:/`` URI of the aliased version (what the model assets load)."""
-    return f"models:/{model_name}@{alias}"
+def set_champion(model_name: str, version: str, alias: str = CHAMPION_ALIAS) -> None:
+    """Point ``alias`` at ``version`` (the caller has decided it should be in use)."""
+    MlflowClient().set_registered_model_alias(model_name, alias, version)
 
 
 def register_model_dir(
-    model_name: str, run_id: str, artifact_uri: str, local_dir: Path | str, artifact_path: str
+    model_name: str,
+    run_id: str,
+    artifact_uri: str,
+    local_dir: Path | str,
+    artifact_path: str,
+    tags: dict[str, str] | None = None,
+    description: str | None = None,
 ) -> str:
     """Register ``<artifact_uri>/<artifact_path>`` (a model folder already logged to the run) as a
     new version of ``model_name``; returns the version. The local folder is remembered as a tag
@@ -138,9 +144,20 @@ def register_model_dir(
             model_name,
             source=f"{artifact_uri}/{artifact_path}",
             run_id=run_id,
-            tags={"local_dir": str(Path(local_dir).resolve())},
+            tags={"local_dir": str(Path(local_dir).resolve()), **(tags or {})},
+            description=description,
         ).version
     )
+
+
+def champion_dir(
+    model_name: str, download_root: Path | str, marker: str, alias: str = CHAMPION_ALIAS
+) -> tuple[Path, str] | None:
+    """(local folder, version) of the version behind ``alias``, or None when there is none."""
+    version = champion_version(model_name, alias)
+    if version is None:
+        return None
+    return version_dir(model_name, version, download_root, marker), version
 
 
 def version_dir(model_name: str, version: str, download_root: Path | str, marker: str) -> Path:

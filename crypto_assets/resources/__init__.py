@@ -1,1 +1,2 @@
-"""Dagster resources: one per external system, each with a live and a replay/snapshot form."""
+"""Dagster resources: the external systems (exchange or snapshot, DuckDB, MLflow) and the
+settings, each built from ``Settings`` in ``crypto_assets.definitions.build_resources``."""

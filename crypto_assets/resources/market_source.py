@@ -1,13 +1,8 @@
 """Market-data sources as Dagster resources: the live exchange (ccxt) or a recorded snapshot.
 
-Both implement :class:`MarketSource`, so the assets never know which one they run on; the
-resource key ``market_source`` is bound to one of them by configuration only.
-
-Guarantees every implementation keeps (the assets rely on them):
-- candles are canonical OHLCV (``crypto_assets.market.schemas``), COMPLETE only (open time +
-  timeframe <= now), with open time in ``[start, end)`` and ``>= since_by_symbol[symbol]``;
-- one bad symbol never sinks the batch: it becomes a row in ``FetchResult.failures``;
-- an exchange that cannot be reached at all raises :class:`SourceUnavailable` (one line).
+Both implement the domain's contract :class:`crypto_assets.market.source.MarketSource` (read its
+docstring for the guarantees), so the assets never know which one they run on; the resource key
+``market_source`` is bound to one of them by configuration only.
 """
 
 from __future__ import annotations
@@ -19,9 +14,8 @@ import logging
 import math
 import time
 from collections.abc import Awaitable, Callable, Coroutine
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol, TypeVar, runtime_checkable
+from typing import Any, TypeVar
 
 import ccxt
 import ccxt.async_support as ccxt_async
@@ -30,68 +24,29 @@ import pandas as pd
 from dagster import ConfigurableResource
 from pydantic import PrivateAttr
 
+from crypto_assets.features.labels import resample_ohlcv
+from crypto_assets.frames import utc
+from crypto_assets.horizons import TIMEFRAMES
 from crypto_assets.market.schemas import OHLCV_COLUMNS
+from crypto_assets.market.snapshot import read_snapshot
+from crypto_assets.market.source import (
+    FetchResult,
+    SourceUnavailable,
+    empty_candles,
+    failures_frame,
+)
 from crypto_assets.market.universe import MARKET_COLUMNS, empty_markets, markets_frame
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
-FAILURE_COLUMNS = ["symbol", "error_type", "message"]
 # ccxt's transient family: network trouble, rate limits, timeouts, maintenance, garbled bodies
 RETRYABLE: tuple[type[Exception], ...] = (ccxt.NetworkError, ccxt.BadResponse)
-SNAPSHOT_TIMEFRAMES = {"1h": pd.Timedelta(hours=1), "1d": pd.Timedelta(days=1)}
 ACTIVE_WINDOW = pd.Timedelta(days=3)
 MAX_PAGES = 10_000  # hard stop for forward pagination (far beyond any real history)
 
 
-class SourceUnavailable(Exception):
-    """The source cannot be used at all (network down, exchange unreachable): one-line message."""
-
-
-@dataclass
-class FetchResult:
-    candles: pd.DataFrame  # canonical OHLCV, complete candles only, open time in [start, end)
-    failures: pd.DataFrame  # symbol, error_type, message: one row per failed symbol
-    requests: int  # HTTP requests made (0 for a snapshot)
-    as_of: pd.Timestamp  # when fetched (live) / snapshot as-of
-    source: str  # e.g. "kraken (live api)" / "snapshot /path (binance_2024)"
-    notes: list[str] = field(default_factory=list)  # limits worth logging (e.g. history depth)
-
-
-@runtime_checkable
-class MarketSource(Protocol):
-    def describe(self) -> str: ...
-
-    def fetch_markets(self, as_of: pd.Timestamp | None = None) -> pd.DataFrame: ...
-
-    def fetch_ohlcv(
-        self,
-        symbols: list[str],
-        timeframe: str,
-        start: pd.Timestamp,
-        end: pd.Timestamp,
-        since_by_symbol: dict[str, pd.Timestamp] | None = None,
-    ) -> FetchResult: ...
-
-
 # ---------------------------------------------------------------------------- helpers
-def utc(value: pd.Timestamp | str) -> pd.Timestamp:
-    """A tz-aware UTC timestamp (naive input is taken as UTC, never as local time)."""
-    stamp = pd.Timestamp(value)
-    return stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
-
-
-def empty_candles() -> pd.DataFrame:
-    frame = pd.DataFrame({c: pd.Series(dtype="float64") for c in OHLCV_COLUMNS})
-    frame["symbol"] = frame["symbol"].astype(object)
-    frame["date"] = pd.Series(dtype="datetime64[ns, UTC]")
-    return frame
-
-
-def failures_frame(rows: list[tuple[str, str, str]]) -> pd.DataFrame:
-    return pd.DataFrame(rows, columns=FAILURE_COLUMNS).astype(object)
-
-
 def one_line(text: object, limit: int = 300) -> str:
     flat = " ".join(str(text).split())
     return flat if len(flat) <= limit else flat[: limit - 3] + "..."
@@ -179,14 +134,16 @@ class ExchangeResource(ConfigurableResource):
     max_retries: int = 4
     backoff_base_s: float = 1.0
     rate_limit_ms: int | None = None  # None: ccxt's default (Kraken: 1000 ms)
-    now: str | None = None  # frozen clock (tests / replay); None: real UTC now
+    frozen_clock: str | None = None  # ISO time (tests / replay); None: real UTC now
 
     _markets_cache: dict[str, Any] | None = PrivateAttr(default=None)
     _currencies_cache: dict[str, Any] | None = PrivateAttr(default=None)
+    _listing: pd.DataFrame | None = PrivateAttr(default=None)
 
     # ---- plumbing
-    def _now(self) -> pd.Timestamp:
-        return utc(self.now) if self.now else pd.Timestamp.now(tz="UTC")
+    def now(self) -> pd.Timestamp:
+        """Wall-clock UTC time (or the frozen clock)."""
+        return utc(self.frozen_clock) if self.frozen_clock else pd.Timestamp.now(tz="UTC")
 
     def describe(self) -> str:
         where = f"api {self.api_url}" if self.api_url else "live api"
@@ -254,21 +211,25 @@ class ExchangeResource(ConfigurableResource):
 
     # ---- markets
     def fetch_markets(self, as_of: pd.Timestamp | None = None) -> pd.DataFrame:
-        """The exchange's current listing (MARKET_COLUMNS), always freshly downloaded.
+        """The exchange's current listing (MARKET_COLUMNS), downloaded once per resource
+        instance (one run), whatever ``as_of`` asks for.
 
-        A live exchange can only say what is listed NOW: ``as_of`` is accepted for interface
-        parity, and the ``as_of`` column is the actual fetch time (the frozen clock if set).
+        A live exchange can only say what is listed NOW, so every day of a multi-day run gets
+        the same list, and its ``as_of`` column is the actual fetch time (the frozen clock if
+        set): the contract's honest answer, not a guess at past listings.
         """
 
         async def run() -> pd.DataFrame:
             exchange = self._make_exchange()
             try:
                 await self._load_markets(exchange, reload=True)
-                return markets_frame(exchange.markets, self._now(), self.describe())
+                return markets_frame(exchange.markets, self.now(), self.describe())
             finally:
                 await exchange.close()
 
-        return _run_sync(run)
+        if self._listing is None:
+            self._listing = _run_sync(run)
+        return self._listing.copy()
 
     # ---- candles
     def fetch_ohlcv(
@@ -292,7 +253,7 @@ class ExchangeResource(ConfigurableResource):
         end: pd.Timestamp,
         since_by_symbol: dict[str, pd.Timestamp] | None,
     ) -> FetchResult:
-        now = self._now()
+        now = self.now()
         exchange = self._make_exchange()
         try:
             if timeframe not in exchange.timeframes:
@@ -391,20 +352,6 @@ class ExchangeResource(ConfigurableResource):
 
 
 # -------------------------------------------------------------------- snapshot source
-def _load_snapshot(snapshot_dir: str) -> dict[str, pd.DataFrame]:
-    from crypto_assets.market.snapshot import read_snapshot
-
-    return read_snapshot(snapshot_dir)
-
-
-def _resample_daily(hourly: pd.DataFrame) -> pd.DataFrame | None:
-    try:
-        from crypto_assets.features.labels import resample_ohlcv
-    except ImportError:
-        return None
-    return resample_ohlcv(hourly, "1d")
-
-
 class SnapshotSource(ConfigurableResource):
     """Recorded candles from a snapshot directory: the offline demo and reproducible runs."""
 
@@ -423,29 +370,24 @@ class SnapshotSource(ConfigurableResource):
     def frames(self) -> dict[str, pd.DataFrame]:
         """Canonical frames by timeframe, read once per resource instance."""
         if self._frames is None:
-            self._frames = _load_snapshot(self.snapshot_dir)
+            self._frames = read_snapshot(self.snapshot_dir)
         return self._frames
 
     def _timeframe(self, timeframe: str) -> pd.DataFrame | None:
         frames = self.frames()
-        if timeframe not in SNAPSHOT_TIMEFRAMES:
-            raise ValueError(
-                f"snapshot timeframes are {sorted(SNAPSHOT_TIMEFRAMES)}, not {timeframe!r}"
-            )
+        if timeframe not in TIMEFRAMES:
+            raise ValueError(f"snapshot timeframes are {sorted(TIMEFRAMES)}, not {timeframe!r}")
         if timeframe not in frames and timeframe == "1d" and "1h" in frames:
-            daily = _resample_daily(frames["1h"])
-            if daily is not None:
-                frames["1d"] = daily
+            frames["1d"] = resample_ohlcv(frames["1h"], "1d")
         return frames.get(timeframe)
 
-    @property
-    def now(self) -> str:
-        """The snapshot's clock (ISO, UTC): it is 'now' when its newest candle completed."""
-        return self.as_of().isoformat()
+    def now(self) -> pd.Timestamp:
+        """The snapshot's clock: it is 'now' when its newest candle completed."""
+        return self.as_of()
 
     def as_of(self) -> pd.Timestamp:
         """When the newest candle of the snapshot completed."""
-        ends = [f["date"].max() + SNAPSHOT_TIMEFRAMES[tf] for tf, f in self.frames().items()]
+        ends = [f["date"].max() + TIMEFRAMES[tf] for tf, f in self.frames().items()]
         ends = [e for e in ends if pd.notna(e)]
         if not ends:
             raise SourceUnavailable(f"snapshot {self._path()} holds no candles")
@@ -462,7 +404,7 @@ class SnapshotSource(ConfigurableResource):
             ns = candles["date"].astype("int64").to_numpy()
             bounds = np.searchsorted(codes, np.arange(len(symbols) + 1))
             dates = [ns[bounds[i] : bounds[i + 1]] for i in range(len(symbols))]
-            self._listing = (np.asarray(symbols), dates, SNAPSHOT_TIMEFRAMES[timeframe])
+            self._listing = (np.asarray(symbols), dates, TIMEFRAMES[timeframe])
         return self._listing
 
     def fetch_markets(self, as_of: pd.Timestamp | None = None) -> pd.DataFrame:
@@ -520,7 +462,7 @@ class SnapshotSource(ConfigurableResource):
         if frame is None:
             message = (
                 f"snapshot {self._path().name} has no {timeframe} candles "
-                "(and no hourly file/resampler to derive them)"
+                "(and no hourly file to derive them from)"
             )
             notes.append(message)
             rows = [(s, "NoData", message) for s in wanted]

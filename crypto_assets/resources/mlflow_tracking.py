@@ -1,5 +1,5 @@
-"""MLflow as a Dagster resource: local sqlite store + ``mlruns/`` by default, a server URI in
-production, chosen by configuration only."""
+"""MLflow as a Dagster resource (key ``mlflow_tracking``): local sqlite store + ``mlruns/`` by
+default, a server URI in production, chosen by configuration only."""
 
 from __future__ import annotations
 

@@ -17,17 +17,21 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import functools
+import os
 from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
+import dagster as dg
 import pandas as pd
 from dagster import ConfigurableResource
 from pydantic import Field, PrivateAttr
 
+from crypto_assets.frames import utc
 from crypto_assets.news import payloads as news_payloads
 from crypto_assets.news import records as news_records
 from crypto_assets.resources.text_http import PoliteHttp
+from crypto_assets.settings import ENV_PREFIX, Settings
 from crypto_assets.social import payloads, records
 from crypto_assets.social.source import (
     TextFetchResult,
@@ -36,10 +40,9 @@ from crypto_assets.social.source import (
     dedupe,
     empty_posts,
     in_window,
-    status_frame,
-    to_utc,
     utc_now,
 )
+from crypto_assets.sources import SourceStatus
 
 T = TypeVar("T")
 MAX_PAGES = 50
@@ -68,7 +71,7 @@ def _result(
     stamp = as_of if as_of is not None else utc_now()
     return TextFetchResult(
         frame,
-        status_frame(name, status, reason or f"{len(frame)} rows", stamp, len(frame)),  # type: ignore[arg-type]
+        SourceStatus(name, status, reason or f"{len(frame)} rows", stamp, len(frame)),
         stamp,
         describe,
         http.requests if http else 0,
@@ -127,7 +130,7 @@ class RedditSource(_HttpSource):
         return f"reddit {how} r/{'+'.join(self.subreddits)}"
 
     def fetch(self, start: pd.Timestamp, end: pd.Timestamp) -> TextFetchResult:
-        start, end = to_utc(start), to_utc(end)
+        start, end = utc(start), utc(end)
         if self.client_id and self.client_secret:
             frame = self._praw(start)
         elif self.public_json:
@@ -207,7 +210,7 @@ class RssSource(_HttpSource):
     def fetch(self, start: pd.Timestamp, end: pd.Timestamp) -> TextFetchResult:
         import feedparser
 
-        start, end = to_utc(start), to_utc(end)
+        start, end = utc(start), utc(end)
         if not self.feeds:
             raise TextSourceUnavailable("no_key", "no RSS feeds configured")
         frames, failed = [], []
@@ -251,7 +254,7 @@ class CryptoPanicSource(_HttpSource):
         return f"cryptopanic api ({self.kind})"
 
     def fetch(self, start: pd.Timestamp, end: pd.Timestamp) -> TextFetchResult:
-        start, end = to_utc(start), to_utc(end)
+        start, end = utc(start), utc(end)
         if not self.api_key:
             raise TextSourceUnavailable(
                 "no_key", "no CryptoPanic API key (CRYPTO_ASSETS_CRYPTOPANIC_API_KEY)"
@@ -290,7 +293,7 @@ class DiscordSource(_HttpSource):
         return f"discord ({len(self.channel_ids)} channels)"
 
     def fetch(self, start: pd.Timestamp, end: pd.Timestamp) -> TextFetchResult:
-        start, end = to_utc(start), to_utc(end)
+        start, end = utc(start), utc(end)
         if not self.bot_token:
             raise TextSourceUnavailable(
                 "no_key", "no Discord bot token (CRYPTO_ASSETS_DISCORD_BOT_TOKEN)"
@@ -329,12 +332,12 @@ class XSource(_HttpSource):
         return "x api v2 recent search"
 
     def fetch(self, start: pd.Timestamp, end: pd.Timestamp) -> TextFetchResult:
-        start, end = to_utc(start), to_utc(end)
+        start, end = utc(start), utc(end)
         if not self.bearer_token:
             raise TextSourceUnavailable(
                 "no_key", "no X bearer token (CRYPTO_ASSETS_X_BEARER_TOKEN)"
             )
-        now = to_utc(self.now) if self.now else utc_now()
+        now = utc(self.now) if self.now else utc_now()
         earliest = now - pd.Timedelta(days=7) + pd.Timedelta(minutes=1)
         if end <= earliest:
             raise TextSourceUnavailable(
@@ -383,7 +386,7 @@ class TelegramSource(ConfigurableResource):
         return f"telegram telethon ({len(self.channels)} channels)"
 
     def fetch(self, start: pd.Timestamp, end: pd.Timestamp) -> TextFetchResult:
-        start, end = to_utc(start), to_utc(end)
+        start, end = utc(start), utc(end)
         if not (self.api_id and self.api_hash and self.session):
             raise TextSourceUnavailable(
                 "no_key", "no Telegram api id/hash/session (CRYPTO_ASSETS_TELEGRAM_*)"
@@ -442,7 +445,7 @@ class DefiLlamaHacksSource(_HttpSource):
         return "defillama hacks api"
 
     def fetch(self, start: pd.Timestamp, end: pd.Timestamp) -> TextFetchResult:
-        start, end = to_utc(start), to_utc(end)
+        start, end = utc(start), utc(end)
         payload = self.http().get_json(self.url)
         if not isinstance(payload, list):
             raise TextSourceUnavailable(
@@ -480,8 +483,8 @@ class TokenUnlocksSource(ConfigurableResource):
             self.name,
             self.describe(),
             frame,
-            to_utc(start),
-            to_utc(end),
+            utc(start),
+            utc(end),
             None,
             as_of=pd.Timestamp(path.stat().st_mtime, unit="s", tz="UTC"),
         )
@@ -574,7 +577,7 @@ class ReplayTextSource(ConfigurableResource):
         return read_recording(path, fmt, self.utc_offset, self.coin)
 
     def fetch(self, start: pd.Timestamp, end: pd.Timestamp) -> TextFetchResult:
-        start, end = to_utc(start), to_utc(end)
+        start, end = utc(start), utc(end)
         if not self.recordings:
             raise TextSourceUnavailable("unavailable", f"no recording of {self.name} exists here")
         missing = [p for p in self.recordings if not Path(p).is_file()]
@@ -652,38 +655,49 @@ def replay_text_resources(data_dir: Path) -> dict[str, ConfigurableResource]:
     return out
 
 
-def text_resources(settings: Any) -> dict[str, ConfigurableResource]:
-    """The text resources for ``settings`` (a ``crypto_assets.settings.Settings``): live clients
-    whose secrets come from ``dg.EnvVar`` (read at run time, never stored in config), or the
-    replays. The recorded pump-event research set is bound in both modes (it has no live API)."""
-    import dagster as dg
+def _secret(settings: Settings, field: str) -> dg.EnvVar | None:
+    """``dg.EnvVar`` for a secret that is set, so its value is read at run time and never
+    becomes resource config (which Dagster stores with every run). A value that came from the
+    ``.env`` file only is exported to this process's environment first, as ``dagster dev``
+    does with ``.env``, so the CLI resolves it the same way."""
+    value = getattr(settings, field)
+    if value is None:
+        return None
+    name = f"{ENV_PREFIX}{field.upper()}"
+    os.environ.setdefault(name, value.get_secret_value())
+    return dg.EnvVar(name)
 
+
+def text_resources(settings: Settings) -> dict[str, ConfigurableResource]:
+    """The text resources for ``settings``: live clients whose secrets come from ``dg.EnvVar``,
+    or the replays of the recorded files (``text_sources=replay``, and always in the demo
+    profile, which runs offline on recordings). The recorded pump-event research set is bound
+    in both modes (it has no live API)."""
     replays = replay_text_resources(settings.text_replay_dir)
-    if settings.text_sources == "replay":
+    if settings.text_sources == "replay" or settings.profile == "demo":
         return replays
-
-    def env(field: str) -> Any:
-        return dg.EnvVar(f"CRYPTO_ASSETS_{field.upper()}") if getattr(settings, field) else None
-
     return {
         "reddit_source": RedditSource(
             subreddits=settings.reddit_subreddits,
-            client_id=env("reddit_client_id"),
-            client_secret=env("reddit_client_secret"),
+            client_id=_secret(settings, "reddit_client_id"),
+            client_secret=_secret(settings, "reddit_client_secret"),
             user_agent=settings.reddit_user_agent,
         ),
         "telegram_source": TelegramSource(
             api_id=settings.telegram_api_id,
-            api_hash=env("telegram_api_hash"),
-            session=env("telegram_session"),
+            api_hash=_secret(settings, "telegram_api_hash"),
+            session=_secret(settings, "telegram_session"),
             channels=settings.telegram_channels,
         ),
         "discord_source": DiscordSource(
-            bot_token=env("discord_bot_token"), channel_ids=settings.discord_channel_ids
+            bot_token=_secret(settings, "discord_bot_token"),
+            channel_ids=settings.discord_channel_ids,
         ),
-        "x_source": XSource(bearer_token=env("x_bearer_token"), query=settings.x_query),
+        "x_source": XSource(
+            bearer_token=_secret(settings, "x_bearer_token"), query=settings.x_query
+        ),
         "rss_source": RssSource(feeds=settings.rss_feeds or list(DEFAULT_FEEDS)),
-        "cryptopanic_source": CryptoPanicSource(api_key=env("cryptopanic_api_key")),
+        "cryptopanic_source": CryptoPanicSource(api_key=_secret(settings, "cryptopanic_api_key")),
         "hacks_source": DefiLlamaHacksSource(),
         "unlocks_source": TokenUnlocksSource(
             path=str(settings.token_unlocks_file) if settings.token_unlocks_file else None,

@@ -92,7 +92,7 @@ def resolve_model(name_or_path: str | Path) -> str:
     repo_id = str(name_or_path)
     cached = try_to_load_from_cache(repo_id, "config.json")
     if not isinstance(cached, str):
-        offline = os.environ.get("HF_HUB_OFFLINE", "0") not in ("0", "", "false", "False")
+        offline = constants.HF_HUB_OFFLINE
         raise ModelNotAvailableError(
             f"sentiment model {repo_id!r} is not a local folder and is not in the Hugging Face "
             f"cache {constants.HF_HUB_CACHE} (HF_HUB_OFFLINE={'1' if offline else '0'}). "

@@ -1,16 +1,16 @@
 """The sentiment scorer's entry points for the CLI and the assets: train, evaluate, score.
 
 Which model scores is configuration, not code: by default the MLflow champion of
-"crypto_assets_sentiment" (the fine-tuned MiniLM); with ``CRYPTO_ASSETS_SENTIMENT_HF_MODEL`` set
-(a hub id in the local HF cache, e.g. ProsusAI/finbert or ElKulako/cryptobert, or a folder) that
-model instead, through the same interface. Offline, a configured model that is not on disk
-raises ModelNotAvailableError; there is no silent fallback.
+"crypto_assets_sentiment" (the fine-tuned MiniLM); with ``Settings.sentiment_hf_model`` set
+(``CRYPTO_ASSETS_SENTIMENT_HF_MODEL``: a hub id in the local HF cache, e.g. ProsusAI/finbert or
+ElKulako/cryptobert, or a folder) that model instead, through the same interface. Offline, a
+configured model that is not on disk raises ModelNotAvailableError; there is no silent fallback.
+Every function takes the settings it needs as arguments.
 """
 
 from __future__ import annotations
 
 import logging
-import os
 from pathlib import Path
 
 import pandas as pd
@@ -28,19 +28,14 @@ from crypto_assets.sentiment.tracking import (
     train_and_register,
 )
 from crypto_assets.sentiment.training import TrainConfig
-from crypto_assets.settings import Settings, get_settings
+from crypto_assets.settings import Settings
 
 log = logging.getLogger(__name__)
 
-os.environ.setdefault("HF_HUB_OFFLINE", "1")  # the product never downloads models implicitly
-os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")  # no load reports in the terminal
-os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
 
-
-def models_dir(settings: Settings | None = None) -> Path:
+def models_dir(settings: Settings) -> Path:
     """Where trained sentiment models live: <data_dir>/models/sentiment/."""
-    return (settings or get_settings()).data_dir / "models" / "sentiment"
+    return settings.models_dir / "sentiment"
 
 
 def _configure(settings: Settings) -> str:
@@ -48,9 +43,10 @@ def _configure(settings: Settings) -> str:
     return registry.ensure_experiment(EXPERIMENT_NAME, settings.mlflow_artifact_root)
 
 
-def train(data: Path | None = None, config: TrainConfig | None = None) -> RegisteredModel:
+def train(
+    settings: Settings, data: Path | None = None, config: TrainConfig | None = None
+) -> RegisteredModel:
     """Fine-tune (full preset by default), register in MLflow, promote if better."""
-    settings = get_settings()
     experiment_id = _configure(settings)
     config = config or TrainConfig.full()
     if data is not None:
@@ -59,24 +55,25 @@ def train(data: Path | None = None, config: TrainConfig | None = None) -> Regist
 
 
 def configured_scorer(
-    models: Path, *, device: str | None = None, batch_size: int | None = None
+    models: Path,
+    *,
+    hf_model: str | None = None,
+    label_map: dict[str, str] | None = None,
+    device: str = "auto",
+    batch_size: int = 64,
 ) -> SentimentScorer:
-    """The HF override if configured, else the champion from the (already configured) MLflow."""
-    settings = get_settings()
-    device = device or settings.sentiment_device
-    batch_size = batch_size or settings.sentiment_batch_size
-    if settings.sentiment_hf_model:
-        log.info("sentiment model override: %s", settings.sentiment_hf_model)
+    """The HF model ``hf_model`` if given, else the champion from the (already configured)
+    MLflow registry."""
+    if hf_model:
+        log.info("sentiment model override: %s", hf_model)
         return SentimentScorer.load(
-            settings.sentiment_hf_model,
-            device=device,
-            batch_size=batch_size,
-            label_map=settings.sentiment_label_map,
+            hf_model, device=device, batch_size=batch_size, label_map=label_map
         )
     return load_champion(models, device=device, batch_size=batch_size)
 
 
 def load_scorer(
+    settings: Settings,
     *,
     train_if_missing: bool = False,
     device: str | None = None,
@@ -87,16 +84,25 @@ def load_scorer(
     ``train_if_missing``: with no champion yet, train the full model first (minutes on CPU)
     instead of raising NoChampionError.
     """
-    settings = get_settings()
     _configure(settings)
+
+    def scorer() -> SentimentScorer:
+        return configured_scorer(
+            models_dir(settings),
+            hf_model=settings.sentiment_hf_model,
+            label_map=settings.sentiment_label_map,
+            device=device or settings.sentiment_device,
+            batch_size=batch_size or settings.sentiment_batch_size,
+        )
+
     try:
-        return configured_scorer(models_dir(settings), device=device, batch_size=batch_size)
+        return scorer()
     except NoChampionError:
         if not train_if_missing:
             raise
         log.warning("no champion sentiment model yet: training the full model first")
-        train()
-        return configured_scorer(models_dir(settings), device=device, batch_size=batch_size)
+        train(settings)
+        return scorer()
 
 
 SCORE_COLUMNS = [
@@ -145,6 +151,7 @@ def score_table(texts: pd.DataFrame, scorer: SentimentScorer) -> pd.DataFrame:
 
 
 def evaluate(
+    settings: Settings,
     labels_file: Path,
     *,
     train_if_missing: bool = True,
@@ -153,12 +160,14 @@ def evaluate(
 ) -> dict:
     """Metrics of the configured scorer on a labelled CSV (text, label 0/1/2)."""
     frame = read_labels(labels_file)  # validate before any (slow) model work
-    scorer = load_scorer(train_if_missing=train_if_missing, device=device, batch_size=batch_size)
+    scorer = load_scorer(
+        settings, train_if_missing=train_if_missing, device=device, batch_size=batch_size
+    )
     return evaluate_scorer(scorer, frame)
 
 
-def score(text: str) -> tuple[str, float]:
+def score(settings: Settings, text: str) -> tuple[str, float]:
     """(class, P(bullish) - P(bearish)) of one text with the configured scorer."""
     if not text or not text.strip():
         raise ValueError("text to score is empty")
-    return load_scorer().score(text)
+    return load_scorer(settings).score(text)

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import mlflow
+import pandas as pd
 
 from crypto_assets.ml import registry
 from crypto_assets.sentiment.model import META_FILE, SentimentScorer
@@ -43,8 +44,13 @@ class RegisteredModel:
 def train_and_register(
     config: TrainConfig, models_dir: Path, experiment_id: str
 ) -> RegisteredModel:
-    """Train in an MLflow run, log params/metrics/data range/model, register, maybe promote."""
-    with mlflow.start_run(experiment_id=experiment_id) as run:
+    """Train in an MLflow run, log params/metrics/data range/model, register, maybe promote.
+
+    The run is named by model, preset and start time (not MLflow's random name), so the list
+    of runs reads as a training history."""
+    started = pd.Timestamp.now(tz="UTC").strftime("%Y-%m-%d %H:%M UTC")
+    run_name = f"{MODEL_NAME} {config.preset} {started}"
+    with mlflow.start_run(experiment_id=experiment_id, run_name=run_name) as run:
         run_id = run.info.run_id
         result = train_model(config, Path(models_dir) / run_id)
         mlflow.log_params({k: str(v)[:500] for k, v in result.params.items()})
@@ -79,14 +85,14 @@ def train_and_register(
 
 def champion_model_dir(models_dir: Path) -> tuple[Path, str]:
     """(local folder, version) of the champion; downloads the artifacts if not on disk."""
-    version = registry.champion_version(MODEL_NAME)
-    if version is None:
+    found = registry.champion_dir(MODEL_NAME, Path(models_dir) / "downloads", META_FILE)
+    if found is None:
         raise NoChampionError(
             f"no trained sentiment model: MLflow ({mlflow.get_tracking_uri()}) has no "
             f"'{MODEL_NAME}@{registry.CHAMPION_ALIAS}'. Run `crypto-assets sentiment train` "
             "or materialize the `sentiment_model` asset first."
         )
-    folder = registry.version_dir(MODEL_NAME, version, Path(models_dir) / "downloads", META_FILE)
+    folder, version = found
     return folder, str(version)
 
 

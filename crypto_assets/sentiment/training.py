@@ -230,36 +230,17 @@ def _fit(
     Returns (model, tokenizer, history) where history lists per-epoch loss and dev scores.
     """
     import torch
-    from transformers import (
-        AutoTokenizer,
-        get_cosine_schedule_with_warmup,
-        get_linear_schedule_with_warmup,
-    )
+    from transformers import AutoTokenizer
 
     tokenizer = AutoTokenizer.from_pretrained(source)
     model = _build_model(config, source).to(device)
     if config.freeze_word_embeddings:
         model.get_input_embeddings().weight.requires_grad_(False)
     labels = train["label"].to_numpy()
-    if config.class_weighting == "balanced":
-        weights = class_weights(labels)
-    elif config.class_weighting == "sqrt":
-        weights = np.sqrt(class_weights(labels))
-    else:
-        weights = np.ones(3)
-    loss_fn = torch.nn.CrossEntropyLoss(
-        weight=torch.tensor(weights, dtype=torch.float32),
-        label_smoothing=config.label_smoothing,
-    ).to(device)
-    optimizer = torch.optim.AdamW(_param_groups(model, config), lr=config.learning_rate)
+    loss_fn = _loss(config, labels, device)
     steps_per_epoch = -(-len(train) // config.batch_size)
     total = steps_per_epoch * config.epochs
-    make_schedule = (
-        get_cosine_schedule_with_warmup
-        if config.lr_schedule == "cosine"
-        else get_linear_schedule_with_warmup
-    )
-    scheduler = make_schedule(optimizer, int(config.warmup_ratio * total), total)
+    optimizer, scheduler = _optimizer(model, config, total)
     texts = train["text"].tolist()
     lengths = np.array([len(t) for t in texts])
     rng = np.random.default_rng(config.seed)
@@ -292,17 +273,7 @@ def _fit(
                 running = 0.0
         entry = {"epoch": epoch + 1, "train_loss": epoch_loss / steps_per_epoch}
         if dev is not None and len(dev):
-            model.eval()
-            scorer = SentimentScorer(
-                model=model,
-                tokenizer=tokenizer,
-                order=[0, 1, 2],
-                device=device,
-                name="dev",
-                batch_size=config.eval_batch_size,
-                max_length=config.max_length,
-            )
-            dev_metrics = metrics(dev["label"], scorer.model_proba(dev["text"].tolist()).argmax(1))
+            dev_metrics = _dev_scores(model, tokenizer, config, device, dev)
             entry.update(dev_macro_f1=dev_metrics["macro_f1"], dev_accuracy=dev_metrics["accuracy"])
             log.info("epoch %d dev macro-F1 %.4f", epoch + 1, dev_metrics["macro_f1"])
             if dev_metrics["macro_f1"] > best_f1:
@@ -319,6 +290,56 @@ def _fit(
         model.load_state_dict(best_state)
     model.eval()
     return model, tokenizer, history
+
+
+def _loss(config: TrainConfig, labels: np.ndarray, device: str):
+    """Cross-entropy with the configured class weights and label smoothing."""
+    import torch
+
+    if config.class_weighting == "balanced":
+        weights = class_weights(labels)
+    elif config.class_weighting == "sqrt":
+        weights = np.sqrt(class_weights(labels))
+    else:
+        weights = np.ones(3)
+    return torch.nn.CrossEntropyLoss(
+        weight=torch.tensor(weights, dtype=torch.float32),
+        label_smoothing=config.label_smoothing,
+    ).to(device)
+
+
+def _optimizer(model, config: TrainConfig, total_steps: int):
+    """AdamW over the layer-wise parameter groups, with a warm-up then cosine/linear decay."""
+    import torch
+    from transformers import get_cosine_schedule_with_warmup, get_linear_schedule_with_warmup
+
+    optimizer = torch.optim.AdamW(_param_groups(model, config), lr=config.learning_rate)
+    make_schedule = (
+        get_cosine_schedule_with_warmup
+        if config.lr_schedule == "cosine"
+        else get_linear_schedule_with_warmup
+    )
+    return optimizer, make_schedule(optimizer, int(config.warmup_ratio * total_steps), total_steps)
+
+
+def _scorer(model, tokenizer, config: TrainConfig, device: str, name: str) -> SentimentScorer:
+    """The model being trained, behind the scorer interface (for evaluation)."""
+    return SentimentScorer(
+        model=model,
+        tokenizer=tokenizer,
+        order=[0, 1, 2],
+        device=device,
+        name=name,
+        batch_size=config.eval_batch_size,
+        max_length=config.max_length,
+    )
+
+
+def _dev_scores(model, tokenizer, config: TrainConfig, device: str, dev: pd.DataFrame) -> dict:
+    """Accuracy and macro-F1 of the model as it is now on the dev split."""
+    model.eval()
+    scorer = _scorer(model, tokenizer, config, device, "dev")
+    return metrics(dev["label"], scorer.model_proba(dev["text"].tolist()).argmax(1))
 
 
 def _batches(
@@ -363,6 +384,79 @@ def _best_epoch(history: list[dict]) -> int:
     return kept[-1] if kept else len(history)
 
 
+def _evaluate(
+    config: TrainConfig, scorer: SentimentScorer, val: pd.DataFrame
+) -> tuple[dict, dict, float]:
+    """(flat metrics, full report, chosen lexicon weight): the held-out split and the crypto
+    test set, before and after blending the lexicon in (its weight tuned on the TUNE set)."""
+    val_report = evaluate_scorer(scorer, val, lexicon_weight=0.0)
+    crypto_test = read_labels(CRYPTO_TEST_FILE)
+    lexicon_weight, lexicon_table = 0.0, {}
+    if config.tune_lexicon:
+        lexicon_weight, lexicon_table = choose_lexicon_weight(
+            scorer, val, read_labels(CRYPTO_TUNE_FILE), config.max_val_drop_for_lexicon
+        )
+    crypto_before = evaluate_scorer(scorer, crypto_test, lexicon_weight=0.0)
+    crypto_after = evaluate_scorer(scorer, crypto_test, lexicon_weight=lexicon_weight)
+    val_after = evaluate_scorer(scorer, val, lexicon_weight=lexicon_weight)
+    flat = {
+        "macro_f1": val_report["macro_f1"],
+        "accuracy": val_report["accuracy"],
+        **{f"f1_{k}": v for k, v in val_report["per_class_f1"].items()},
+        "val_macro_f1_with_lexicon": val_after["macro_f1"],
+        "crypto_macro_f1_model_only": crypto_before["macro_f1"],
+        "crypto_macro_f1": crypto_after["macro_f1"],
+        "crypto_accuracy": crypto_after["accuracy"],
+        "lexicon_weight": lexicon_weight,
+        "eval_texts_per_second": val_report["texts_per_second"],
+    }
+    report = {
+        "val": val_report,
+        "val_with_lexicon": val_after,
+        "crypto_test_model_only": crypto_before,
+        "crypto_test_with_lexicon": crypto_after,
+        "lexicon_weights_tried": lexicon_table,
+    }
+    return flat, report, lexicon_weight
+
+
+def _data_info(
+    config: TrainConfig,
+    data: pd.DataFrame,
+    train: pd.DataFrame,
+    val: pd.DataFrame,
+    dev: pd.DataFrame | None,
+) -> dict:
+    """Where the training data came from and how it was split (logged to MLflow)."""
+    return {
+        "train_file": str(config.data_path),
+        "train_file_sha256_16": _file_digest(config.data_path),
+        "rows_total": len(data),
+        "rows_train": len(train),
+        "rows_val": len(val),
+        "rows_dev": 0 if dev is None else len(dev),
+        "label_counts_train": {LABELS[k]: int(v) for k, v in train["label"].value_counts().items()},
+        "split": f"stratified val_fraction={config.val_fraction} seed={config.seed}"
+        + ("" if dev is None else f"; dev carved from train: dev_fraction={config.dev_fraction}"),
+        "crypto_test_file": CRYPTO_TEST_FILE.name,
+        "crypto_tune_file": CRYPTO_TUNE_FILE.name,
+    }
+
+
+def _splits(
+    config: TrainConfig,
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, pd.DataFrame | None]:
+    """(all labelled rows, train, val, dev or None) as the config asks."""
+    data = load_training_data(config.data_path)
+    train, val = split_train_val(data, config.val_fraction, config.seed)
+    train = _subsample(train, config.max_train_rows, config.seed)
+    val = _subsample(val, config.max_val_rows, config.seed)
+    dev = None
+    if config.dev_fraction > 0:
+        train, dev = split_train_val(train, config.dev_fraction, config.seed)
+    return data, train, val, dev
+
+
 def train_model(config: TrainConfig, output_dir: Path) -> TrainResult:
     """Fine-tune, evaluate on the held-out split and the crypto sets, save model + metadata."""
     import torch
@@ -372,13 +466,7 @@ def train_model(config: TrainConfig, output_dir: Path) -> TrainResult:
         torch.set_num_threads(config.num_threads)
     device = pick_device(config.device)
     source = resolve_model(config.base_model or base_model_path())
-    data = load_training_data(config.data_path)
-    train, val = split_train_val(data, config.val_fraction, config.seed)
-    train = _subsample(train, config.max_train_rows, config.seed)
-    val = _subsample(val, config.max_val_rows, config.seed)
-    dev = None
-    if config.dev_fraction > 0:
-        train, dev = split_train_val(train, config.dev_fraction, config.seed)
+    data, train, val, dev = _splits(config)
     log.info(
         "training %s on %d texts (dev %d, val %d) on %s",
         source,
@@ -399,62 +487,16 @@ def train_model(config: TrainConfig, output_dir: Path) -> TrainResult:
     output_dir.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(output_dir)
     tokenizer.save_pretrained(output_dir)
-    scorer = SentimentScorer(
-        model=model,
-        tokenizer=tokenizer,
-        order=[0, 1, 2],
-        device=device,
-        name="crypto_assets_sentiment",
-        batch_size=config.eval_batch_size,
-        max_length=config.max_length,
-    )
-    val_report = evaluate_scorer(scorer, val, lexicon_weight=0.0)
-    crypto_test = read_labels(CRYPTO_TEST_FILE)
-    lexicon_weight, lexicon_table = 0.0, {}
-    if config.tune_lexicon:
-        lexicon_weight, lexicon_table = choose_lexicon_weight(
-            scorer, val, read_labels(CRYPTO_TUNE_FILE), config.max_val_drop_for_lexicon
-        )
-    crypto_before = evaluate_scorer(scorer, crypto_test, lexicon_weight=0.0)
-    crypto_after = evaluate_scorer(scorer, crypto_test, lexicon_weight=lexicon_weight)
-    val_after = evaluate_scorer(scorer, val, lexicon_weight=lexicon_weight)
-
-    data_info = {
-        "train_file": str(config.data_path),
-        "train_file_sha256_16": _file_digest(config.data_path),
-        "rows_total": len(data),
-        "rows_train": len(train),
-        "rows_val": len(val),
-        "rows_dev": 0 if dev is None else len(dev),
-        "label_counts_train": {LABELS[k]: int(v) for k, v in train["label"].value_counts().items()},
-        "split": f"stratified val_fraction={config.val_fraction} seed={config.seed}"
-        + ("" if dev is None else f"; dev carved from train: dev_fraction={config.dev_fraction}"),
-        "crypto_test_file": CRYPTO_TEST_FILE.name,
-        "crypto_tune_file": CRYPTO_TUNE_FILE.name,
-    }
-    flat = {
-        "macro_f1": val_report["macro_f1"],
-        "accuracy": val_report["accuracy"],
-        **{f"f1_{k}": v for k, v in val_report["per_class_f1"].items()},
-        "val_macro_f1_with_lexicon": val_after["macro_f1"],
-        "crypto_macro_f1_model_only": crypto_before["macro_f1"],
-        "crypto_macro_f1": crypto_after["macro_f1"],
-        "crypto_accuracy": crypto_after["accuracy"],
-        "lexicon_weight": lexicon_weight,
+    scorer = _scorer(model, tokenizer, config, device, "crypto_assets_sentiment")
+    flat, report, lexicon_weight = _evaluate(config, scorer, val)
+    flat |= {
         "train_seconds": train_seconds,
         "epochs_run": len(history),
         "best_epoch": _best_epoch(history),
-        "eval_texts_per_second": val_report["texts_per_second"],
     }
+    report["epochs"] = history
+    data_info = _data_info(config, data, train, val, dev)
     params = config.model_dump(mode="json") | {"resolved_base_model": source, "device": device}
-    report = {
-        "val": val_report,
-        "val_with_lexicon": val_after,
-        "crypto_test_model_only": crypto_before,
-        "crypto_test_with_lexicon": crypto_after,
-        "lexicon_weights_tried": lexicon_table,
-        "epochs": history,
-    }
     meta = {
         "name": "crypto_assets_sentiment",
         "labels": list(LABELS),

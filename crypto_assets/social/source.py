@@ -2,8 +2,9 @@
 
 Shaped like the market contract (``MarketSource`` / ``FetchResult`` / ``SourceUnavailable``):
 a :class:`TextSource` Protocol with one fetch method, a :class:`TextFetchResult` holding a
-canonical frame plus ONE status row, ``as_of`` and a description, and
-:class:`TextSourceUnavailable` for a source that cannot be used. A source without a key, or
+canonical frame plus ONE status row (``crypto_assets.sources.SourceStatus``, the row every
+source reports), ``as_of`` and a description, and :class:`TextSourceUnavailable` for a source
+that cannot be used. A source without a key, or
 without network, yields an honest status row (``no_key`` / ``unavailable`` / ``error``) and no
 rows; it never invents posts. Replays of recorded real files report ``replay`` with the
 recording's date as ``as_of``.
@@ -24,9 +25,10 @@ from typing import Literal, Protocol, runtime_checkable
 
 import pandas as pd
 
-Status = Literal["ok", "no_key", "unavailable", "error", "replay"]
-STATUSES: tuple[str, ...] = ("ok", "no_key", "unavailable", "error", "replay")
-GOOD_STATUSES = frozenset({"ok", "replay"})
+from crypto_assets.frames import utc
+from crypto_assets.sources import SourceStatus
+
+Status = Literal["ok", "no_key", "unavailable", "error", "replay"]  # = sources.STATUSES
 
 # author: the public handle or an anonymised hash, null where the source has none;
 # engagement: score / upvotes / votes / likes; reach: the author's audience (followers) where
@@ -55,7 +57,6 @@ EVENT_KINDS = (
     "other",
 )
 EVENT_COLUMNS = ["source", "id", "time", "kind", "coin", "title", "amount_usd", "url", "ref"]
-STATUS_COLUMNS = ["source", "status", "reason", "as_of", "rows"]
 
 
 class TextSourceUnavailable(Exception):
@@ -70,7 +71,7 @@ class TextSourceUnavailable(Exception):
 @dataclass
 class TextFetchResult:
     frame: pd.DataFrame  # POST_COLUMNS or EVENT_COLUMNS, time in [start, end)
-    status: pd.DataFrame  # one row: STATUS_COLUMNS
+    status: SourceStatus  # its ``source`` is the source's short name (reddit, rss, ...)
     as_of: pd.Timestamp  # the attempt (live) or the recording's date (replay)
     source: str  # e.g. "reddit (public json, r/CryptoCurrency)" / "replay reddit_... .csv.gz"
     requests: int = 0  # HTTP requests made (0 for a replay)
@@ -78,7 +79,7 @@ class TextFetchResult:
 
     @property
     def ok(self) -> bool:
-        return str(self.status["status"].iloc[0]) in GOOD_STATUSES
+        return self.status.usable
 
 
 @runtime_checkable
@@ -97,12 +98,6 @@ def utc_now() -> pd.Timestamp:
     return pd.Timestamp.now(tz="UTC")
 
 
-def to_utc(value: object) -> pd.Timestamp:
-    """A tz-aware UTC timestamp; naive input is taken as UTC (never as local time)."""
-    stamp = pd.Timestamp(value)
-    return stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
-
-
 def stable_hash(*parts: object) -> str:
     """16 hex characters of sha256 over the parts: the id of an item without a source id."""
     key = "\x1f".join(str(p) for p in parts)
@@ -112,26 +107,6 @@ def stable_hash(*parts: object) -> str:
 def url_id(url: str) -> str:
     """The id of an item known only by its URL (query and fragment kept: they name the item)."""
     return "u" + stable_hash(url.strip())
-
-
-def status_frame(
-    source: str, status: Status, reason: str, as_of: pd.Timestamp, rows: int
-) -> pd.DataFrame:
-    if status not in STATUSES:
-        raise ValueError(f"status must be one of {STATUSES}, got {status!r}")
-    frame = pd.DataFrame(
-        [{"source": source, "status": status, "reason": reason, "as_of": as_of, "rows": rows}]
-    )
-    frame["as_of"] = pd.to_datetime(frame["as_of"], utc=True).astype("datetime64[ns, UTC]")
-    frame["rows"] = frame["rows"].astype("int64")
-    return frame[STATUS_COLUMNS]
-
-
-def empty_status() -> pd.DataFrame:
-    frame = pd.DataFrame({c: pd.Series(dtype=object) for c in STATUS_COLUMNS})
-    frame["as_of"] = pd.Series(dtype="datetime64[ns, UTC]")
-    frame["rows"] = pd.Series(dtype="int64")
-    return frame
 
 
 def _typed(frame: pd.DataFrame, columns: list[str], floats: tuple[str, ...]) -> pd.DataFrame:
@@ -170,7 +145,7 @@ def empty_events() -> pd.DataFrame:
 
 def in_window(frame: pd.DataFrame, start: pd.Timestamp, end: pd.Timestamp) -> pd.DataFrame:
     """Rows with ``start <= time < end`` (the contract's window rule)."""
-    mask = (frame["time"] >= to_utc(start)) & (frame["time"] < to_utc(end))
+    mask = (frame["time"] >= utc(start)) & (frame["time"] < utc(end))
     return frame.loc[mask].reset_index(drop=True)
 
 
@@ -186,7 +161,7 @@ def unavailable_result(
     now = utc_now()
     empty = empty_events() if kind == "events" else empty_posts()
     return TextFetchResult(
-        empty, status_frame(name, exc.status, exc.reason, now, 0), now, description
+        empty, SourceStatus(name, exc.status, exc.reason, now, 0), now, description
     )
 
 
@@ -196,7 +171,7 @@ def fetch_or_status(
     """``source.fetch`` with every failure turned into a status row (never an exception, never
     invented rows): the asset keeps going with the other sources and reports this one."""
     try:
-        return source.fetch(to_utc(start), to_utc(end))
+        return source.fetch(utc(start), utc(end))
     except TextSourceUnavailable as exc:
         return unavailable_result(source.name, source.describe(), exc, kind)
     except Exception as exc:  # a broken source never sinks the other sources

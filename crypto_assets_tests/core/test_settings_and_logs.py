@@ -9,28 +9,33 @@ from pathlib import Path
 import pytest
 
 from crypto_assets.logs import JsonFileHandler, redact
-from crypto_assets.settings import Settings, get_settings
+from crypto_assets.settings import Settings
 
 
 def test_settings_from_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("CRYPTO_ASSETS_QUOTE_CURRENCIES", "usd, eur")
     monkeypatch.setenv("CRYPTO_ASSETS_SOURCE", "snapshot")
     monkeypatch.setenv("CRYPTO_ASSETS_DATA_DIR", str(tmp_path))
-    monkeypatch.setenv("CRYPTO_ASSETS_CRYPTOPANIC_API_KEY", "s3cr3t-value")
-    get_settings.cache_clear()
-    settings = get_settings()
-    get_settings.cache_clear()
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "home"))
+    settings = Settings(_env_file=None)
     assert settings.quote_currencies == ["USD", "EUR"]
     assert settings.source == "snapshot"
     assert settings.resolved_duckdb_path == tmp_path / "crypto_assets.duckdb"
-    assert "s3cr3t-value" not in repr(settings)
-    assert settings.cryptopanic_api_key.get_secret_value() == "s3cr3t-value"
+    assert settings.dagster_home == tmp_path / "home"  # Dagster's own variable, no prefix
+
+
+def test_overrides_are_data_and_beat_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CRYPTO_ASSETS_PROFILE", "live")
+    monkeypatch.setenv("CRYPTO_ASSETS_CONFIDENCE_THRESHOLD", "0.9")
+    settings = Settings(_env_file=None, profile="demo", confidence_threshold=0.7)
+    assert (settings.profile, settings.confidence_threshold) == ("demo", 0.7)
+    assert settings.data_dir.name == "demo"  # the demo profile's own folder by default
 
 
 def test_invalid_source_is_rejected(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("CRYPTO_ASSETS_SOURCE", "coingecko-scrape")
     with pytest.raises(ValueError, match="source"):
-        Settings()
+        Settings(_env_file=None)
 
 
 def test_redact_masks_credentials() -> None:

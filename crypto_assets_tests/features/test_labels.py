@@ -66,7 +66,7 @@ def test_cost_is_subtracted_once() -> None:
 
 
 def test_last_bars_have_no_label() -> None:
-    labels = forward_returns(_hourly(CLOSES), "1h")
+    labels = forward_returns(_hourly(CLOSES), "1h", round_trip_cost=0.004)
     assert labels["fwd_ret_1h"].iloc[-1:].isna().all()
     assert labels["fwd_ret_1h"].iloc[:-1].notna().all()
     assert labels["fwd_ret_24h"].iloc[-24:].isna().all()
@@ -76,7 +76,7 @@ def test_last_bars_have_no_label() -> None:
 
 def test_gap_gives_nan_not_a_wrong_horizon() -> None:
     frame = _hourly(CLOSES).drop(index=[5]).reset_index(drop=True)  # hour 05:00 missing
-    labels = forward_returns(frame, "1h").set_index("date")
+    labels = forward_returns(frame, "1h", round_trip_cost=0.004).set_index("date")
     assert np.isnan(labels.loc[START + 4 * HOUR, "fwd_ret_1h"])  # exit candle missing
     assert pd.isna(labels.loc[START + 4 * HOUR, "label_end_1h"])
     after_gap = labels.loc[START + 6 * HOUR, "fwd_ret_1h"]
@@ -99,15 +99,15 @@ def test_labels_depend_only_on_entry_and_exit_closes() -> None:
     changed.loc[at_t, "low"] *= 0.5
     changed.loc[at_t, "high"] *= 1.5
     other = _hourly(CLOSES[::-1], symbol="BBB/USD")
-    a = forward_returns(base, "1h").set_index("date")
-    b = forward_returns(pd.concat([changed, other]), "1h")
+    a = forward_returns(base, "1h", round_trip_cost=0.004).set_index("date")
+    b = forward_returns(pd.concat([changed, other]), "1h", round_trip_cost=0.004)
     b = b.loc[b["symbol"] == "AAA/USD"].set_index("date")
     pd.testing.assert_frame_equal(a.loc[t:], b.loc[t:])
     assert not np.allclose(a.loc[: t - HOUR, "fwd_ret_1h"], b.loc[: t - HOUR, "fwd_ret_1h"])
 
 
 def test_daily_horizons_on_real_candles(daily_real: pd.DataFrame) -> None:
-    labels = forward_returns(daily_real, "1d")
+    labels = forward_returns(daily_real, "1d", round_trip_cost=0.004)
     assert [c for c in labels.columns if c.startswith("fwd_ret_")] == ["fwd_ret_7d", "fwd_ret_30d"]
     btc = daily_real.loc[daily_real["symbol"] == "BTC/USDT"].set_index("date")["close"]
     day = pd.Timestamp("2024-03-01", tz="UTC")
@@ -126,20 +126,25 @@ def test_horizon_selection_and_validation() -> None:
     assert [h.name for h in horizons_for("1d")] == ["7d", "30d"]
     custom = Horizon("3d", pd.Timedelta(days=3), "1d")
     daily = _hourly(CLOSES).assign(date=START + pd.Timedelta(days=1) * np.arange(30))
-    labels = forward_returns(daily, "1d", horizons=[custom])
+    labels = forward_returns(daily, "1d", horizons=[custom], round_trip_cost=0.004)
     assert list(labels.columns[2:]) == ["fwd_ret_3d", "label_end_3d"]
-    by_name = forward_returns(_hourly(CLOSES), "1h", horizons=["24h"])
+    by_name = forward_returns(_hourly(CLOSES), "1h", horizons=["24h"], round_trip_cost=0.004)
     assert list(by_name.columns[2:]) == ["fwd_ret_24h", "label_end_24h"]
     with pytest.raises(ValueError, match="unknown horizon"):
-        forward_returns(_hourly(CLOSES), "1h", horizons=["2h"])
+        forward_returns(_hourly(CLOSES), "1h", horizons=["2h"], round_trip_cost=0.004)
     with pytest.raises(ValueError, match="multiple"):
-        forward_returns(_hourly(CLOSES), "1h", horizons=[Horizon("90m", 1.5 * HOUR, "1h")])
+        forward_returns(
+            _hourly(CLOSES),
+            "1h",
+            horizons=[Horizon("90m", 1.5 * HOUR, "1h")],
+            round_trip_cost=0.004,
+        )
     with pytest.raises(ValueError, match="unsupported timeframe"):
-        forward_returns(_hourly(CLOSES), "4h")
+        forward_returns(_hourly(CLOSES), "4h", round_trip_cost=0.004)
 
 
 def test_label_available_at_and_masking() -> None:
-    labels = forward_returns(_hourly(CLOSES), "1h")
+    labels = forward_returns(_hourly(CLOSES), "1h", round_trip_cost=0.004)
     assert label_available_at(START, "24h") == START + 25 * HOUR
     np.testing.assert_array_equal(
         label_available_at(labels["date"], HORIZONS["1h"]).iloc[:-1],

@@ -8,14 +8,15 @@ import duckdb
 import pandas as pd
 import pytest
 
-from crypto_assets.market.kraken_csv import (
-    KrakenCsvError,
-    backfill_from_kraken_csv,
-    parse_file_name,
+from crypto_assets.backfill import backfill_kraken_csv
+from crypto_assets.market.kraken_csv import KrakenCsvError, parse_file_name
+from crypto_assets.market.snapshot import (
+    SnapshotError,
+    read_snapshot,
+    snapshot_day_range,
+    snapshot_days,
 )
-from crypto_assets.market.snapshot import SnapshotError, read_snapshot
-from crypto_assets.settings import get_settings
-from crypto_assets.status import snapshot_days
+from crypto_assets.settings import Settings
 from crypto_assets_tests.fixtures import BINANCE_DIR, KRAKEN_BTC_ETH_DIR
 
 
@@ -26,6 +27,11 @@ def test_binance_snapshot_reads_all_coins() -> None:
     assert str(frames["1h"]["date"].dtype) == "datetime64[ns, UTC]"
     first, last = snapshot_days(frames, pd.Timestamp("2024-01-01", tz="UTC"))
     assert (str(first.date()), str(last.date())) == ("2024-01-01", "2024-09-05")
+    # the same from the time column alone (what sizes the demo's partitions at load time)
+    assert snapshot_day_range(BINANCE_DIR, "2024-03-01") == (
+        pd.Timestamp("2024-03-01", tz="UTC"),
+        last,
+    )
 
 
 def test_snapshot_errors_are_clear(tmp_path: Path) -> None:
@@ -63,12 +69,14 @@ def test_file_names() -> None:
         parse_file_name(Path("../../etc/passwd"))
 
 
-def test_backfill_loads_once_and_rejects_corrupt_rows(project_env: Path, tmp_path: Path) -> None:
+def test_backfill_loads_once_and_rejects_corrupt_rows(
+    project_env: Settings, tmp_path: Path
+) -> None:
     file = _kraken_archive(tmp_path)
-    settings = get_settings()
-    first = backfill_from_kraken_csv(file, settings)
+    database = project_env.resolved_duckdb_path
+    first = backfill_kraken_csv(file, database)
     assert first["files"][0]["loaded"] == 48 and first["files"][0]["symbol"] == "BTC/USD"
-    again = backfill_from_kraken_csv(file, settings)
+    again = backfill_kraken_csv(file, database)
     assert again["files"][0]["loaded"] == 0 and again["files"][0]["already_stored"] == 48
     # a corrupt row (negative close) in a later archive is rejected, the good rows still load
     (tmp_path / "later").mkdir()
@@ -78,21 +86,22 @@ def test_backfill_loads_once_and_rejects_corrupt_rows(project_env: Path, tmp_pat
     fields[4] = "-1"
     lines[0] = ",".join(fields)
     more.write_text("\n".join(lines) + "\n")
-    report = backfill_from_kraken_csv(more, settings)["files"][0]
+    report = backfill_kraken_csv(more, database)["files"][0]
     assert report["rejected"] == 1
     assert any("price <= 0" in reason for reason in report["rejected_reasons"])
     assert report["loaded"] == 11  # 60 rows - 48 already stored - 1 rejected
-    with duckdb.connect(str(settings.resolved_duckdb_path), read_only=True) as conn:
+    with duckdb.connect(str(database), read_only=True) as conn:
         count, low = conn.execute("select count(*), min(close) from crypto.ohlcv_hourly").fetchone()
     assert count == 59 and low > 0
 
 
-def test_backfill_bad_paths(project_env: Path, tmp_path: Path) -> None:
+def test_backfill_bad_paths(project_env: Settings, tmp_path: Path) -> None:
+    database = project_env.resolved_duckdb_path
     with pytest.raises(KrakenCsvError, match="no such file"):
-        backfill_from_kraken_csv(tmp_path / "missing.csv", get_settings())
+        backfill_kraken_csv(tmp_path / "missing.csv", database)
     with pytest.raises(KrakenCsvError, match="no PAIR_MINUTES"):
-        backfill_from_kraken_csv(tmp_path, get_settings())
+        backfill_kraken_csv(tmp_path, database)
     garbage = tmp_path / "XBTUSD_60.csv"
     garbage.write_text("time,open\nnot-a-time,1\n")
     with pytest.raises(KrakenCsvError, match="non-numeric time"):
-        backfill_from_kraken_csv(garbage, get_settings())
+        backfill_kraken_csv(garbage, database)

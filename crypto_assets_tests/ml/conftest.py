@@ -9,8 +9,10 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
+from crypto_assets.features.pipeline import build_feature_frame
 from crypto_assets.horizons import HORIZONS
-from crypto_assets.ml.training import Dataset, LGBMParams, TrainConfig, build_dataset
+from crypto_assets.ml.config import TrainConfig
+from crypto_assets.ml.dataset import Dataset, dataset_from_candles
 from crypto_assets.settings import SHARED_DATA_DIR
 
 BINANCE = SHARED_DATA_DIR / "market" / "binance_2024"
@@ -37,14 +39,27 @@ def daily_40() -> pd.DataFrame:
 
 @pytest.fixture(scope="session")
 def dataset_7d(daily_40: pd.DataFrame) -> Dataset:
-    return build_dataset({"1d": daily_40}, HORIZONS["7d"])
+    return dataset_from_candles(daily_40, HORIZONS["7d"], 0.004)
 
 
-def small_config() -> TrainConfig:
+@pytest.fixture(scope="session")
+def latest_7d(daily_40: pd.DataFrame) -> pd.DataFrame:
+    """The feature rows of the last day (what inference scores: their labels are unknown)."""
+    features = build_feature_frame(daily_40, "1d")
+    return features[features["date"] == features["date"].max()].reset_index(drop=True)
+
+
+SMALL_LGBM = {"n_estimators": 40, "num_leaves": 7, "min_child_samples": 30, "num_threads": 1}
+
+
+def small_config(**overrides: object) -> TrainConfig:
     """A small, fast configuration (the defaults are for the full backtest)."""
-    return TrainConfig(
-        lgbm=LGBMParams(n_estimators=40, num_leaves=7, min_child_samples=30, num_threads=1),
-        min_train_days={"7d": 60, "30d": 90, "24h": 20, "1h": 20},
-        retrain_every_days=30,
-        min_train_rows=100,
-    )
+    values = {
+        "family_params": {"lightgbm": dict(SMALL_LGBM)},
+        "seeds": {"1h": 1, "24h": 1, "7d": 1, "30d": 1},
+        "min_train_days": {"7d": 60, "30d": 90, "24h": 20, "1h": 20},
+        "retrain_every_days": 30,
+        "min_train_rows": 100,
+        **overrides,
+    }
+    return TrainConfig(**values)

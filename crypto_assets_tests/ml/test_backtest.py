@@ -51,12 +51,3 @@ def test_unknown_horizon_is_refused(tmp_path: Path) -> None:
     snap = cut_snapshot(tmp_path / "snap", 3, "2024-01-01", "2024-02-01", timeframes=("1d",))
     with pytest.raises(ValueError, match="unknown horizon"):
         run_backtest(snap, horizons=["2w"])
-
-
-def test_main_prints_json(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    from crypto_assets.ml.backtest import main
-
-    snap = cut_snapshot(tmp_path / "snap", 12, "2024-01-01", "2024-06-01", timeframes=("1d",))
-    assert main([str(snap), "--horizons", "7d"]) == 0
-    printed = json.loads(capsys.readouterr().out)
-    assert set(printed["horizons"]) == {"7d"} and printed["skipped"] == {}

@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 
-from crypto_assets.horizons import HORIZONS
+from crypto_assets.ml.dataset import Dataset
 from crypto_assets.ml.explain import (
     explain,
     explain_frame,
@@ -15,13 +15,13 @@ from crypto_assets.ml.explain import (
     humanize_feature,
     shap_values,
 )
-from crypto_assets.ml.training import Dataset, HorizonModel, train_final
+from crypto_assets.ml.model import HorizonModel, train_final
 from crypto_assets_tests.ml.conftest import small_config
 
 
 @pytest.fixture(scope="module")
 def model_7d(dataset_7d: Dataset) -> HorizonModel:
-    return train_final(dataset_7d, HORIZONS["7d"], small_config())
+    return train_final(dataset_7d, small_config())
 
 
 @pytest.mark.parametrize(
@@ -40,17 +40,15 @@ def test_feature_names_read_as_words(name: str, words: str) -> None:
     assert humanize_feature(name) == words
 
 
-def test_shap_values_add_up_to_the_prediction(model_7d: HorizonModel, dataset_7d: Dataset) -> None:
-    live = dataset_7d.live.head(20)
+def test_shap_values_add_up_to_the_score(model_7d: HorizonModel, latest_7d) -> None:
+    live = latest_7d.head(20)
     contrib = shap_values(model_7d, live)
-    raw = model_7d.regressor.predict(live[model_7d.features].to_numpy(np.float32))
+    raw = model_7d.estimator.predict(live)
     np.testing.assert_allclose(contrib.sum(axis=1).to_numpy(), raw, rtol=1e-5, atol=1e-8)
 
 
-def test_top_k_reasons_are_the_largest_contributions(
-    model_7d: HorizonModel, dataset_7d: Dataset
-) -> None:
-    live = dataset_7d.live.head(10)
+def test_top_k_reasons_are_the_largest_contributions(model_7d: HorizonModel, latest_7d) -> None:
+    live = latest_7d.head(10)
     rows = explain_rows(model_7d, live, k=3)
     contrib = shap_values(model_7d, live)[model_7d.features]
     for i, row in enumerate(rows):
@@ -59,7 +57,7 @@ def test_top_k_reasons_are_the_largest_contributions(
         assert [name for name, _ in row.contributions] == strongest
         first_name, first_value = row.contributions[0]
         assert row.reasons[0].startswith(humanize_feature(first_name))
-        assert f"{first_value * 100:+.1f} pp" in row.reasons[0]
+        assert f"{first_value * 100:+.1f} pts" in row.reasons[0]
     texts = explain(model_7d, live, k=2)
     assert len(texts) == len(live) and all(t.count(";") == 1 for t in texts)
     frame = explain_frame(model_7d, live)

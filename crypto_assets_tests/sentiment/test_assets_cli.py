@@ -15,14 +15,17 @@ import dagster as dg
 import duckdb
 import pandas as pd
 import pytest
-from dagster_duckdb_pandas import DuckDBPandasIOManager
 from typer.testing import CliRunner
 
-from crypto_assets.defs.sentiment import sentiment_assets, sentiment_model, text_sentiment
+from crypto_assets.cli.sentiment import sentiment_app
+from crypto_assets.defs.partitions import build_partitions
+from crypto_assets.defs.sentiment.assets import build_assets
+from crypto_assets.resources.io_manager import AtomicDuckDBPandasIOManager
 from crypto_assets.resources.mlflow_tracking import MlflowTracking
-from crypto_assets.sentiment.cli import sentiment_app
+from crypto_assets.resources.settings import PipelineSettings
 from crypto_assets.sentiment.tracking import MODEL_NAME
-from crypto_assets.settings import get_settings
+from crypto_assets.settings import Settings
+from crypto_assets_tests.fixtures import isolated_settings
 
 TINY = {"preset": "tiny"}
 
@@ -32,64 +35,69 @@ class Store:
     root: Path
     resources: dict
     database: Path
+    settings: Settings
 
 
-def _point_settings(monkeypatch: pytest.MonkeyPatch, root: Path) -> dict:
-    env = {
-        "CRYPTO_ASSETS_DATA_DIR": str(root / "data"),
-        "CRYPTO_ASSETS_MLFLOW_TRACKING_URI": f"sqlite:///{root / 'mlflow.db'}",
-        "CRYPTO_ASSETS_MLFLOW_ARTIFACT_ROOT": str(root / "artifacts"),
-    }
-    for key, value in env.items():
-        monkeypatch.setenv(key, value)
+def _point_settings(monkeypatch: pytest.MonkeyPatch, root: Path) -> Settings:
+    """The environment the CLI reads, and the same settings as data for the assets."""
+    settings = isolated_settings(root)
+    monkeypatch.setenv("CRYPTO_ASSETS_DATA_DIR", str(settings.data_dir))
+    monkeypatch.setenv("CRYPTO_ASSETS_MLFLOW_TRACKING_URI", settings.mlflow_tracking_uri)
+    monkeypatch.setenv("CRYPTO_ASSETS_MLFLOW_ARTIFACT_ROOT", str(settings.mlflow_artifact_root))
     monkeypatch.delenv("CRYPTO_ASSETS_SENTIMENT_HF_MODEL", raising=False)
-    get_settings.cache_clear()
-    return env
+    return settings
+
+
+def _resources(settings: Settings, database: Path) -> dict:
+    return {
+        "settings": PipelineSettings.from_settings(settings),
+        "mlflow_tracking": MlflowTracking(
+            tracking_uri=settings.mlflow_tracking_uri,
+            artifact_root=str(settings.mlflow_artifact_root),
+        ),
+        "io_manager": AtomicDuckDBPandasIOManager(database=str(database), schema="crypto"),
+    }
+
+
+def _assets(settings: Settings) -> list[dg.AssetsDefinition]:
+    return build_assets(build_partitions(settings))
 
 
 @pytest.fixture(scope="module")
 def store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Store]:
     root = tmp_path_factory.mktemp("sentiment")
-    with pytest.MonkeyPatch.context() as mp:
-        env = _point_settings(mp, root)
-        database = root / "db.duckdb"
-        resources = {
-            "mlflow": MlflowTracking(
-                tracking_uri=env["CRYPTO_ASSETS_MLFLOW_TRACKING_URI"],
-                artifact_root=env["CRYPTO_ASSETS_MLFLOW_ARTIFACT_ROOT"],
-            ),
-            "io_manager": DuckDBPandasIOManager(database=str(database), schema="crypto"),
-        }
-        result = dg.materialize(
-            sentiment_assets,
-            resources=resources,
-            run_config={
-                "ops": {
-                    "sentiment_model": {"config": TINY},
-                    "text_sentiment": {"config": {"limit_per_source": 5, "batch_size": 8}},
-                }
-            },
-        )
-        assert result.success
-        yield Store(root, resources, database)
-    get_settings.cache_clear()
+    settings = isolated_settings(root)
+    database = root / "db.duckdb"
+    resources = _resources(settings, database)
+    result = dg.materialize(
+        _assets(settings),
+        resources=resources,
+        run_config={
+            "ops": {
+                "sentiment_model": {"config": TINY},
+                "text_sentiment": {"config": {"limit_per_source": 5, "batch_size": 8}},
+            }
+        },
+    )
+    assert result.success
+    yield Store(root, resources, database, settings)
 
 
 @pytest.fixture
 def settings_env(store: Store, monkeypatch: pytest.MonkeyPatch) -> Store:
     _point_settings(monkeypatch, store.root)
-    yield store
-    get_settings.cache_clear()
+    return store
 
 
 def test_model_asset_registers_champion_with_metrics(store: Store) -> None:
     from mlflow.tracking import MlflowClient
 
-    store.resources["mlflow"].configure()
+    store.resources["mlflow_tracking"].configure()
     client = MlflowClient()
     champion = client.get_model_version_by_alias(MODEL_NAME, "champion")
     assert str(champion.version) == "1"
     run = client.get_run(champion.run_id)
+    assert run.info.run_name.startswith(f"{MODEL_NAME} tiny ")  # not a random MLflow name
     for key in ("macro_f1", "accuracy", "f1_bearish", "crypto_macro_f1", "train_seconds"):
         assert key in run.data.metrics
     assert run.data.params["preset"] == "tiny"
@@ -117,8 +125,9 @@ def test_text_sentiment_stored_with_model_version(store: Store) -> None:
 def test_equal_retrain_does_not_replace_champion(store: Store, settings_env: Store) -> None:
     # Same seed and data -> the same macro-F1 (deterministic training) -> not strictly better.
     result = dg.materialize(
-        [sentiment_model],
-        resources={"mlflow": store.resources["mlflow"]},
+        _assets(store.settings),
+        selection=["sentiment_model"],
+        resources=store.resources,
         run_config={"ops": {"sentiment_model": {"config": TINY}}},
     )
     meta = result.asset_materializations_for_node("sentiment_model")[0].metadata
@@ -177,51 +186,42 @@ def test_cli_without_model_says_so(tmp_path: Path, monkeypatch: pytest.MonkeyPat
     result = CliRunner().invoke(
         sentiment_app, ["evaluate", "--labels", str(labels), "--json", "--no-train"]
     )
-    get_settings.cache_clear()
     assert result.exit_code == 2
     assert "no trained sentiment model" in result.stderr
 
 
-def test_hf_override_uses_same_interface(
-    store: Store, settings_env: Store, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_hf_override_uses_same_interface(store: Store) -> None:
     from crypto_assets.sentiment.model import ModelNotAvailableError
     from crypto_assets.sentiment.service import load_scorer, score_table
     from crypto_assets.sentiment.texts import load_texts
 
     # any local HF sequence-classification folder: here the tiny model trained above
     folder = next((store.root / "data" / "models" / "sentiment").glob("*/config.json")).parent
-    monkeypatch.setenv("CRYPTO_ASSETS_SENTIMENT_HF_MODEL", str(folder))
-    get_settings.cache_clear()
-    scorer = load_scorer()
-    scores = score_table(load_texts(["cryptopanic_news"], limit_per_source=3), scorer)
-    assert scores["model_version"].eq("external").all()
-    monkeypatch.setenv("CRYPTO_ASSETS_SENTIMENT_HF_MODEL", "ElKulako/cryptobert-not-cached")
-    get_settings.cache_clear()
-    try:
-        with pytest.raises(ModelNotAvailableError, match="ElKulako/cryptobert-not-cached"):
-            load_scorer()
-    finally:
-        monkeypatch.delenv("CRYPTO_ASSETS_SENTIMENT_HF_MODEL")
-        get_settings.cache_clear()
-
-
-def test_text_sentiment_fails_loudly_without_model(tmp_path: Path, monkeypatch) -> None:
-    env = _point_settings(monkeypatch, tmp_path)
-    resources = {
-        "mlflow": MlflowTracking(
-            tracking_uri=env["CRYPTO_ASSETS_MLFLOW_TRACKING_URI"],
-            artifact_root=env["CRYPTO_ASSETS_MLFLOW_ARTIFACT_ROOT"],
-        ),
-        "io_manager": DuckDBPandasIOManager(database=str(tmp_path / "x.duckdb"), schema="c"),
-    }
-    result = dg.materialize(
-        [text_sentiment],
-        resources=resources,
-        run_config={"ops": {"text_sentiment": {"config": {"limit_per_source": 1}}}},
-        raise_on_error=False,
+    override = store.settings.model_copy(update={"sentiment_hf_model": str(folder)})
+    scores = score_table(
+        load_texts(["cryptopanic_news"], limit_per_source=3), load_scorer(override)
     )
-    get_settings.cache_clear()
-    assert not result.success
-    failure = result.get_step_failure_events()[0]
-    assert "no trained sentiment model" in str(failure.event_specific_data.error)
+    assert scores["model_version"].eq("external").all()
+    missing = store.settings.model_copy(
+        update={"sentiment_hf_model": "ElKulako/cryptobert-not-cached"}
+    )
+    with pytest.raises(ModelNotAvailableError, match="ElKulako/cryptobert-not-cached"):
+        load_scorer(missing)
+
+
+def test_text_sentiment_says_so_without_model(tmp_path: Path) -> None:
+    """No scorer registered yet: no rows, no failed run, a failed (WARN) check with the reason,
+    and the write is logged as an empty materialization."""
+    settings = isolated_settings(tmp_path)
+    result = dg.materialize(
+        _assets(settings),
+        selection=["text_sentiment"],
+        resources=_resources(settings, tmp_path / "x.duckdb"),
+        run_config={"ops": {"text_sentiment": {"config": {"limit_per_source": 1}}}},
+    )
+    assert result.success
+    (check,) = result.get_asset_check_evaluations()
+    assert not check.passed and check.severity == dg.AssetCheckSeverity.WARN
+    assert "no trained sentiment model" in check.description
+    meta = result.asset_materializations_for_node("text_sentiment")[0].metadata
+    assert meta["rows"].value == 0 and meta["status"].value == "no_model"

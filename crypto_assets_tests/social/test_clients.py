@@ -95,15 +95,15 @@ def test_reddit_truncated_body_is_retried_then_reported(text_server: TextServer,
     text_server.route("/r/CryptoCurrency/new.json", Canned(200, good, truncate=40))
     broken = RedditSource(public_url=text_server.url, **FAST)
     status = fetch_or_status(broken, pd.Timestamp("2024-01-01"), pd.Timestamp("2024-01-02")).status
-    assert status["status"].item() == "error" and "truncated" in status["reason"].item()
-    assert status["rows"].item() == 0
+    assert status.status == "error" and "truncated" in status.reason
+    assert status.rows == 0
 
 
 def test_reddit_server_down_is_unavailable_not_empty(text_server: TextServer):
     text_server.route("/r/CryptoCurrency/new.json", Canned(503, "down"))
     source = RedditSource(public_url=text_server.url, **FAST)
     result = fetch_or_status(source, pd.Timestamp("2024-01-01"), pd.Timestamp("2024-01-02"))
-    assert result.status["status"].item() == "unavailable" and result.frame.empty
+    assert result.status.status == "unavailable" and result.frame.empty
     assert len(text_server.log) == 3  # 1 + max_retries
 
 
@@ -137,7 +137,7 @@ def test_reddit_with_app_keys_goes_through_praw(text_server: TextServer, reddit_
     listing = text_server.requests_to("/r/CryptoCurrency/new")[0]
     assert listing.headers["Authorization"] == "bearer fixture-token"
     assert "praw" in result.source  # the description names the mode, never the secret
-    assert "secret" not in result.source and "secret" not in result.status.to_string()
+    assert "secret" not in result.source and "secret" not in str(result.status)
 
 
 RSS_FIXTURE = """<?xml version="1.0" encoding="UTF-8"?>
@@ -166,7 +166,7 @@ def test_rss_and_atom_feeds_with_one_feed_down(text_server: TextServer):
         pd.Timestamp("2024-08-29", tz="UTC"), pd.Timestamp("2024-08-30", tz="UTC")
     )
     assert sorted(result.frame["text"]) == ["Bitcoin ETF inflows rise", "Solana upgrade ships"]
-    assert result.ok and "2/3 feeds" in result.status["reason"].item()
+    assert result.ok and "2/3 feeds" in result.status.reason
     assert result.frame["id"].is_unique and result.frame["author"].eq("Desk").sum() == 1
 
 
@@ -218,14 +218,14 @@ def test_cryptopanic_key_pagination_and_401(text_server: TextServer):
     nokey = fetch_or_status(
         CryptoPanicSource(), pd.Timestamp("2025-02-06"), pd.Timestamp("2025-02-07")
     )
-    assert nokey.status["status"].item() == "no_key" and nokey.frame.empty
+    assert nokey.status.status == "no_key" and nokey.frame.empty
     text_server.route("/api/developer/v2/posts/", Canned(401, {"detail": "invalid token"}))
     rejected = fetch_or_status(
         CryptoPanicSource(api_key="bad", api_url=f"{text_server.url}/api/developer/v2", **FAST),
         pd.Timestamp("2025-02-06"),
         pd.Timestamp("2025-02-07"),
     )
-    assert rejected.status["status"].item() == "no_key" and "bad" not in rejected.status.to_string()
+    assert rejected.status.status == "no_key" and "bad" not in str(rejected.status)
 
 
 def test_discord_rate_limit_body_and_before_pagination(text_server: TextServer):
@@ -308,7 +308,7 @@ def test_x_recent_search_pages_and_waits_for_the_window_reset(text_server: TextS
     calls = text_server.requests_to("/tweets/search/recent")
     assert calls[1].query["next_token"] == ["tok2"] and calls[1].t - calls[0].t >= 0.9
     old = fetch_or_status(source, pd.Timestamp("2024-08-01"), pd.Timestamp("2024-08-02"))
-    assert old.status["status"].item() == "unavailable" and "7 days" in old.status["reason"].item()
+    assert old.status.status == "unavailable" and "7 days" in old.status.reason
 
 
 def test_defillama_hacks_from_the_real_record(text_server: TextServer):

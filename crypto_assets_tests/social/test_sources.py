@@ -17,7 +17,8 @@ from crypto_assets.resources.text_sources import (
     XSource,
     replay_text_resources,
 )
-from crypto_assets.social.source import STATUS_COLUMNS, fetch_or_status
+from crypto_assets.social.source import fetch_or_status
+from crypto_assets.sources import STATUS_COLUMNS
 from crypto_assets_tests.social.conftest import CRYPTOPANIC, EVENTS
 
 
@@ -86,18 +87,18 @@ def test_telegram_reads_channel_messages_in_the_window(real_messages):
 def test_telegram_without_session_or_authorisation_says_no_key(real_messages):
     day = (pd.Timestamp("2021-02-01"), pd.Timestamp("2021-02-02"))
     missing = fetch_or_status(TelegramSource(channels=["x"]), *day)
-    assert missing.status["status"].item() == "no_key" and missing.frame.empty
+    assert missing.status.status == "no_key" and missing.frame.empty
     unauthorised = fetch_or_status(_telegram(TelegramClientStandIn(real_messages, False)), *day)
-    assert unauthorised.status["status"].item() == "no_key"
+    assert unauthorised.status.status == "no_key"
 
 
 def test_no_key_sources_give_one_status_row_each_and_no_rows():
     day = (pd.Timestamp("2024-08-29"), pd.Timestamp("2024-08-30"))
     for source in (DiscordSource(), XSource(), TelegramSource(), TokenUnlocksSource()):
         result = fetch_or_status(source, *day)
-        assert list(result.status.columns) == STATUS_COLUMNS
-        assert result.status["status"].item() == "no_key" and result.frame.empty
-        assert result.status["rows"].item() == 0
+        assert list(result.status.frame().columns) == STATUS_COLUMNS
+        assert result.status.status == "no_key" and result.frame.empty
+        assert result.status.rows == 0
 
 
 def test_unlock_calendar_file_and_vesting_table(tmp_path: Path):
@@ -119,7 +120,7 @@ def test_unlock_calendar_file_and_vesting_table(tmp_path: Path):
         pd.Timestamp("2024-07-26"),
         pd.Timestamp("2024-07-27"),
     )
-    assert no_coin.status["status"].item() == "error" and "coin" in no_coin.status["reason"].item()
+    assert no_coin.status.status == "error" and "coin" in no_coin.status.reason
     bad = tmp_path / "bad.csv"
     bad.write_text("symbol,when\nX,2024-01-01\n")
     assert (
@@ -127,9 +128,7 @@ def test_unlock_calendar_file_and_vesting_table(tmp_path: Path):
             TokenUnlocksSource(path=str(bad)),
             pd.Timestamp("2024-01-01"),
             pd.Timestamp("2024-01-02"),
-        )
-        .status["status"]
-        .item()
+        ).status.status
         == "error"
     )
 
@@ -139,28 +138,27 @@ def test_replay_serves_the_window_with_the_recording_date(tmp_path: Path):
     result = source.fetch(
         pd.Timestamp("2024-08-29", tz="UTC"), pd.Timestamp("2024-08-30", tz="UTC")
     )
-    assert result.status["status"].item() == "replay" and len(result.frame) == 8
+    assert result.status.status == "replay" and len(result.frame) == 8
     assert result.as_of <= pd.Timestamp("2024-08-30", tz="UTC")
-    assert result.status["rows"].item() == 8
+    assert result.status.rows == 8
     missing = ReplayTextSource(name="x", recordings={str(tmp_path / "gone.csv"): "tweets_csv"})
     assert (
-        fetch_or_status(missing, pd.Timestamp("2021-02-01"), pd.Timestamp("2021-02-02"))
-        .status["status"]
-        .item()
+        fetch_or_status(
+            missing, pd.Timestamp("2021-02-01"), pd.Timestamp("2021-02-02")
+        ).status.status
         == "unavailable"
     )
     replays = replay_text_resources(EVENTS.parent)
     discord = fetch_or_status(
         replays["discord_source"], pd.Timestamp("2021-02-01"), pd.Timestamp("2021-02-02")
     )
-    assert discord.status["status"].item() == "unavailable"
-    assert "no recording" in discord.status["reason"].item()
+    assert discord.status.status == "unavailable"
+    assert "no recording" in discord.status.reason
 
 
 def test_settings_feed_secrets_as_env_vars_never_values(monkeypatch: pytest.MonkeyPatch):
     import dagster as dg
 
-    from crypto_assets.resources.sentiment_scorer import sentiment_scorer_resource
     from crypto_assets.resources.text_sources import text_resources
     from crypto_assets.settings import Settings
 
@@ -176,4 +174,47 @@ def test_settings_feed_secrets_as_env_vars_never_values(monkeypatch: pytest.Monk
     assert resources["reddit_source"].subreddits == ["CryptoCurrency", "Bitcoin"]
     replay = text_resources(Settings(_env_file=None, text_sources="replay"))
     assert isinstance(replay["x_source"], ReplayTextSource)
-    assert sentiment_scorer_resource(settings).models_dir.endswith("models/sentiment")
+    demo = text_resources(Settings(_env_file=None, profile="demo"))  # the demo is offline
+    assert all(isinstance(r, ReplayTextSource) for r in demo.values())
+
+
+def test_secret_from_dotenv_resolves_at_run_time(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """A key only in .env (not in the process environment) still reaches the client through
+    dg.EnvVar: the resource config holds the variable's name, never the value."""
+    import dagster as dg
+
+    from crypto_assets.resources.text_sources import text_resources
+    from crypto_assets.settings import Settings
+
+    name = "CRYPTO_ASSETS_CRYPTOPANIC_API_KEY"
+    monkeypatch.setenv(name, "placeholder")  # recorded, so the test leaves no variable behind
+    monkeypatch.delenv(name)
+    dotenv = tmp_path / ".env"
+    dotenv.write_text(f"{name}=key-from-dotenv\n")
+    resources = text_resources(Settings(_env_file=dotenv))
+    key = resources["cryptopanic_source"].api_key
+    assert isinstance(key, dg.EnvVar) and key.env_var_name == name
+    assert key.get_value() == "key-from-dotenv"
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "expected"),
+    [
+        ("CRYPTO_ASSETS_DISCORD_CHANNEL_IDS", "general", "numeric Discord channel ids"),
+        ("CRYPTO_ASSETS_RSS_FEEDS", "ftp://example.org/feed", "http(s) feed URLs"),
+        ("CRYPTO_ASSETS_REDDIT_SUBREDDITS", "r/Crypto Currency", "subreddit names"),
+        ("CRYPTO_ASSETS_X_BEARER_TOKEN", "  ", "non-empty bearer token"),
+        ("CRYPTO_ASSETS_TELEGRAM_API_ID", "0", "api_id"),
+    ],
+)
+def test_bad_text_settings_name_the_variable(
+    monkeypatch: pytest.MonkeyPatch, variable: str, value: str, expected: str
+):
+    from crypto_assets.settings import SettingsError, load_settings
+
+    monkeypatch.setenv(variable, value)
+    with pytest.raises(SettingsError) as error:
+        load_settings(_env_file=None)
+    assert variable in str(error.value) and expected in str(error.value)
+    if "TOKEN" in variable:
+        assert f"{variable}=***" in str(error.value)  # a secret is never echoed

@@ -1,0 +1,216 @@
+"""The signal models against the forty-line yardstick, and the ablations behind them.
+
+For a snapshot (default binance_2024) and each daily horizon this runs, IN ONE PROCESS:
+
+* the yardstick ``shared/bench/minimal_lgbm.py`` itself (its own code, via runpy), keeping its
+  per-date test predictions and its printed rank IC;
+* the product's walk-forward (``crypto_assets.ml``, the default ``TrainConfig``: exactly what
+  ``crypto-assets backtest`` runs) and, with ``--ablations``, variants of it that change one
+  thing each (target, ranking output, feature views, seeds, thinning, calibration prior).
+
+Rank IC is reported on the product's own test period AND on the yardstick's test dates (the
+dates both scored), so the ratio compares like with like. ``--cuts`` repeats the comparison on
+coin subsets (the first 82 / last 54 coins in alphabetical order) that no choice was made on.
+
+    .venv/bin/python benchmarks/signal_edge.py --snapshot ../shared/data/market/binance_2024 \\
+        --ablations --cuts --json /tmp/signal_edge.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import io
+import json
+import runpy
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+import pandas as pd
+
+from crypto_assets.horizons import HORIZONS
+from crypto_assets.ml import metrics
+from crypto_assets.ml.backtest import _Frames, sanitized_snapshot
+from crypto_assets.ml.config import TrainConfig
+from crypto_assets.ml.estimators import FAMILIES
+from crypto_assets.ml.estimators.lightgbm import LightGBMEstimator
+from crypto_assets.ml.walkforward import walk_forward_evaluate
+from crypto_assets.settings import PROJECT_ROOT
+
+YARDSTICK = PROJECT_ROOT.parent / "shared" / "bench" / "minimal_lgbm.py"
+
+
+class ExcessTarget(LightGBMEstimator):
+    """Ablation: the ranking model learns the winsorised excess return (the old product)."""
+
+    family: ClassVar[str] = "ablation_excess"
+
+    def fit(self, train: pd.DataFrame, features: list[str]) -> None:
+        y = train["y_return"].astype(float)
+        excess = y - y.groupby(train["date"]).transform("mean")
+        clipped = excess.clip(excess.quantile(0.05), excess.quantile(0.95))
+        super().fit(train.assign(y_rank=clipped.to_numpy()), features)
+
+
+class RawTarget(LightGBMEstimator):
+    """Ablation: the ranking model learns the winsorised raw net return."""
+
+    family: ClassVar[str] = "ablation_raw"
+
+    def fit(self, train: pd.DataFrame, features: list[str]) -> None:
+        y = train["y_return"].astype(float)
+        super().fit(train.assign(y_rank=y.clip(y.quantile(0.05), y.quantile(0.95))), features)
+
+
+class ClassifierScore(LightGBMEstimator):
+    """Ablation: coins ranked by the probability model instead of the ranking model."""
+
+    family: ClassVar[str] = "ablation_classifier"
+
+    def predict(self, frame: pd.DataFrame) -> np.ndarray:
+        return self.predict_proba(frame)
+
+
+for _cls in (ExcessTarget, RawTarget, ClassifierScore):
+    FAMILIES[_cls.family] = _cls
+
+ABLATIONS: dict[str, dict[str, Any]] = {
+    "product (default)": {},
+    "target: excess return (old)": {"family": "ablation_excess"},
+    "target: raw net return": {"family": "ablation_raw"},
+    "score: the classifier P(up)": {"family": "ablation_classifier"},
+    "views: technical only": {"score_views": ["technical"]},
+    "views: return profile only": {"score_views": ["returns"]},
+    "views: one model on all features": {"score_views": []},
+    "seeds: 1 instead of 3": {"seeds": {"7d": 1, "30d": 1}},
+    "trees: 100 instead of 200": {"family_params": {"lightgbm": {"n_estimators": 100}}},
+    "leaves: 31, min leaf 20": {
+        "family_params": {"lightgbm": {"num_leaves": 31, "min_child_samples": 20}}
+    },
+    "rows: every 5th day": {"train_stride": {"7d": 5, "30d": 5}},
+    "calibration prior: 4 periods (old)": {"calibration_prior_periods": 4.0},
+}
+
+
+def yardstick(path: Path, horizon_days: int) -> tuple[float, pd.DataFrame]:
+    """Run the yardstick's own code; (its printed rank IC, its test predictions)."""
+    argv = sys.argv
+    sys.argv = [str(YARDSTICK), str(path), str(horizon_days)]
+    try:
+        with contextlib.redirect_stdout(io.StringIO()) as printed:
+            scope = runpy.run_path(str(YARDSTICK), run_name="__main__")
+    finally:
+        sys.argv = argv
+    line = [x for x in printed.getvalue().splitlines() if x.startswith("BASELINE")][-1]
+    ic = float(line.split("ic=")[1].split()[0])
+    preds = scope["P"][["symbol", "date", "p", "fwd"]].copy()
+    preds["date"] = pd.to_datetime(preds["date"], utc=True)
+    return ic, preds
+
+
+def ic_on(oof: pd.DataFrame, dates: pd.Series | None = None) -> float:
+    frame = oof if dates is None else oof[oof["date"].isin(set(dates))]
+    return metrics.rank_ic(frame["score"], frame["y_return"], frame["date"])
+
+
+def evaluate(frames: _Frames, horizon: str, overrides: dict[str, Any]) -> tuple[dict, pd.DataFrame]:
+    config = TrainConfig(**overrides)
+    t0 = time.perf_counter()
+    report = walk_forward_evaluate(frames.dataset(HORIZONS[horizon]), config)
+    overall = report.overall
+    overall["seconds"] = time.perf_counter() - t0
+    return overall, report.oof
+
+
+def cut(snapshot: Path, which: str, out: Path) -> Path:
+    """The first 82 or last 54 coins (alphabetical) of a snapshot, in the standard layout."""
+    out.mkdir(parents=True, exist_ok=True)
+    for file in snapshot.glob("ohlcv_*.parquet"):
+        frame = pd.read_parquet(file)
+        symbols = sorted(frame["symbol"].unique())
+        keep = symbols[:82] if which == "first82" else symbols[82:]
+        frame[frame["symbol"].isin(keep)].to_parquet(out / file.name)
+    return out
+
+
+def compare(
+    snapshot: Path, label: str, ablations: bool, only: str | None = None
+) -> list[dict[str, Any]]:
+    rows = []
+    frames = _Frames(sanitized_snapshot(snapshot, lambda m: None), TrainConfig().round_trip_cost)
+    daily = snapshot / "ohlcv_1d.parquet"
+    for horizon, days in (("7d", 7), ("30d", 30)):
+        base_ic, base = yardstick(daily, days)
+        base_dates = base["date"].drop_duplicates()
+        variants = ABLATIONS if ablations else {"product (default)": {}}
+        if only:
+            variants = {k: v for k, v in variants.items() if only in k}
+        for name, overrides in variants.items():
+            overall, oof = evaluate(frames, horizon, overrides)
+            common = ic_on(oof, base_dates)
+            rows.append(
+                {
+                    "snapshot": label,
+                    "horizon": horizon,
+                    "variant": name,
+                    "rank_ic_product_period": overall["rank_ic_mean"],
+                    "rank_ic_yardstick_dates": common,
+                    "yardstick_ic": base_ic,
+                    "ratio": common / base_ic if base_ic else float("nan"),
+                    "momentum_ic": overall["momentum_rank_ic_mean"],
+                    "ece": overall["ece"],
+                    "max_probability": overall["max_probability"],
+                    "n_calls_at_80": overall["n_calls_at_80"],
+                    "seconds": overall["seconds"],
+                }
+            )
+            print(json.dumps(rows[-1], default=float), file=sys.stderr, flush=True)
+    return rows
+
+
+def markdown(rows: list[dict[str, Any]]) -> str:
+    head = (
+        "| snapshot | horizon | variant | rank IC (product period) | rank IC (yardstick dates) "
+        "| yardstick | ratio | momentum | ECE | max P | calls >= 80 % | s |"
+    )
+    lines = [head, "|" + "---|" * 12]
+    for r in rows:
+        lines.append(
+            f"| {r['snapshot']} | {r['horizon']} | {r['variant']} | "
+            f"{r['rank_ic_product_period']:.4f} | {r['rank_ic_yardstick_dates']:.4f} | "
+            f"{r['yardstick_ic']:.4f} | {r['ratio']:.2f}x | {r['momentum_ic']:.4f} | "
+            f"{r['ece']:.3f} | {r['max_probability']:.2f} | {r['n_calls_at_80']} | "
+            f"{r['seconds']:.0f} |"
+        )
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--snapshot",
+        type=Path,
+        default=PROJECT_ROOT.parent / "shared" / "data" / "market" / "binance_2024",
+    )
+    parser.add_argument("--ablations", action="store_true")
+    parser.add_argument("--cuts", action="store_true")
+    parser.add_argument("--only", help="run only the variants whose name contains this text")
+    parser.add_argument("--json", type=Path)
+    args = parser.parse_args()
+    rows = compare(args.snapshot, args.snapshot.name, args.ablations, args.only)
+    if args.cuts:
+        with tempfile.TemporaryDirectory() as tmp:
+            for which in ("first82", "last54"):
+                path = cut(args.snapshot, which, Path(tmp) / which)
+                rows += compare(path, f"{args.snapshot.name} {which}", False)
+    print(markdown(rows))
+    if args.json:
+        args.json.write_text(json.dumps(rows, indent=1, default=float))
+
+
+if __name__ == "__main__":
+    main()

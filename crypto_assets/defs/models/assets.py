@@ -1,0 +1,183 @@
+"""Signal models: one static partition per horizon. The asset reads the stored ``feature_table``
+and ``labels`` it declares, and ``crypto_assets.ml.tracking.train_and_register`` evaluates the
+model walk-forward, fits it, logs everything to one MLflow run, registers a version and applies
+the rule that decides which version is in use (it must pass its checks and beat the one in use).
+"""
+
+import subprocess
+from collections.abc import Iterator
+
+import dagster as dg
+import pandas as pd
+
+from crypto_assets.defs.partitions import Partitions
+from crypto_assets.features.pipeline import feature_names
+from crypto_assets.frames import finite_floats, pin_dtypes, utc_columns
+from crypto_assets.horizons import HORIZONS, Horizon
+from crypto_assets.ml import tracking
+from crypto_assets.ml.config import TrainConfig
+from crypto_assets.ml.dataset import Dataset, InsufficientDataError, build_dataset
+from crypto_assets.resources.mlflow_tracking import MlflowTracking
+from crypto_assets.resources.settings import PipelineSettings
+from crypto_assets.resources.storage import DuckDBStore
+from crypto_assets.settings import PROJECT_ROOT
+
+MODELS_GROUP = "models"
+# Run tags a retrain request carries (e.g. the drift that triggered it) are copied to MLflow.
+FORWARDED_TAG_PREFIX = "crypto_assets/"
+
+
+class ModelConfig(dg.Config):
+    retrain_every_days: float = 30.0
+    optuna_trials: int = 0
+    n_estimators: int | None = None  # None: settings.model_n_estimators, else the default
+    min_improvement: float = 0.0  # rank-IC gain a retrain needs to replace the model in use
+
+
+def _git_commit() -> str:
+    try:
+        return subprocess.run(
+            ["git", "rev-parse", "HEAD"],
+            cwd=PROJECT_ROOT,
+            capture_output=True,
+            text=True,
+            timeout=5,
+            check=True,
+        ).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
+def stored_dataset(duckdb: DuckDBStore, horizon: Horizon) -> Dataset:
+    """The horizon's dataset from the stored feature table and labels (the asset's inputs)."""
+    timeframe = horizon.timeframe
+    names = feature_names(timeframe)
+    features = duckdb.read_table("feature_table", "timeframe = ?", [timeframe])
+    labels = duckdb.read_table("labels", "timeframe = ?", [timeframe])
+    if features.empty or labels.empty:
+        raise InsufficientDataError(f"{horizon.name}: no stored {timeframe} features or labels")
+    features = utc_columns(features, "date")
+    labels = utc_columns(labels, "date", f"label_end_{horizon.name}")
+    return build_dataset(features, labels, horizon, [n for n in names if n in features])
+
+
+def models(
+    context: dg.AssetExecutionContext,
+    config: ModelConfig,
+    settings: PipelineSettings,
+    duckdb: DuckDBStore,
+    mlflow_tracking: MlflowTracking,
+) -> Iterator:
+    """Per horizon: the ranking model, its calibrated P(net return > 0) and expected net return
+    (``crypto_assets.ml``), evaluated walk-forward with purge and embargo, logged to MLflow and
+    registered; a version is used only if it passes its checks and beats the version in use."""
+    horizon = HORIZONS[context.partition_key]
+    train_config = TrainConfig.from_settings(
+        settings,
+        retrain_every_days=config.retrain_every_days,
+        optuna_trials=config.optuna_trials,
+        min_improvement=config.min_improvement,
+    )
+    if config.n_estimators:
+        train_config.family_params.setdefault(train_config.family, {})["n_estimators"] = (
+            config.n_estimators
+        )
+    tags = {
+        "git_commit": _git_commit(),
+        "dagster_run_id": context.run_id,
+        **{k: v for k, v in context.run.tags.items() if k.startswith(FORWARDED_TAG_PREFIX)},
+    }
+    mlflow_tracking.configure()
+    try:
+        run = tracking.train_and_register(
+            horizon.name,
+            lambda: stored_dataset(duckdb, horizon),
+            train_config,
+            profile=settings.profile,
+            experiment_id=mlflow_tracking.experiment_id(settings.signal_experiment()),
+            models_dir=settings.models_dir / "signals",
+            tags=tags,
+        )
+    except InsufficientDataError as exc:
+        context.log.warning(f"{horizon.name}: {exc}")
+        yield from _skipped_model(horizon.name, str(exc))
+        return
+    yield dg.Output(_fold_table(run), metadata=_metadata(run))
+    yield dg.AssetCheckResult(
+        check_name="skill_and_calibration",
+        passed=run.passed,
+        severity=dg.AssetCheckSeverity.WARN,
+        description="; ".join(run.problems)
+        or "rank IC above 0 and above momentum, ECE within the bound",
+        metadata=finite_floats(
+            {
+                k: run.report.overall.get(k)
+                for k in ("rank_ic_mean", "momentum_rank_ic_mean", "ece", "brier")
+            }
+        ),
+    )
+
+
+def _fold_table(run: tracking.TrainingRun) -> pd.DataFrame:
+    folds = pd.DataFrame(run.report.folds).assign(
+        horizon=run.report.horizon, model_version=run.version
+    )
+    return pin_dtypes(
+        folds,
+        ["horizon", "model_version", *[c for c in folds if c not in ("horizon", "model_version")]],
+        times=("train_end", "test_start", "test_end"),
+        texts=("horizon", "model_version", "calibrator", "calibration_source"),
+    )
+
+
+def _metadata(run: tracking.TrainingRun) -> dict:
+    overall = run.report.overall
+    return {
+        "model": f"{run.name} v{run.version}",
+        "family": run.model.family,
+        "in_use": f"v{run.in_use}" if run.in_use else "none (no version passes its checks)",
+        "checks": "; ".join(run.problems) or "passed",
+        "promoted": run.promoted,
+        "decision": run.reason,
+        "mlflow_run_id": run.run_id,
+        "device": run.report.device,
+        "n_folds": run.report.n_folds,
+        "rows": int(overall.get("n_predictions", 0)),
+        **{k: dg.MetadataValue.float(float(v)) for k, v in finite_floats(overall).items()},
+    }
+
+
+def _skipped_model(horizon: str, reason: str) -> Iterator:
+    empty = pd.DataFrame(
+        {
+            "horizon": pd.Series(dtype="string"),
+            "model_version": pd.Series(dtype="string"),
+            "fold": pd.Series(dtype="float64"),
+            "rank_ic_mean": pd.Series(dtype="float64"),
+        }
+    )
+    yield dg.Output(empty, metadata={"skipped": reason, "horizon": horizon})
+    yield dg.AssetCheckResult(
+        check_name="skill_and_calibration",
+        passed=False,
+        severity=dg.AssetCheckSeverity.WARN,
+        description=f"no model trained: {reason}",
+    )
+
+
+def build_assets(partitions: Partitions) -> list[dg.AssetsDefinition]:
+    """The models asset, one partition per horizon."""
+    return [
+        dg.asset(
+            name="models",
+            group_name=MODELS_GROUP,
+            partitions_def=partitions.horizons,
+            deps=[
+                dg.AssetDep("feature_table", partition_mapping=dg.AllPartitionMapping()),
+                dg.AssetDep("labels", partition_mapping=dg.AllPartitionMapping()),
+            ],
+            metadata={"partition_expr": "horizon"},
+            kinds={"lightgbm", "mlflow", "duckdb"},
+            check_specs=[dg.AssetCheckSpec("skill_and_calibration", asset="models")],
+        )(models)
+    ]

@@ -1,0 +1,63 @@
+"""The feature frame every model sees, built one way for the assets and the backtest:
+technical features (``indicators``, including on daily candles the yardstick's return profile),
+their cross-sectional ranks, and market-regime features (``regime``).
+
+Features come in VIEWS that a model family may fit separately and average (the daily ranking
+score averages a technical-view model and a return-profile-view model; see
+``ml.estimators.lightgbm``): ``feature_views`` names them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import pandas as pd
+
+from crypto_assets.features.indicators import (
+    XRANK_SUFFIX,
+    add_cross_sectional_ranks,
+    build_technical_features,
+    return_profile_names,
+    technical_feature_names,
+)
+from crypto_assets.features.regime import add_regime_features, regime_feature_names
+
+
+def _ranked(names: list[str]) -> list[str]:
+    return [*names, *(f"{n}{XRANK_SUFFIX}" for n in names)]
+
+
+def feature_views(timeframe: str) -> dict[str, list[str]]:
+    """Named groups of model inputs: ``technical`` (indicators and their ranks), ``returns``
+    (daily only: the yardstick's return profile, with the technical returns and volatility it
+    shares) and ``regime`` (market state, the same for every coin at a time)."""
+    profile = return_profile_names(timeframe)
+    technical = [n for n in technical_feature_names(timeframe) if n not in profile]
+    views = {"technical": _ranked(technical)}
+    if profile:
+        shared = [c for c in ("ret_24h", "ret_7d", "ret_30d", "vol_30d") if c in technical]
+        views["returns"] = _ranked([*shared, *profile])
+    views["regime"] = regime_feature_names(technical)
+    return views
+
+
+def feature_names(timeframe: str) -> list[str]:
+    """Model-input columns of ``build_feature_frame`` for ``timeframe``, in order."""
+    names = technical_feature_names(timeframe)
+    return [*_ranked(names), *regime_feature_names(names)]
+
+
+def build_feature_frame(
+    candles: pd.DataFrame,
+    timeframe: str,
+    *,
+    start: pd.Timestamp | None = None,
+    first_candle: Mapping[str, pd.Timestamp] | None = None,
+) -> pd.DataFrame:
+    """symbol, date and ``feature_names(timeframe)`` for every candle dated at or after
+    ``start`` (no look-ahead; ``start`` and ``first_candle`` as in
+    ``indicators.build_technical_features``)."""
+    names = technical_feature_names(timeframe)
+    frame = build_technical_features(candles, timeframe, start=start, first_candle=first_candle)
+    ranked = add_cross_sectional_ranks(frame, names)
+    return add_regime_features(ranked)[["symbol", "date", *feature_names(timeframe)]]

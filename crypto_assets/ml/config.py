@@ -1,0 +1,129 @@
+"""How signal models are trained and judged: one configuration for the product and the backtest.
+
+The product's settings (round-trip cost, confidence threshold, trees for quick runs) reach the
+models only through ``TrainConfig`` (built by ``from_settings``), so the backtest and the
+``models`` asset can never disagree about them.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Literal
+
+import pandas as pd
+from pydantic import BaseModel, Field
+
+from crypto_assets.horizons import TIMEFRAMES, Horizon
+
+
+def _default_min_train() -> dict[str, float]:
+    return {"1h": 60.0, "24h": 60.0, "7d": 60.0, "30d": 90.0}
+
+
+def _default_stride() -> dict[str, int]:
+    # Every k-th timestamp of hourly training rows: 24h labels overlap 23 of 24 hours with their
+    # neighbours, so every 6th hour loses little and keeps a backtest to minutes on 2 cores.
+    # Daily rows are thinned only past ``max_train_rows`` (thinning 30d rows 5x cost 40 % of
+    # the rank IC on binance_2024: see benchmarks/README.md, "The signal edge").
+    return {"1h": 3, "24h": 6, "7d": 1, "30d": 1}
+
+
+def _default_seeds() -> dict[str, int]:
+    # Averaging seeds lowers variance; hourly sets are large enough that one model is stable.
+    return {"1h": 1, "24h": 1, "7d": 3, "30d": 3}
+
+
+class TrainConfig(BaseModel):
+    family: str = "lightgbm"
+    family_params: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    seeds: dict[str, int] = Field(default_factory=_default_seeds)
+    # Feature views the ranking score averages one model each over (features.pipeline); a view
+    # a timeframe does not have is skipped (hourly candles have no "returns" view).
+    score_views: list[str] = Field(default_factory=lambda: ["technical", "returns"])
+    min_train_days: dict[str, float] = Field(default_factory=_default_min_train)
+    retrain_every_days: float = Field(30.0, gt=0)
+    # Long histories (years of candles) retrain less often so a backtest stays within minutes:
+    # the test span is cut into at most this many blocks (never shorter than retrain_every_days).
+    max_folds: int = Field(24, ge=1)
+    max_train_rows: int = Field(200_000, ge=1_000)
+    # Seeds are averaged only on small training sets, where bagging noise matters; past this
+    # many rows one model per view is as stable and the backtest of a long history stays short.
+    max_rows_for_seeds: int = Field(100_000, ge=1)
+    embargo_days: float | None = None  # None: the horizon (never less)
+    train_stride: dict[str, int] = Field(default_factory=_default_stride)
+    optuna_trials: int = Field(0, ge=0)
+    optuna_timeout_s: float | None = None
+    isotonic_min_samples: int = Field(1000, ge=1)
+    min_calibration_rows: int = Field(200, ge=1)
+    # Pseudo-periods of "no idea" (p = 0.5) the calibrator is shrunk with; see calibration.py.
+    calibration_prior_periods: float = Field(1.0, ge=0)
+    # Market regimes last longer than a day: count periods of at least this many days when
+    # sizing the shrinkage.
+    calibration_regime_days: float = Field(7.0, ge=0)
+    # One market event decides many coins' outcomes: the calibrator counts each period of
+    # max(horizon, this many days) as ONE observation when it bounds a step's hit rate.
+    calibration_cluster_days: float = Field(1.0, ge=0)
+    # One-sided credible level of that bound.
+    calibration_bound_quantile: float = Field(0.05, gt=0, le=0.5)
+    min_train_rows: int = Field(200, ge=1)
+    round_trip_cost: float = Field(0.004, ge=0, lt=1)
+    confidence_threshold: float = Field(0.80, gt=0, lt=1)
+    # A model is used only with out-of-sample ECE within this bound (and skill: ml/tracking.py).
+    max_ece: float = Field(0.10, gt=0, le=1)
+    # Rank-IC gain a retrain needs over the version in use to replace it.
+    min_improvement: float = Field(0.0, ge=0)
+    device: Literal["auto", "cpu", "cuda", "gpu"] = "auto"
+
+    def min_train(self, horizon: Horizon) -> pd.Timedelta:
+        days = self.min_train_days.get(horizon.name, max(60.0, 3 * horizon.duration.days))
+        return pd.Timedelta(days=days)
+
+    def embargo(self, horizon: Horizon) -> pd.Timedelta:
+        if self.embargo_days is None:
+            return horizon.duration
+        return max(pd.Timedelta(days=self.embargo_days), horizon.duration)
+
+    def retrain_every(self, span: pd.Timedelta) -> pd.Timedelta:
+        """The test-block length for a test span: monthly, longer when the span is long."""
+        base = pd.Timedelta(days=self.retrain_every_days)
+        if span <= base * self.max_folds:
+            return base
+        return pd.Timedelta(days=math.ceil(span / pd.Timedelta(days=1) / self.max_folds))
+
+    def stride(self, horizon: Horizon, rows: int = 0, timestamps: int = 1) -> int:
+        """Keep every k-th timestamp: the configured stride, more when rows exceed the cap."""
+        fixed = max(1, int(self.train_stride.get(horizon.name, 1)))
+        if rows > self.max_train_rows:
+            fixed = max(fixed, math.ceil(rows / self.max_train_rows))
+        return min(fixed, max(1, timestamps // 10))
+
+    def params_for(self, family: str, horizon: Horizon, rows: int = 0) -> dict[str, Any]:
+        """The family's params for a horizon (``rows``: training rows, 0 when unknown)."""
+        from crypto_assets.features.pipeline import feature_views
+
+        params = dict(self.family_params.get(family, {}))
+        seeds = self.seeds.get(horizon.name, 1) if rows <= self.max_rows_for_seeds else 1
+        params.setdefault("n_seeds", seeds)
+        views = feature_views(horizon.timeframe)
+        chosen = [views[name] for name in self.score_views if name in views]
+        if chosen:
+            params.setdefault("views", chosen)
+        return params
+
+    def bar(self, horizon: Horizon) -> pd.Timedelta:
+        return TIMEFRAMES[horizon.timeframe]
+
+    @classmethod
+    def from_settings(cls, settings: Any, **overrides: Any) -> TrainConfig:
+        """The product's configuration: cost, threshold and tree count from the settings."""
+        values: dict[str, Any] = {
+            "round_trip_cost": settings.round_trip_cost,
+            "confidence_threshold": settings.confidence_threshold,
+        }
+        if getattr(settings, "model_max_ece", None) is not None:
+            values["max_ece"] = settings.model_max_ece
+        trees = getattr(settings, "model_n_estimators", None)
+        if trees:
+            values["family_params"] = {"lightgbm": {"n_estimators": int(trees)}}
+        values.update(overrides)
+        return cls(**values)

@@ -1,0 +1,104 @@
+"""Model-ready rows for one horizon: features known at t joined with the label that looks forward.
+
+One code path for the product and the backtest: the ``models`` asset passes the STORED
+``feature_table`` and ``labels`` it declares; the backtest computes the same two frames from a
+snapshot's candles (``dataset_from_candles``) and calls the same ``build_dataset``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from crypto_assets.horizons import Horizon
+
+KEY = ["symbol", "date"]
+
+
+class InsufficientDataError(ValueError):
+    """Too few candles or too little history for a horizon; the message says what is missing."""
+
+
+@dataclass
+class Dataset:
+    """``labelled``: symbol, date, features, ``y_return`` (net forward return), ``label_end``
+    (when that return became known), sorted by (date, symbol)."""
+
+    horizon: Horizon
+    features: list[str]
+    labelled: pd.DataFrame
+    momentum_column: str | None = None
+
+    @property
+    def timeframe(self) -> str:
+        return self.horizon.timeframe
+
+
+def build_dataset(
+    features: pd.DataFrame,
+    labels: pd.DataFrame,
+    horizon: Horizon,
+    feature_names: list[str] | None = None,
+) -> Dataset:
+    """Join features (known at t) with the horizon's net forward return (known at label_end).
+
+    ``features``: symbol, date and feature columns of ONE timeframe (``feature_names`` picks
+    them; default every numeric non-key column). ``labels``: symbol, date, ``fwd_ret_<h>``,
+    ``label_end_<h>`` as ``features.labels.forward_returns`` writes them. Rows whose label is
+    not known (the horizon has not passed, or the exit candle is missing) are left out.
+    """
+    from crypto_assets.features.indicators import feature_columns
+
+    ret_col, end_col = f"fwd_ret_{horizon.name}", f"label_end_{horizon.name}"
+    missing = [c for c in (*KEY, ret_col, end_col) if c not in labels.columns]
+    if missing:
+        raise InsufficientDataError(f"{horizon.name}: labels lack columns {missing}")
+    names = list(feature_names) if feature_names is not None else feature_columns(features)
+    absent = [c for c in [*KEY, *names] if c not in features.columns]
+    if absent:
+        raise InsufficientDataError(f"{horizon.name}: feature frame lacks columns {absent}")
+    outcome = labels[[*KEY, ret_col, end_col]].rename(
+        columns={ret_col: "y_return", end_col: "label_end"}
+    )
+    frame = features[[*KEY, *names]].merge(outcome, on=KEY, how="inner", validate="one_to_one")
+    known = frame["y_return"].notna() & np.isfinite(frame["y_return"]) & frame["label_end"].notna()
+    frame = frame[known].sort_values(["date", "symbol"], kind="stable").reset_index(drop=True)
+    momentum = f"ret_{horizon.name}"
+    return Dataset(horizon, names, frame, momentum if momentum in names else None)
+
+
+def add_targets(frame: pd.DataFrame) -> pd.DataFrame:
+    """``frame`` with the estimator targets (see ``ml.estimators.base``) from ``y_return``:
+    ``y_rank`` (percentile rank among the coins of the same date), ``y_up`` (net return > 0)."""
+    out = frame.copy()
+    out["y_rank"] = out.groupby("date")["y_return"].rank(pct=True).to_numpy(dtype=float)
+    out["y_up"] = (out["y_return"].to_numpy(dtype=float) > 0).astype(float)
+    return out
+
+
+def excess_return(frame: pd.DataFrame) -> np.ndarray:
+    """Net return minus the mean net return of the coins at the same date."""
+    y = frame["y_return"].astype(float)
+    return (y - y.groupby(frame["date"]).transform("mean")).to_numpy()
+
+
+def within_date_rank(values: np.ndarray, dates: pd.Series | np.ndarray) -> np.ndarray:
+    """Percentile rank (0..1] of each value among the rows of the same date."""
+    series = pd.Series(np.asarray(values, dtype=float))
+    return series.groupby(np.asarray(dates)).rank(pct=True).to_numpy()
+
+
+def dataset_from_candles(
+    candles: pd.DataFrame, horizon: Horizon, round_trip_cost: float
+) -> Dataset:
+    """The dataset the stored assets would give for these candles: the feature frame
+    (``features.pipeline``) and net labels (``features.labels``) computed here, then the same
+    ``build_dataset``. For the backtest and tests; the ``models`` asset reads stored tables."""
+    from crypto_assets.features.labels import forward_returns
+    from crypto_assets.features.pipeline import build_feature_frame, feature_names
+
+    features = build_feature_frame(candles, horizon.timeframe)
+    labels = forward_returns(candles, horizon.timeframe, [horizon], round_trip_cost=round_trip_cost)
+    return build_dataset(features, labels, horizon, feature_names(horizon.timeframe))

@@ -1,0 +1,58 @@
+"""`crypto-assets backtest`: the JSON contract automated evaluation reads, on any snapshot."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from crypto_assets.cli import app
+from crypto_assets_tests.fixtures import cut_snapshot
+
+HORIZON_KEYS = {
+    "n_folds",
+    "n_predictions",
+    "test_start",
+    "test_end",
+    "rank_ic_mean",
+    "rank_ic_ir",
+    "momentum_rank_ic_mean",
+    "brier",
+    "ece",
+    "n_calls_at_80",
+    "hit_rate_at_80",
+    "top_decile_return",
+    "equal_weight_return",
+    "max_probability",  # added by "the signal edge", every earlier key kept
+    "n_call_times_at_80",
+}
+
+
+def test_backtest_json_on_a_daily_only_snapshot(tmp_path: Path) -> None:
+    snapshot = cut_snapshot(
+        tmp_path / "daily_only", 12, "2024-01-01", "2024-09-07", timeframes=("1d",)
+    )
+    result = CliRunner().invoke(
+        app,
+        ["backtest", "--snapshot", str(snapshot), "--json", "--horizons", "1h,7d"],
+    )
+    assert result.exit_code == 0, result.output
+    payload = json.loads(result.stdout)
+    assert payload["snapshot"].endswith("daily_only")
+    assert set(payload) == {"snapshot", "horizons", "skipped"}
+    assert set(payload["horizons"]) == {"7d"}
+    assert set(payload["horizons"]["7d"]) == HORIZON_KEYS
+    assert payload["horizons"]["7d"]["n_folds"] >= 1
+    assert "hourly" in payload["skipped"]["1h"]
+
+
+def test_backtest_table_and_bad_snapshot(tmp_path: Path) -> None:
+    runner = CliRunner()
+    missing = runner.invoke(app, ["backtest", "--snapshot", str(tmp_path / "nope")])
+    assert missing.exit_code == 1
+    assert "does not exist" in missing.output
+    snapshot = cut_snapshot(tmp_path / "s", 6, "2024-01-01", "2024-06-01", timeframes=("1d",))
+    table = runner.invoke(app, ["backtest", "--snapshot", str(snapshot), "--horizons", "7d"])
+    assert table.exit_code == 0, table.output
+    assert "Walk-forward backtest" in table.output
