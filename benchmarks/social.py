@@ -30,7 +30,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from crypto_assets.news.records import cryptopanic_csv, pump_events_csv  # noqa: E402
-from crypto_assets.settings import SHARED_DATA_DIR  # noqa: E402
+from crypto_assets.settings import SHARED_DATA_DIR, load_settings  # noqa: E402
 from crypto_assets.social import records  # noqa: E402
 from crypto_assets.social.detectors import DetectorRules  # noqa: E402
 from crypto_assets.social.evaluation import (  # noqa: E402
@@ -127,10 +127,12 @@ def daily_detectors() -> dict:
     candles = pd.read_parquet(SHARED_DATA_DIR / "market" / "binance_2024" / "ohlcv_1d.parquet")
     linker = CoinLinker.for_universe(candles["symbol"].unique())
     rows = explode_coins(link_frame(posts, linker))
-    try:
-        from crypto_assets.sentiment.service import load_scorer
+    from crypto_assets.sentiment.model import ModelNotAvailableError
+    from crypto_assets.sentiment.service import load_scorer
+    from crypto_assets.sentiment.tracking import NoChampionError
 
-        scorer = load_scorer(train_if_missing=False)
+    try:
+        scorer = load_scorer(load_settings(), train_if_missing=False)
         unique = rows.drop_duplicates("id")
         frame = scorer.score_frame(unique["text"].astype(str).tolist())
         rows = rows.merge(
@@ -140,7 +142,7 @@ def daily_detectors() -> dict:
             on="id",
         )
         scorer_name = f"{scorer.name} v{scorer.version}"
-    except Exception as exc:  # no trained scorer in this store: counts without sentiment
+    except (NoChampionError, ModelNotAvailableError) as exc:  # no scorer: counts only
         scorer_name = f"none ({type(exc).__name__})"
     days = pd.date_range(
         posts["time"].min().floor("D"), posts["time"].max().floor("D"), freq="D", tz="UTC"

@@ -6,10 +6,10 @@ overlap (binance_2024 candles 2024-01-01..09-06 vs the recorded Reddit / CryptoP
 Pipeline (the product's pure functions, nothing fitted on test rows): recorded posts ->
 coin linking on the snapshot's coins -> the sentiment scorer (MLflow champion of the configured
 store; ``--no-sentiment`` leaves sentiment null) -> ``coin_text_signals`` per coin per day ->
-``asof_join_text_signals`` onto the technical features (day D used from D+1 00:00) ->
-``build_dataset`` / ``walk_forward_evaluate`` (crypto_assets.ml) twice, without and with the
-text columns, same folds, same config. Kept here (not in ml/) so it ports easily while ml/ is
-being refactored.
+``asof_join_text_signals`` onto the product's feature frame (day D used from D+1 00:00, as
+``feature_table`` joins it) -> ``crypto_assets.ml``: ``build_dataset`` / ``walk_forward_evaluate``
+twice on the same candles, labels, folds and default ``TrainConfig``: once with the model
+inputs (``features.pipeline.feature_names``), once with those plus the ``text_*`` columns.
 """
 
 from __future__ import annotations
@@ -27,19 +27,16 @@ import pandas as pd
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from crypto_assets.features.labels import forward_returns  # noqa: E402
+from crypto_assets.features.pipeline import build_feature_frame, feature_names  # noqa: E402
 from crypto_assets.horizons import HORIZONS, TIMEFRAMES  # noqa: E402
-from crypto_assets.market.sanitation import sanitize_ohlcv  # noqa: E402
-from crypto_assets.market.snapshot import read_snapshot  # noqa: E402
 from crypto_assets.ml import metrics  # noqa: E402
-from crypto_assets.ml.training import (  # noqa: E402
-    TrainConfig,
-    build_dataset,
-    build_features,
-    candles_for,
-    walk_forward_evaluate,
-)
+from crypto_assets.ml.backtest import candles_for, sanitized_snapshot  # noqa: E402
+from crypto_assets.ml.config import TrainConfig  # noqa: E402
+from crypto_assets.ml.dataset import build_dataset  # noqa: E402
+from crypto_assets.ml.walkforward import walk_forward_evaluate  # noqa: E402
 from crypto_assets.news.records import cryptopanic_csv  # noqa: E402
-from crypto_assets.settings import SHARED_DATA_DIR  # noqa: E402
+from crypto_assets.settings import SHARED_DATA_DIR, load_settings  # noqa: E402
 from crypto_assets.social import records  # noqa: E402
 from crypto_assets.social.features import TEXT_FEATURES, asof_join_text_signals  # noqa: E402
 from crypto_assets.social.linking import CoinLinker, explode_coins, link_frame  # noqa: E402
@@ -66,7 +63,7 @@ def scored(rows: pd.DataFrame, use_sentiment: bool) -> tuple[pd.DataFrame, str]:
         return rows.assign(score=np.nan, label=pd.NA), "off"
     from crypto_assets.sentiment.service import load_scorer
 
-    scorer = load_scorer(train_if_missing=False)
+    scorer = load_scorer(load_settings(), train_if_missing=False)
     unique = rows.drop_duplicates("id")
     frame = scorer.score_frame(unique["text"].astype(str).tolist())
     by_id = pd.DataFrame(
@@ -82,7 +79,7 @@ def signals_for(candles: pd.DataFrame, use_sentiment: bool) -> tuple[pd.DataFram
     )
     posts = recorded_posts()
     posts = posts[(posts["time"] >= start) & (posts["time"] < end)]
-    linker = CoinLinker.for_universe(candles["symbol"].unique())
+    linker = CoinLinker.for_universe(candles["symbol"].astype(str).str.split("/").str[0].unique())
     rows = explode_coins(link_frame(posts, linker))
     rows, scorer = scored(rows, use_sentiment)
     days = pd.date_range(start, end, freq="1D", inclusive="left", tz="UTC")
@@ -106,41 +103,57 @@ def overlap_ic(report, text_rows: pd.DataFrame) -> float:
     """Rank IC over the test timestamps on which at least one coin had a mention."""
     oof = report.oof.merge(text_rows, on=["symbol", "date"], how="left")
     mask = oof.groupby("date")["text_mentions"].transform(lambda s: (s > 0).any())
-    part = oof[mask.fillna(False)]
+    part = oof[mask.fillna(False).astype(bool)]
     return (
-        metrics.rank_ic(part["pred_return"], part["y_return"], part["date"])
+        metrics.rank_ic(part["score"], part["y_return"], part["date"])
         if len(part)
         else float("nan")
     )
 
 
+def frames_for(clean: dict, name: str, cost: float) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The product's feature frame (rows the daily pipeline keeps) and net labels."""
+    horizon = HORIZONS[name]
+    candles = candles_for(clean, horizon)
+    ohlcv = candles.drop(columns="usable")
+    features = build_feature_frame(ohlcv, horizon.timeframe)
+    features = features.merge(candles.loc[candles["usable"], ["symbol", "date"]])
+    return features, forward_returns(ohlcv, horizon.timeframe, round_trip_cost=cost)
+
+
 def run(horizons: list[str], use_sentiment: bool) -> dict:
-    clean = {}
-    for timeframe, frame in read_snapshot(SNAPSHOT).items():
-        clean[timeframe], _ = sanitize_ohlcv(frame, timeframe)
-    daily = candles_for(clean, HORIZONS["7d"])
+    clean = sanitized_snapshot(SNAPSHOT)
+    daily = candles_for(clean, HORIZONS["7d"]).drop(columns="usable")
     signals, info = signals_for(daily, use_sentiment)
     out = {"text": info, "horizons": {}}
     config = TrainConfig()
+    text_cols = list(TEXT_FEATURES.values())
     for name in horizons:
         horizon = HORIZONS[name]
-        candles = candles_for(clean, horizon)
-        base = build_features(candles, horizon.timeframe)
-        with_text = asof_join_text_signals(base, signals, TIMEFRAMES, timeframe=horizon.timeframe)
-        text_cols = list(TEXT_FEATURES.values())
+        features, labels = frames_for(clean, name, config.round_trip_cost)
+        with_text = asof_join_text_signals(
+            features, signals, TIMEFRAMES, timeframe=horizon.timeframe
+        )
+        base = feature_names(horizon.timeframe)
         t0 = time.perf_counter()
-        reports = {}
-        for label, features in (("without", base), ("with", with_text)):
-            dataset = build_dataset({horizon.timeframe: candles}, horizon, features=features)
-            reports[label] = walk_forward_evaluate(dataset, horizon, config)
+        reports = {
+            label: walk_forward_evaluate(build_dataset(with_text, labels, horizon, names), config)
+            for label, names in (("without", base), ("with", [*base, *text_cols]))
+        }
         rows = with_text[["symbol", "date", "text_mentions"]]
         covered = with_text["text_mentions"].gt(0)
+        oof = reports["with"].oof
         out["horizons"][name] = {
             "rank_ic_without": reports["without"].overall["rank_ic_mean"],
             "rank_ic_with": reports["with"].overall["rank_ic_mean"],
             "rank_ic_without_on_text_days": overlap_ic(reports["without"], rows),
             "rank_ic_with_on_text_days": overlap_ic(reports["with"], rows),
-            "test_rows": len(reports["with"].oof),
+            "folds": reports["with"].n_folds,
+            "test_rows": len(oof),
+            "test_period": f"{oof['date'].min():%Y-%m-%d}..{oof['date'].max():%Y-%m-%d}",
+            "test_rows_with_mentions": int(
+                oof.merge(rows, on=["symbol", "date"])["text_mentions"].gt(0).sum()
+            ),
             "feature_rows_with_mentions": int(covered.sum()),
             "feature_rows_with_text_columns": int(with_text[text_cols[0]].notna().sum()),
             "seconds": round(time.perf_counter() - t0, 1),
@@ -152,15 +165,17 @@ def run(horizons: list[str], use_sentiment: bool) -> dict:
 def table(result: dict) -> str:
     lines = [
         "| horizon | rank IC without text | rank IC with text | change "
-        "| IC on days with mentions (without / with) | test rows | feature rows with a mention |",
-        "|---|---|---|---|---|---|---|",
+        "| IC on days with mentions (without / with) | folds | test rows (with a mention) "
+        "| test period |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for name, r in result["horizons"].items():
         lines.append(
             f"| {name} | {r['rank_ic_without']:.4f} | {r['rank_ic_with']:.4f} | "
             f"{r['rank_ic_with'] - r['rank_ic_without']:+.4f} | "
             f"{r['rank_ic_without_on_text_days']:.4f} / {r['rank_ic_with_on_text_days']:.4f} | "
-            f"{r['test_rows']:,} | {r['feature_rows_with_mentions']:,} |"
+            f"{r['folds']} | {r['test_rows']:,} ({r['test_rows_with_mentions']:,}) | "
+            f"{r['test_period']} |"
         )
     return "\n".join(lines)
 

@@ -126,7 +126,6 @@ class Settings(BaseSettings):
         return value
 
     # --- end of social, news and events ------------------------------------------------
-    cryptopanic_api_key: SecretStr | None = None
 
     @model_validator(mode="after")
     def _profile_paths(self) -> Settings:
