@@ -66,6 +66,8 @@ benchmarks: install
 	$(BIN)/python benchmarks/onchain.py
 	$(BIN)/python benchmarks/feedback.py
 	$(BIN)/python benchmarks/risk.py
+	$(BIN)/python benchmarks/social.py
+	$(BIN)/python benchmarks/text_signals.py
 
 clean:
 	rm -rf $(VENV) data .dagster_home mlruns

@@ -27,6 +27,7 @@ from crypto_assets.defs import (
     predictions,
     risk,
     sentiment,
+    social,
     storage,
     verdicts,
 )
@@ -40,6 +41,7 @@ from crypto_assets.resources.order_books import order_book_source_for
 from crypto_assets.resources.risk_rules import RiskRulesResource
 from crypto_assets.resources.settings import PipelineSettings
 from crypto_assets.resources.storage import DuckDBStore
+from crypto_assets.resources.text_sources import text_resources
 from crypto_assets.resources.verdict_store import VerdictStoreResource
 from crypto_assets.settings import ENV_PREFIX, Settings, export_secrets, load_settings
 from crypto_assets.storage import SCHEMA
@@ -48,6 +50,7 @@ from crypto_assets.storage import SCHEMA
 DOMAINS: tuple[ModuleType, ...] = (
     market,
     sentiment,
+    social,
     features,
     models,
     predictions,
@@ -109,6 +112,7 @@ def build_resources(settings: Settings) -> dict[str, object]:
         "risk_rules": RiskRulesResource.from_settings(settings),
         # --- dashboard verdicts ---
         "verdict_store": VerdictStoreResource.from_settings(settings),
+        **text_resources(settings),  # social, news and events: live clients or replays
     }
     if settings.source == "live":
         from crypto_assets.resources.market_stream import KrakenStream

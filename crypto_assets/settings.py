@@ -176,8 +176,43 @@ class Settings(BaseSettings):
     dashboard_stale_hours: float = 50.0
     # --- end of risk and dashboard ---------------------------------------------------------
 
-    # --- social, news and events: secrets (never logged; SecretStr hides them) ----------------
+    # --- social, news and events (crypto_assets.social / news; env CRYPTO_ASSETS_*) ---------
+    # "live": the API clients below (a source without its key reports status no_key);
+    # "replay": the recorded real files under text_replay_dir (../shared/data), read in place.
+    # The demo profile always replays (see crypto_assets.definitions.build_resources).
+    text_sources: Literal["live", "replay"] = "live"
+    text_replay_dir: Path = SHARED_DATA_DIR
+    reddit_subreddits: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: ["CryptoCurrency"]
+    )
+    reddit_user_agent: str = "crypto_assets/0.1 (text signals)"
+    rss_feeds: Annotated[list[str], NoDecode] | None = None  # None: CoinDesk, Cointelegraph, ...
+    telegram_api_id: int | None = None
+    telegram_channels: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    discord_channel_ids: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    x_query: str = "(bitcoin OR crypto OR $BTC OR $ETH) lang:en -is:retweet"
+    token_unlocks_file: Path | None = None  # calendar CSV (coin,date,title) or a vesting table
+    token_unlocks_coin: str | None = None  # the coin of a vesting table
+    # secrets (never logged; SecretStr hides them in reprs and settings errors)
+    reddit_client_id: SecretStr | None = None
+    reddit_client_secret: SecretStr | None = None
     cryptopanic_api_key: SecretStr | None = None
+    telegram_api_hash: SecretStr | None = None
+    telegram_session: SecretStr | None = None  # a Telethon StringSession (one-time login)
+    discord_bot_token: SecretStr | None = None
+    x_bearer_token: SecretStr | None = None
+
+    @field_validator(
+        "reddit_subreddits", "rss_feeds", "telegram_channels", "discord_channel_ids", mode="before"
+    )
+    @classmethod
+    def _split_text_csv(cls, value: object) -> object:
+        """Comma-separated lists from the environment, case kept (URLs, channel names)."""
+        if isinstance(value, str) and not value.strip().startswith("["):
+            return [item.strip() for item in value.split(",") if item.strip()]
+        return value
+
+    # --- end of social, news and events ------------------------------------------------
 
     # --- ops: alerts, monitoring, logs, backup (env CRYPTO_ASSETS_ALERT_* etc.) ------------
     # One apprise URL per channel (https://github.com/caronc/apprise/wiki): each is a secret,
@@ -358,6 +393,8 @@ _CODE = re.compile(r"^[A-Z0-9]{2,10}$")
 _DEVICE = re.compile(r"^(auto|cpu|cuda(:\d+)?)$")
 _URI = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:\S+$")
 _HTTP = re.compile(r"^https?://[^\s/]+\S*$")  # onchain
+_SUBREDDIT = re.compile(r"^[A-Za-z0-9_]{2,21}$")
+_HTTP_URL = re.compile(r"^https?://\S+$")
 
 
 def _whole(low: int, high: int) -> Callable[[Any], bool]:
@@ -473,6 +510,38 @@ _RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
     ),
     "sentiment_device": (lambda v: bool(_DEVICE.match(v)), "auto, cpu, cuda or cuda:N"),
     "sentiment_batch_size": (_whole(1, 4096), "a whole number from 1 to 4096"),
+    # --- social, news and events ---
+    "text_sources": (lambda v: True, "live (the API clients) or replay (the recorded files)"),
+    "text_replay_dir": (lambda v: True, "a non-empty folder path"),
+    "reddit_subreddits": (
+        lambda v: all(_SUBREDDIT.match(n) for n in v),
+        "a comma-separated list of subreddit names, e.g. CryptoCurrency,Bitcoin",
+    ),
+    "reddit_user_agent": (_blank_free, "a non-empty User-Agent (Reddit requires one)"),
+    "rss_feeds": (
+        lambda v: v is None or (bool(v) and all(_HTTP_URL.match(u) for u in v)),
+        "unset (the built-in feeds) or a comma-separated list of http(s) feed URLs",
+    ),
+    "telegram_api_id": (_whole(1, 2**31 - 1), "unset or the numeric api_id of my.telegram.org"),
+    "telegram_channels": (
+        lambda v: all(c.strip() for c in v),
+        "a comma-separated list of public channel names",
+    ),
+    "discord_channel_ids": (
+        lambda v: all(c.isdigit() for c in v),
+        "a comma-separated list of numeric Discord channel ids",
+    ),
+    "x_query": (_blank_free, "a non-empty X recent-search query"),
+    "token_unlocks_file": (
+        lambda v: v is None or bool(str(v).strip()),
+        "unset or the path of an unlock calendar CSV",
+    ),
+    "token_unlocks_coin": (
+        lambda v: v is None or bool(_CODE.match(v)),
+        "unset or an upper-case coin code such as ARB (for a vesting table)",
+    ),
+    "reddit_client_id": (_blank_free, "unset or a non-empty Reddit app client id"),
+    "reddit_client_secret": (_blank_free, "unset or a non-empty Reddit app secret"),
     "cryptopanic_api_key": (_blank_free, "unset or a non-empty key"),
     # --- ops ---
     **{
@@ -624,6 +693,10 @@ _RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
         "unset or a file path (not a folder)",
     ),
     "dashboard_stale_hours": (_positive, "a positive number of hours, e.g. 50"),
+    "telegram_api_hash": (_blank_free, "unset or a non-empty api_hash"),
+    "telegram_session": (_blank_free, "unset or a non-empty Telethon StringSession"),
+    "discord_bot_token": (_blank_free, "unset or a non-empty bot token"),
+    "x_bearer_token": (_blank_free, "unset or a non-empty bearer token"),
 }
 
 

@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import accuracy_score, f1_score
 
-from crypto_assets.sentiment.model import LABELS, SentimentScorer
+from crypto_assets.sentiment.model import LABELS, SentimentScorer, decide
 
 DATA_DIR = Path(__file__).resolve().parent / "data"
 CRYPTO_TEST_FILE = DATA_DIR / "crypto_slang_checked.csv"
@@ -84,7 +84,7 @@ def evaluate_scorer(
     weight = scorer.lexicon_weight if lexicon_weight is None else lexicon_weight
     proba = blend(proba, texts, weight)
     n, seconds = scorer.stats.n - before[0], scorer.stats.seconds - before[1]
-    result = metrics(frame["label"].to_numpy(), proba.argmax(axis=1))
+    result = metrics(frame["label"].to_numpy(), decide(proba, scorer.neutral_band))
     result.update(
         {
             "model": scorer.name if scorer.version is None else f"{scorer.name}@v{scorer.version}",

@@ -1,6 +1,7 @@
-"""The whole graph on a small real snapshot: market data, features, labels, four horizon models
-in MLflow, predictions, the top list; then the registry alias rule, the empty-list case and
-what `top` / `status` tell a user. One module-scoped run keeps the suite fast.
+"""The whole graph on a small real snapshot: market data, the social/news replays and their
+per-coin text signals, features, labels, four horizon models in MLflow, predictions, the top
+list; then the registry alias rule, the empty-list case and what `top` / `status` tell a
+user. One module-scoped run keeps the suite fast.
 
 The run is started as data, ``run_pipeline(Settings(profile="demo", ...))``, with every
 CRYPTO_ASSETS_* variable and DAGSTER_HOME removed from the environment: settings reach the
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+from pathlib import Path
 
 import dagster as dg
 import duckdb
@@ -127,6 +129,7 @@ def test_demo_runs_whole_graph_through_named_jobs(demo: dict) -> None:
     assert [m.split(" ")[0].rstrip(":") for m in demo["messages"]] == [  # "job [days]:" or "job:"
         "market_job",
         "verdicts_job",
+        "social_job",
         "onchain_job",
         "features_job",
         *["retrain_job"] * len(HORIZON_NAMES),
@@ -170,6 +173,40 @@ def test_lineage_declares_every_read(demo: dict) -> None:
     onchain = {"network_activity", "whale_transfers", "exchange_flows", "holder_concentration"}
     assert onchain <= demo["reads"]["feature_table"]
     assert {"exchange_markets"} <= demo["reads"]["coin_contracts"]
+    assert "coin_text_signals" in demo["reads"]["feature_table"]
+    assert {"social_posts", "news_items", "events"} <= demo["reads"]["coin_text_signals"]
+
+
+def test_feature_table_carries_text_signals_as_of_each_candle(demo: dict) -> None:
+    """The social job ran on the replays before the features: the feature table holds each
+    coin's text signals of the day before a row is known (a daily candle of day D, known at
+    D+1, gets day D), and no model reads them (their inputs are ``feature_names``)."""
+    settings = demo["settings"]
+    with _db(settings) as conn:
+        signals = conn.execute(
+            "select day, coin, mentions from crypto.coin_text_signals where mentions > 0"
+        ).df()
+        daily = conn.execute(
+            "select symbol, date, text_mentions from crypto.feature_table where timeframe = '1d'"
+        ).df()
+        status = conn.execute("select distinct source, status from crypto.social_posts_status")
+        by_source = dict(status.fetchall())
+    assert by_source["reddit"] == "replay" and by_source["discord"] == "unavailable"
+    assert len(signals) > 0  # r/CryptoCurrency posts of 2024 name BTC
+    daily = daily.assign(
+        coin=daily["symbol"].str.split("/").str[0], day=pd.to_datetime(daily["date"], utc=True)
+    )
+    signals["day"] = pd.to_datetime(signals["day"], utc=True)
+    joined = daily.merge(signals, on=["coin", "day"])
+    assert len(joined) == len(signals[signals["coin"].isin(daily["coin"])]) > 0
+    assert (joined["text_mentions"] == joined["mentions"]).all()
+    names = PipelineSettings.from_settings(settings)
+    registry.configure_tracking(settings.mlflow_tracking_uri, settings.mlflow_artifact_root)
+    client = MlflowClient()
+    version = client.get_model_version(names.signal_model_name("24h"), "1")
+    path = Path(client.download_artifacts(version.run_id, "features.json"))
+    features = json.loads(path.read_text())["features"]
+    assert features and not [f for f in features if f.startswith("text_")]
 
 
 def test_demo_models_registered_without_environment(demo: dict) -> None:

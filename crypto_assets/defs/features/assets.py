@@ -30,6 +30,7 @@ from crypto_assets.onchain.features import (
 from crypto_assets.onchain.source import data_rows
 from crypto_assets.resources.settings import PipelineSettings
 from crypto_assets.resources.storage import DuckDBStore
+from crypto_assets.social.features import TEXT_FEATURES, asof_join_text_signals
 
 FEATURES_GROUP = "features"
 TEXT_COLUMNS = ("symbol", "timeframe")
@@ -138,15 +139,27 @@ def feature_table(
     context: dg.AssetExecutionContext, technical_features: pd.DataFrame, duckdb: DuckDBStore
 ) -> dg.Output:
     """One row per coin per timestamp: technical features plus, by as-of join, market-wide text
-    sentiment of the preceding 24 hours and the on-chain features public at the row's candle
-    close (network metrics of day D only after D ends; whale transfers at their block time;
-    see ``onchain.features``). A source without data leaves its columns null, it does not fail
-    the table. The on-chain columns are stored for inspection; the models read only
-    ``features.pipeline.feature_names``."""
+    sentiment of the preceding 24 hours, the coin's own text signals (``text_*`` columns from
+    ``coin_text_signals``: day D's mentions, sentiment and authors from D+1 00:00 UTC on) and
+    the on-chain features public at the row's candle close (network metrics of day D only after
+    D ends; whale transfers at their block time; see ``onchain.features``): only what was public
+    when the row is known. A source without data leaves its columns null, it does not fail the
+    table.
+
+    The ``text_*`` and on-chain columns are stored for inspection and later use; the models do
+    NOT use them: their inputs are ``features.pipeline.feature_names`` (technical and regime
+    features only), because on the recorded data text, on-chain data and candles barely overlap
+    and showed no rank-IC gain (``benchmarks/README.md``, "Text signals in the models" and
+    "On-chain sources")."""
+    window = context.partition_time_window
     frame = utc_columns(technical_features, "date")
     texts = duckdb.read_table("text_sentiment")
     frame = asof_join_sentiment(frame, texts, TIMEFRAMES)
-    window = context.partition_time_window
+    # a row known at t uses day floor(t) - 1: the day before the window's first day and on
+    signals = duckdb.read_window(
+        "coin_text_signals", "day", utc(window.start) - pd.Timedelta(days=1), window.end
+    )
+    frame = asof_join_text_signals(frame, signals, TIMEFRAMES)
     onchain = {
         table: data_rows(
             duckdb.read_window(table, "day", utc(window.start) - ONCHAIN_LOOKBACK, window.end)
@@ -162,6 +175,7 @@ def feature_table(
         holders=onchain["holder_concentration"],
     )
     covered = int(frame["sentiment_count_24h"].gt(0).sum()) if len(frame) else 0
+    with_text = int(frame["text_mentions"].gt(0).sum()) if len(frame) else 0
     return dg.Output(
         frame,
         metadata={
@@ -170,6 +184,8 @@ def feature_table(
             "rows_with_sentiment": covered,
             "sentiment_columns": ", ".join(SENTIMENT_COLUMNS),
             **onchain_feature_coverage(frame),
+            "rows_with_coin_mentions": with_text,
+            "text_columns": ", ".join(TEXT_FEATURES.values()) + " (stored, not model inputs)",
         },
     )
 
@@ -194,6 +210,9 @@ def build_assets(partitions: Partitions) -> list[dg.AssetsDefinition]:
         end_offset=0,
         allow_nonexistent_upstream_partitions=True,
     )
+    day_before = dg.TimeWindowPartitionMapping(
+        start_offset=-1, end_offset=0, allow_nonexistent_upstream_partitions=True
+    )
     return [
         dg.asset(
             deps=[dg.AssetDep("clean_ohlcv", partition_mapping=look_back)],
@@ -205,11 +224,12 @@ def build_assets(partitions: Partitions) -> list[dg.AssetsDefinition]:
             kinds={"duckdb"},
             **daily,
         )(labels),
-        # text_sentiment and the on-chain tables are read from storage, not loaded as inputs:
-        # before their first run there is no table, and the join then leaves the columns null.
+        # text_sentiment, coin_text_signals and the on-chain tables are read from storage, not
+        # loaded as inputs: before their first run there is no table, and the join leaves nulls.
         dg.asset(
             deps=[
                 "text_sentiment",
+                dg.AssetDep("coin_text_signals", partition_mapping=day_before),
                 *(dg.AssetDep(t, partition_mapping=onchain_back) for t in ONCHAIN_TABLES),
             ],
             kinds={"duckdb"},

@@ -15,7 +15,7 @@ import pandas as pd
 from crypto_assets.defs.partitions import Partitions
 from crypto_assets.resources.mlflow_tracking import MlflowTracking
 from crypto_assets.resources.settings import PipelineSettings
-from crypto_assets.sentiment.model import ModelNotAvailableError
+from crypto_assets.sentiment.model import ModelNotAvailableError, SentimentScorer
 from crypto_assets.sentiment.service import SCORE_COLUMNS, configured_scorer, score_table
 from crypto_assets.sentiment.texts import SOURCE_FILES, load_texts
 from crypto_assets.sentiment.tracking import (
@@ -79,6 +79,24 @@ def sentiment_model(
     )
 
 
+def scorer_in_use(
+    settings: PipelineSettings,
+    mlflow_tracking: MlflowTracking,
+    device: str | None = None,
+    batch_size: int | None = None,
+) -> SentimentScorer:
+    """The configured scorer (the HF override, else the MLflow champion): the one way every
+    asset that scores text gets it. Raises NoChampionError / ModelNotAvailableError."""
+    mlflow_tracking.configure()
+    return configured_scorer(
+        settings.models_dir / "sentiment",
+        hf_model=settings.sentiment_hf_model,
+        label_map=settings.sentiment_label_map,
+        device=device or settings.sentiment_device,
+        batch_size=batch_size or settings.sentiment_batch_size,
+    )
+
+
 def _no_scorer(reason: str) -> Iterator:
     """No rows, and a failed (WARN) check saying why: never scores from a model not in use."""
     empty = pd.DataFrame({c: pd.Series(dtype="string") for c in SCORE_COLUMNS})
@@ -99,15 +117,8 @@ def text_sentiment(
 ) -> Iterator:
     """Scores of the real recorded social and news texts (source, id, time, text, label, score,
     probabilities), each row stamped with the model name and registry version that scored it."""
-    mlflow_tracking.configure()
     try:
-        scorer = configured_scorer(
-            settings.models_dir / "sentiment",
-            hf_model=settings.sentiment_hf_model,
-            label_map=settings.sentiment_label_map,
-            device=config.device or settings.sentiment_device,
-            batch_size=config.batch_size or settings.sentiment_batch_size,
-        )
+        scorer = scorer_in_use(settings, mlflow_tracking, config.device, config.batch_size)
     except (NoChampionError, ModelNotAvailableError) as exc:
         context.log.warning(str(exc))
         yield from _no_scorer(str(exc))
