@@ -129,8 +129,8 @@ def test_demo_runs_whole_graph_through_named_jobs(demo: dict) -> None:
     assert [m.split(" ")[0].rstrip(":") for m in demo["messages"]] == [  # "job [days]:" or "job:"
         "market_job",
         "verdicts_job",
-        "social_job",
         "onchain_job",
+        "social_job",
         "features_job",
         *["retrain_job"] * len(HORIZON_NAMES),
         "predictions_job",

@@ -61,8 +61,8 @@ def test_pipeline_steps_follow_the_asset_graph(tmp_path: Path) -> None:
         "market_job",
         "sentiment_job",
         "verdicts_job",
-        "social_job",  # feature_table joins coin_text_signals
         "onchain_job",  # after market_job (prices whales), before features_job (joined there)
+        "social_job",  # feature_table joins coin_text_signals
         "features_job",
         *["retrain_job"] * len(HORIZON_NAMES),
         "predictions_job",
