@@ -7,7 +7,8 @@ shipper (Filebeat / Logstash -> Elasticsearch) indexes without a custom parser:
 ``@timestamp`` (UTC ISO 8601), ``level``, ``logger``, ``message``, ``service`` (dagster / cli /
 dashboard), ``run_id``, ``job``, ``step_key``, ``asset``, ``partition``, ``event`` (a Dagster
 event type such as ``STEP_SUCCESS`` or a name given with ``extra={"event": ...}``),
-``duration_ms``, and ``exc`` for tracebacks; extra context (``symbol``, ``horizon``,
+``duration_ms``, ``exc`` for tracebacks and ``error`` for a failed step's exception with its stack
+trace; extra context (``symbol``, ``horizon``,
 ``model_version`` ...) passes through. Fields without a value are left out.
 
 Secrets are masked in every line twice over: ``key=value`` style credentials by pattern, and
@@ -140,6 +141,9 @@ def _dagster_fields(meta: Mapping[str, Any]) -> dict[str, Any]:
         duration = getattr(data, "duration_ms", None)
         if duration is not None:
             fields["duration_ms"] = round(float(duration), 1)
+        error = getattr(data, "error", None)  # a step failure's exception and stack trace
+        if error is not None and hasattr(error, "to_string"):
+            fields["error"] = redact(error.to_string())
     return fields
 
 

@@ -313,7 +313,7 @@ def demo(
     try:
         first, last = snapshot_day_range(settings.snapshot_dir, settings.history_start)
     except SnapshotError as exc:
-        _fail(str(exc))
+        _fail(str(exc), USAGE)  # the --snapshot argument names no usable snapshot
     if last < first:
         _fail(
             f"snapshot {settings.snapshot_dir} has no complete day on or after "
@@ -651,7 +651,7 @@ def backtest(
             onchain_dir=settings.onchain_data_dir if onchain else None,
         )
     except SnapshotError as exc:
-        _fail(str(exc))
+        _fail(str(exc), USAGE)
     if as_json:
         print(json.dumps(result))
         return

@@ -21,7 +21,11 @@ def test_three_days_of_history(project_env: Settings) -> None:
     )
     # completed with warnings (exit 3), each said: no model could be trained on 3 days
     assert result.exit_code == 3, result.output
-    assert "Completed with 5 warning(s) (exit code 3):" in result.output
+    # 4 horizons x no model, no predictions, the feedback loop's 4 checks measuring nothing, and
+    # 4 sources with nothing recorded for the demo (CoinGecko, whale transfers, RSS, Discord)
+    assert "Completed with 13 warning(s) (exit code 3):" in result.output, result.output[-3000:]
+    assert result.output.count(": measured nothing: ") == 4
+    assert result.output.count("_status: ") == 4
     assert result.output.count("WARN models / skill_and_calibration: no model trained") == 4
     assert (
         "ERROR predictions / every_coin_every_horizon: no predictions: 1h, 24h, 7d, 30d: no "

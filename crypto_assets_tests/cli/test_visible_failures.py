@@ -110,8 +110,9 @@ def test_a_failed_step_is_its_cause_in_a_line_and_where_the_log_is(tmp_path: Pat
     assert log_file == tmp_path / "home" / "logs" / "crypto_assets.jsonl"
     run_id = log_line.split("; run ")[1].split(" ")[0]
     logged = [json.loads(line) for line in log_file.read_text().splitlines()]
-    failure = [r for r in logged if "STEP_FAILURE" in r["message"] and run_id in r["message"]]
-    assert failure and "Stack Trace" in failure[0]["message"]  # the whole story is in the log
+    failure = [r for r in logged if r.get("event") == "STEP_FAILURE" and r["run_id"] == run_id]
+    # the whole story is in the log: the exception and its stack trace
+    assert failure and 'File "' in failure[0]["error"] and "Error" in failure[0]["error"]
 
 
 def test_a_resource_that_fails_to_start_is_named(tmp_path: Path) -> None:

@@ -22,6 +22,7 @@ from crypto_assets.onchain.features import REGIME_COLUMNS
 from crypto_assets.onchain.network import FEATURE_COLUMNS, load_recorded_metrics, network_features
 from crypto_assets.runner import dagster_instance, run_pipeline
 from crypto_assets.status import onchain_summary
+from crypto_assets.storage import publish
 from crypto_assets_tests.fixtures import (
     KRAKEN_BTC_ETH_DIR,
     cut_snapshot,
@@ -62,9 +63,19 @@ def btc_eth(tmp_path_factory: pytest.TempPathFactory) -> dict:
         pd.Timestamp(FIRST, tz="UTC"),
         pd.Timestamp(LAST, tz="UTC"),
         progress=messages.append,
-        skip_jobs=("sentiment_job", "retrain_job", "predictions_job"),
+        # only what the on-chain join needs: the other domains' jobs are tested on their own
+        skip_jobs=(
+            "sentiment_job",
+            "verdicts_job",
+            "social_job",
+            "retrain_job",
+            "predictions_job",
+            "feedback_job",
+            "risk_job",
+        ),
     )
     patch.undo()
+    publish(settings.resolved_duckdb_path)  # status summaries read the published copy
     with duckdb.connect(str(settings.resolved_duckdb_path), read_only=True) as conn:
         features = conn.execute("select * from crypto.feature_table").df()
     features["date"] = pd.to_datetime(features["date"], utc=True)

@@ -86,8 +86,13 @@ class Installation:
         return Path(self.env["CRYPTO_ASSETS_DATA_DIR"])
 
     @property
+    def profile_dir(self) -> Path:
+        """The demo profile's own folder under the data dir (``Settings.profile_dir``)."""
+        return self.data_dir / "demo"
+
+    @property
     def database(self) -> Path:
-        return self.data_dir / "crypto_assets.duckdb"
+        return self.profile_dir / "crypto_assets.duckdb"
 
 
 def dotenv_name() -> str:
@@ -145,7 +150,7 @@ def build(root: Path) -> Installation:
         timeout=900,
     )
     console = done.stdout + done.stderr
-    if done.returncode != 0:
+    if done.returncode not in (0, 3):  # 3: done and published, with warnings to look at
         raise RuntimeError(f"crypto-assets demo failed ({done.returncode}):\n{console[-4000:]}")
     installation = Installation(root, snapshot, env, console)
     publish(installation.database)  # the read copy, as the publish sensor makes after a run

@@ -158,8 +158,8 @@ def test_restore_reproduces_top_and_model_versions(
     assert model.features and version == "1"
     local = MlflowClient().get_model_version(tracking.model_name(horizon, "demo"), version)
     assert local.tags["local_dir"].startswith(str(fresh / "data"))
-    data = fresh / "data"
-    published = installed_env.data_dir / "crypto_assets.published.duckdb"
+    data = fresh / "data" / "demo"  # the demo profile's folder, restored where it was
+    published = installed_env.profile_dir / "crypto_assets.published.duckdb"
     tables = _same_tables(published, data / "crypto_assets.published.duckdb")
     assert {"crypto.predictions", "crypto.top_coins", "publication.manifest"} <= set(tables)
     pipeline = _same_tables(installed_env.database, data / "crypto_assets.duckdb")
@@ -181,7 +181,7 @@ def _copy(backup: BackupResult, tmp_path: Path) -> Path:
 
 
 def _parquet(folder: Path) -> Path:
-    return next(folder.glob("duckdb/crypto_assets/*.parquet"))
+    return next(folder.glob("duckdb/**/crypto_assets/*.parquet"))
 
 
 @pytest.mark.parametrize(

@@ -106,7 +106,7 @@ def test_planted_secrets_leak_nowhere(
     # backup, each read as its format stores text; root/.env is where the user put one secret
     assert leaks_in_tree(installed_env.root, secrets, skip={".env"}) == {}
     assert leaks_in_tree(backups, secrets) == {}
-    published = installed_env.data_dir / "crypto_assets.published.duckdb"
+    published = installed_env.profile_dir / "crypto_assets.published.duckdb"
     for database in (installed_env.database, published):
         assert database.is_file() and leaks_in(duckdb_text(database), secrets) == []
     assert leaks_in(_mlflow_text(tmp_path / "artifacts"), secrets) == []

@@ -42,7 +42,7 @@ def test_only_daily_candles_through_the_whole_pipeline(tmp_path: Path) -> None:
         skip_jobs=("sentiment_job",),
         on_result=lambda step, result: findings.extend(check_findings(result, step.job)),
     )
-    assert [s.job for s, _ in steps][-1] == "predictions_job"  # every job ran to its end
+    assert [s.job for s, _ in steps][-1] == "risk_job"  # every job ran to its end
     with duckdb.connect(str(settings.resolved_duckdb_path), read_only=True) as conn:
 
         def timeframes(table: str) -> set[str]:
