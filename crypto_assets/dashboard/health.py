@@ -104,50 +104,79 @@ def _outcomes(conn: duckdb.DuckDBPyConnection) -> pd.DataFrame:
     return outcomes(utc_columns(predictions, "day", "as_of"), labels)
 
 
+HEALTH_SOURCE = "model_health (feedback loop)"
+OUTCOMES_SOURCE = "published predictions with known outcomes"
+
+
+def _health_curves(health: pd.DataFrame | None) -> dict[str, pd.DataFrame]:
+    """The feedback loop's reliability points per horizon, only where it measured some (a
+    horizon judged "insufficient" stores an empty curve)."""
+    if health is None or not len(health) or "reliability" not in health:
+        return {}
+    curves = {str(h): pd.DataFrame(json.loads(r or "[]")) for h, r in health["reliability"].items()}
+    return {h: c for h, c in curves.items() if len(c)}
+
+
+def _sources(from_health: list[str], from_outcomes: list[str]) -> str:
+    """Which figures a plot's horizons come from, in one line."""
+    if not from_health:
+        return OUTCOMES_SOURCE
+    if not from_outcomes:
+        return HEALTH_SOURCE
+    return (
+        f"{HEALTH_SOURCE} for {', '.join(from_health)}; "
+        f"{OUTCOMES_SOURCE} for {', '.join(from_outcomes)}"
+    )
+
+
 def calibration(conn: duckdb.DuckDBPyConnection, health: pd.DataFrame | None) -> dict:
-    """Per horizon, reliability points (mean probability, share that went up, n); from the
-    feedback loop's ``model_health`` when published, else from the published predictions and
-    their known outcomes. Returns {"source": str, "curves": {horizon: DataFrame}}."""
-    if health is not None and len(health) and "reliability" in health:
-        curves = {
-            h: pd.DataFrame(json.loads(row["reliability"] or "[]")) for h, row in health.iterrows()
-        }
-        return {"source": "model_health (feedback loop)", "curves": curves}
-    known = _outcomes(conn)
-    known = known[known["outcome"] != "pending"] if len(known) else known
-    curves = {}
-    for horizon in HORIZON_NAMES:
-        rows = known[known["horizon"] == horizon] if len(known) else known
-        if len(rows):
-            up = (rows["realised_return"] > 0).astype(float).to_numpy()
-            curves[horizon] = metrics.reliability_curve(rows["probability"].to_numpy(), up)
-    return {"source": "published predictions with known outcomes", "curves": curves}
+    """Per horizon, reliability points (mean probability, share that went up, n): from the
+    feedback loop's ``model_health`` where it measured outcomes, else (not published yet, or a
+    horizon it judged on too few outcomes) from the published predictions and their known
+    outcomes. Returns {"source": str, "curves": {horizon: DataFrame}}."""
+    curves = _health_curves(health)
+    from_health = [h for h in HORIZON_NAMES if h in curves]
+    missing = [h for h in HORIZON_NAMES if h not in curves]
+    from_outcomes = []
+    if missing:
+        known = _outcomes(conn)
+        known = known[known["outcome"] != "pending"] if len(known) else known
+        for horizon in missing:
+            rows = known[known["horizon"] == horizon] if len(known) else known
+            if len(rows):
+                up = (rows["realised_return"] > 0).astype(float).to_numpy()
+                curves[horizon] = metrics.reliability_curve(rows["probability"].to_numpy(), up)
+                from_outcomes.append(horizon)
+    ordered = {h: curves[h] for h in HORIZON_NAMES if h in curves}
+    return {"source": _sources(from_health, from_outcomes), "curves": ordered}
 
 
 def rolling_ic(conn: duckdb.DuckDBPyConnection, window: int = 7) -> dict[str, pd.Series]:
-    """Per horizon: the cross-sectional rank IC of each prediction day (expected vs realised
-    return), averaged over a rolling ``window`` of days; days without known outcomes skipped."""
+    """Per horizon: the feedback loop's rank IC per day where ``model_health`` measured one;
+    else the cross-sectional rank IC of each prediction day (expected vs realised return),
+    averaged over a rolling ``window`` of days; days without known outcomes skipped."""
     health = (
         storage.read_table(conn, "model_health")
         if storage.table_exists(conn, "model_health")
         else pd.DataFrame()
     )
+    series: dict[str, pd.Series] = {}
     if len(health) and "rank_ic" in health:
         health = utc_columns(health, "day")
-        return {
-            str(h): rows.set_index("day")["rank_ic"].dropna().sort_index()
-            for h, rows in health.groupby("horizon")
-        }
-    known = _outcomes(conn)
-    series = {}
-    for horizon in HORIZON_NAMES:
+        for h, rows in health.groupby("horizon"):
+            ic = rows.set_index("day")["rank_ic"].dropna().sort_index()
+            if len(ic):
+                series[str(h)] = ic
+    missing = [h for h in HORIZON_NAMES if h not in series]
+    known = _outcomes(conn) if missing else pd.DataFrame()
+    for horizon in missing if len(known) else []:
         rows = known[(known["horizon"] == horizon) & known["realised_return"].notna()]
         if rows.empty:
             continue
         ic = metrics.rank_ic_series(rows["expected_return"], rows["realised_return"], rows["day"])
         if len(ic):
             series[horizon] = ic.sort_index().rolling(window, min_periods=1).mean()
-    return series
+    return {h: series[h] for h in HORIZON_NAMES if h in series}
 
 
 def coverage(conn: duckdb.DuckDBPyConnection) -> dict[str, pd.Series]:

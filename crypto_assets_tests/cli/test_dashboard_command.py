@@ -34,7 +34,9 @@ def test_dashboard_serves_the_demo_after_make_demo(fresh_clone: Path) -> None:
     _publish_marker(demo)  # what `make demo` leaves
     chosen = _dashboard_settings(False, {"dashboard_port": 9000})
     assert chosen.profile == "demo" and chosen.dashboard_port == 9000
-    assert chosen.data_dir == fresh_clone / "data" / "demo"
+    assert chosen.data_dir == fresh_clone / "data"
+    assert chosen.profile_dir == fresh_clone / "data" / "demo"
+    assert storage.published_path(chosen).parent == chosen.profile_dir
 
 
 def test_live_results_and_an_explicit_profile_win(

@@ -52,6 +52,22 @@ def test_dashboard_is_only_announced_until_it_exists() -> None:
     assert ("dashboard" in _compose()["services"]) == has_dashboard
     if not has_dashboard:
         assert "arrives with issue 12" in COMPOSE.read_text()
+        return
+    services = _compose()["services"]
+    dashboard = services["dashboard"]
+    command = dashboard["command"].split()
+    assert (BIN / command[0]).exists() and command[1] == "dashboard"
+    # bound beyond 127.0.0.1 in the container: the token is required, from .env, never inline
+    assert command[command.index("--host") + 1] == "0.0.0.0"
+    token = dashboard["environment"]["CRYPTO_ASSETS_DASHBOARD_TOKEN"]
+    assert token.startswith("${CRYPTO_ASSETS_DASHBOARD_TOKEN:?")
+    port = command[command.index("--port") + 1]
+    assert dashboard["ports"] == [f"127.0.0.1:{port}:{port}"]  # the host's loopback only
+    # the same published copy, instance and registry as the runs
+    shared = ("CRYPTO_ASSETS_DATA_DIR", "DAGSTER_HOME", "CRYPTO_ASSETS_MLFLOW_TRACKING_URI")
+    for name in shared:
+        assert dashboard["environment"][name] == services["code_location"]["environment"][name]
+    assert "data:/opt/dagster/data" in dashboard["volumes"]
 
 
 def test_workspace_points_at_the_code_server() -> None:
@@ -80,6 +96,7 @@ def test_systemd_units_start_installed_binaries() -> None:
     units = sorted((DEPLOY / "systemd").glob("*.service"))
     assert [u.name for u in units] == [
         "crypto-assets-daemon.service",
+        "crypto-assets-dashboard.service",
         "crypto-assets-webserver.service",
     ]
     for unit in units:
@@ -91,5 +108,9 @@ def test_systemd_units_start_installed_binaries() -> None:
         assert (BIN / binary).exists(), f"{unit.name}: {binary} is not installed"
         assert service["EnvironmentFile"].endswith("/.env")
         assert service["Environment"].startswith("DAGSTER_HOME=")
-        assert "-w" in service["ExecStart"] and service["Restart"] == "on-failure"
+        assert service["Restart"] == "on-failure"
+        if unit.name == "crypto-assets-dashboard.service":  # host and token from .env only
+            assert service["ExecStart"].split()[1:] == ["dashboard"]
+        else:
+            assert "-w" in service["ExecStart"]
         assert parser["Install"]["WantedBy"] == "multi-user.target"
