@@ -23,7 +23,7 @@ def test_json_on_stdout_and_exit_codes(tmp_path: Path) -> None:
     assert json.loads(ok.stdout)["coins"] == []
     assert "leaked" not in ok.stderr  # no false refcount report from native bindings at exit
     bad = _run("backtest", "--snapshot", str(tmp_path / "missing"), env_dir=tmp_path)
-    assert bad.returncode == 1
+    assert bad.returncode == 2  # bad command line (README "Exit codes")
     assert "does not exist" in bad.stderr and bad.stdout == ""
     usage = _run("--no-such-option", env_dir=tmp_path)
     assert usage.returncode == 2
