@@ -30,8 +30,8 @@ def _default_stride() -> dict[str, int]:
 
 def _default_families() -> dict[str, list[str]]:
     # LightGBM alone: the configuration benchmarks/README.md measures. The zoo (e.g. lightgbm,
-    # xgboost, rnn) is opt-in until benchmarks/model_zoo.py shows its selection beating the best
-    # single family on the shared data.
+    # xgboost, rnn) is opt-in: its selection did not beat LightGBM alone on an unseen coin cut
+    # (benchmarks/README.md, "Model zoo").
     return {h: ["lightgbm"] for h in ("1h", "24h", "7d", "30d")}
 
 
