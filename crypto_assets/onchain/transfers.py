@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from crypto_assets.frames import utc
 from crypto_assets.onchain.labels import (
     LabelBook,
     canonical_chain,
@@ -184,6 +185,16 @@ def parse_esplora_txs(
 
 
 # ------------------------------------------------------------------------ valuation
+def unique_in_window(
+    frame: pd.DataFrame, keys: Sequence[str], start: pd.Timestamp, end: pd.Timestamp
+) -> pd.DataFrame:
+    """Transfers fetched over overlapping pages / addresses, each once, with time in
+    ``[start, end)``: an API answers by page or address, not by the day asked for."""
+    frame = frame.drop_duplicates(list(keys))
+    in_window = (frame["time"] >= utc(start)) & (frame["time"] < utc(end))
+    return frame[in_window].reset_index(drop=True)
+
+
 def map_token_coins(
     transfers: pd.DataFrame, lookup: Mapping[tuple[str, str], str]
 ) -> tuple[pd.DataFrame, pd.Series]:

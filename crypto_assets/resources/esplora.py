@@ -19,7 +19,7 @@ import pandas as pd
 
 from crypto_assets.frames import utc
 from crypto_assets.onchain.source import OnchainResult, OnchainUnavailable, empty, now_utc, result
-from crypto_assets.onchain.transfers import TRANSFER_SCHEMA, parse_esplora_txs
+from crypto_assets.onchain.transfers import TRANSFER_SCHEMA, parse_esplora_txs, unique_in_window
 from crypto_assets.resources.onchain_http import HttpSourceResource, readable_answer
 
 MEMPOOL_URL = "https://mempool.space/api"
@@ -90,11 +90,10 @@ class EsploraResource(HttpSourceResource):
             notes += cut
             with readable_answer("esplora"):
                 frames.append(parse_esplora_txs(txs, address, self.describe(), as_of))
-        frame = pd.concat(frames, ignore_index=True)
-        frame = frame.drop_duplicates(["tx_hash", "from_address", "to_address", "amount"])
-        in_window = (frame["time"] >= utc(start)) & (frame["time"] < utc(end))
+        keys = ["tx_hash", "from_address", "to_address", "amount"]
+        frame = unique_in_window(pd.concat(frames, ignore_index=True), keys, start, end)
         return result(
-            frame[in_window].reset_index(drop=True),
+            frame,
             self.describe(),
             "ok",
             as_of,

@@ -36,6 +36,7 @@ from crypto_assets.onchain.transfers import (
     ETHERSCAN_CHAINS,
     TRANSFER_SCHEMA,
     parse_etherscan_tokentx,
+    unique_in_window,
 )
 from crypto_assets.resources.onchain_http import (
     HttpSourceResource,
@@ -173,10 +174,10 @@ class EtherscanResource(HttpSourceResource):
                 with readable_answer("etherscan tokentx"):
                     frames.append(parse_etherscan_tokentx(rows, chain, self.describe(), as_of))
         frame = pd.concat(frames, ignore_index=True) if frames else empty(TRANSFER_SCHEMA)
-        frame = frame.drop_duplicates(["chain", "tx_hash", "from_address", "to_address", "amount"])
-        in_window = (frame["time"] >= start) & (frame["time"] < end)
+        keys = ["chain", "tx_hash", "from_address", "to_address", "amount"]
+        frame = unique_in_window(frame, keys, start, end)
         return result(
-            frame[in_window].reset_index(drop=True),
+            frame,
             self.describe(),
             "ok",
             as_of,

@@ -21,7 +21,7 @@ import pandas as pd
 
 from crypto_assets.frames import utc
 from crypto_assets.onchain.source import OnchainResult, OnchainUnavailable, now_utc, result
-from crypto_assets.onchain.transfers import parse_whale_alert
+from crypto_assets.onchain.transfers import parse_whale_alert, unique_in_window
 from crypto_assets.resources.onchain_http import HttpSourceResource, readable_answer
 
 API_URL = "https://api.whale-alert.io/v1"
@@ -80,10 +80,10 @@ class WhaleAlertResource(HttpSourceResource):
             params["cursor"] = cursor
         else:
             notes.append(f"stopped after {self.max_pages} pages")
-        frame = pd.concat(pages, ignore_index=True).drop_duplicates(["chain", "tx_hash", "coin"])
-        in_window = (frame["time"] >= utc(start)) & (frame["time"] < utc(end))
+        frame = pd.concat(pages, ignore_index=True)
+        frame = unique_in_window(frame, ["chain", "tx_hash", "coin"], start, end)
         return result(
-            frame[in_window].reset_index(drop=True),
+            frame,
             self.describe(),
             "ok",
             as_of,
