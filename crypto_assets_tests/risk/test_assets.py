@@ -66,10 +66,10 @@ def _seed(db: Path, top: list[str]) -> None:
         conn.execute("create table crypto.top_coins as select * from top_frame")
 
 
-def _resources(db: Path, source, **rules) -> dict:
+def _resources(db: Path, source, watch_list: list[str] | None = None, **rules) -> dict:
     return {
         "order_book_source": source,
-        "risk_rules": RiskRulesResource(**rules),
+        "risk_rules": RiskRulesResource(parameters=rules, watch_list=watch_list),
         "duckdb": DuckDBStore(database=str(db)),
         "io_manager": AtomicDuckDBPandasIOManager(database=str(db), schema="crypto"),
     }
@@ -200,13 +200,15 @@ def test_defs_merge_with_resources_and_sensor_follows_top_coins(tmp_path, record
 
 def test_settings_resource_and_rules_agree(tmp_path) -> None:
     fields = set(RiskRules.__dataclass_fields__)
-    assert fields | {"watch_list", "book_depth"} == set(RiskRulesResource.model_fields)
+    assert (
+        set(RiskRulesResource.from_settings(isolated_settings(tmp_path)).parameters or {}) == fields
+    )
     assert {f"risk_{f}" for f in fields} <= set(type(isolated_settings(tmp_path)).model_fields)
     settings = isolated_settings(tmp_path, risk_ticket_usd=1_000, risk_watch_list="xmr/usd,OMG/USD")
     resource = RiskRulesResource.from_settings(settings)
     assert resource.rules().ticket_usd == 1_000
     assert resource.watch_list == ["XMR/USD", "OMG/USD"]
-    assert RiskRulesResource().rules() == RiskRules()  # same defaults in all three places
+    assert RiskRulesResource().rules() == RiskRules()  # the settings' defaults are the rules'
     assert RiskRulesResource.from_settings(isolated_settings(tmp_path)).rules() == RiskRules()
     with pytest.raises(SettingsError, match="CRYPTO_ASSETS_RISK_MAX_SLIPPAGE=2"):
         load_settings(_env_file=None, risk_max_slippage=2)

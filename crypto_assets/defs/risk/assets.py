@@ -133,7 +133,7 @@ def order_books(
         top,
         watch,
         partition_days(context.partition_time_window),
-        pd.Timedelta(hours=risk_rules.book_max_age_hours),
+        pd.Timedelta(hours=risk_rules.rules().book_max_age_hours),
     )
     missing = status[~status["status"].isin(["ok", "replay"])]
     books = int(levels[["day", "symbol", "exchange"]].drop_duplicates().shape[0])
