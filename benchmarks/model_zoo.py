@@ -32,13 +32,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from signal_edge import cut, ic_on, yardstick
 
 from crypto_assets.horizons import HORIZONS
-from crypto_assets.ml.backtest import _Frames, sanitized_snapshot
+from crypto_assets.ml.backtest import SnapshotFrames, sanitized_snapshot
 from crypto_assets.ml.config import TrainConfig
-from crypto_assets.ml.zoo import evaluate_zoo
+from crypto_assets.ml.zoo import NESTED, check_problems, evaluate_zoo
 from crypto_assets.settings import PROJECT_ROOT
 
 NO_TUNING = {"optuna_budget_s": {h: 0.0 for h in HORIZONS}}
-# The product's default is LightGBM alone with Optuna off (TrainConfig()); the zoo is opt-in.
+# The product's default is LightGBM alone (TrainConfig(), Optuna on for 7d/30d); the zoo is opt-in.
 ZOO = {
     "families": {h: ["lightgbm", "xgboost", "rnn"] for h in HORIZONS},
     "optuna_budget_s": {"1h": 10.0, "24h": 10.0, "7d": 15.0, "30d": 15.0},
@@ -52,7 +52,7 @@ VARIANTS: dict[str, dict[str, Any]] = {
 
 
 def run_horizon(
-    frames: _Frames, horizon: str, variant: str, overrides: dict[str, Any], base: dict | None
+    frames: SnapshotFrames, horizon: str, variant: str, overrides: dict[str, Any], base: dict | None
 ) -> list[dict[str, Any]]:
     """One zoo run: a row per candidate (figures, cost, selection), with the yardstick beside."""
     t0 = time.perf_counter()
@@ -60,7 +60,15 @@ def run_horizon(
     seconds = time.perf_counter() - t0
     rows = []
     figures = zoo.figures()
-    for family, report in zoo.reports.items():
+    candidates = dict(zoo.reports)
+    if zoo.nested is not None:  # the selection replayed on what was known before each block
+        candidates[zoo.nested.family] = zoo.nested
+        figures[zoo.nested.family] = {
+            "passed": not check_problems(zoo.nested.overall, zoo.max_ece),
+            "fit_seconds": zoo.nested.seconds,
+            "cpu_seconds": zoo.nested.cpu_seconds,
+        }
+    for family, report in candidates.items():
         row = {
             "horizon": horizon,
             "variant": variant,
@@ -77,6 +85,8 @@ def run_horizon(
             "device": report.device,
             "reason": zoo.selection.reason if family == zoo.selection.family else "",
         }
+        if family == NESTED:  # per block, the candidate used
+            row["reason"] = "; ".join(f"{c['fold']}: {c['chosen']}" for c in report.folds)
         if base is not None:
             common = ic_on(report.oof, base["dates"])
             row.update(
@@ -92,7 +102,9 @@ def run_horizon(
 def compare(
     snapshot: Path, label: str, horizons: list[str], variants: dict[str, dict[str, Any]]
 ) -> list[dict[str, Any]]:
-    frames = _Frames(sanitized_snapshot(snapshot, lambda m: None), TrainConfig().round_trip_cost)
+    frames = SnapshotFrames(
+        sanitized_snapshot(snapshot, lambda m: None), TrainConfig().round_trip_cost
+    )
     rows = []
     for horizon in horizons:
         base = None
@@ -148,8 +160,8 @@ def main() -> None:
                 rows += compare(path, f"{args.snapshot.name} {which}", daily, variants)
     print(markdown(rows))
     for r in rows:
-        if r["selected"]:
-            print(f"- {r['snapshot']} {r['horizon']} {r['variant']}: {r['reason']}")
+        if r["selected"] or r["family"] == NESTED:
+            print(f"- {r['snapshot']} {r['horizon']} {r['variant']} {r['family']}: {r['reason']}")
     if args.json:
         args.json.write_text(json.dumps(rows, indent=1, default=float))
 

@@ -6,7 +6,8 @@ zoo's purged walk-forward of every family with periodic retraining -> calibrated
 out-of-sample rank IC beside the naive momentum baseline (the trailing return over the same
 horizon), calibration quality, the ">= threshold" calls and the top-decile vs equal-weight net
 return (``SUMMARY_KEYS``), then every candidate's figures (``models``), the one selected
-(``selected``) and why (``selection_reason``). Horizons the snapshot cannot support are listed
+(``selected``), why (``selection_reason``) and the selection replayed on what was known
+before each test block (``nested_selection``). Horizons the snapshot cannot support are listed
 under "skipped" with the reason, never silently dropped. ``crypto-assets backtest --snapshot
 DIR --json`` prints it, with the on-chain features' coverage of the snapshot and, where the
 recorded on-chain data overlap it, the figures with and without them (``ml.onchain_effect``).
@@ -51,7 +52,9 @@ SUMMARY_KEYS = [
 ]
 _COUNTS = {"n_folds", "n_predictions", "n_calls_at_80", "n_call_times_at_80"}
 # Added after SUMMARY_KEYS per horizon: each candidate's figures, the selected one, and why.
-ZOO_KEYS = ["models", "selected", "selection_reason"]
+# ``nested_selection``: the selection rule replayed block by block on what was known then
+# (``ml.zoo.nested_selection``; null with a single family).
+ZOO_KEYS = ["models", "selected", "selection_reason", "nested_selection"]
 
 
 def _float_or_none(value: Any) -> float | None:
@@ -119,7 +122,7 @@ def candles_for(clean: dict[str, pd.DataFrame], horizon: Horizon) -> pd.DataFram
     raise InsufficientDataError(f"no {horizon.timeframe} candles for {horizon.name} (have {have})")
 
 
-class _Frames:
+class SnapshotFrames:
     """Features and labels per timeframe, computed once and shared by its horizons."""
 
     def __init__(self, clean: dict[str, pd.DataFrame], cost: float) -> None:
@@ -169,7 +172,7 @@ def run_backtest(
             progress(message)
 
     started = time.perf_counter()
-    frames = _Frames(sanitized_snapshot(Path(snapshot_dir), say), config.round_trip_cost)
+    frames = SnapshotFrames(sanitized_snapshot(Path(snapshot_dir), say), config.round_trip_cost)
     result: dict[str, Any] = {"snapshot": str(snapshot_dir), "horizons": {}, "skipped": {}}
     for name in names:
         t0 = time.perf_counter()
@@ -183,6 +186,7 @@ def run_backtest(
         figures["models"] = json_safe(zoo.figures())
         figures["selected"] = zoo.selection.family
         figures["selection_reason"] = zoo.selection.reason
+        figures["nested_selection"] = json_safe(zoo.nested_figures())
         result["horizons"][name] = figures
         board = ", ".join(
             f"{family} {_short(f['rank_ic_mean'])}" for family, f in figures["models"].items()

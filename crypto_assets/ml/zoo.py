@@ -10,6 +10,10 @@ beats every qualifying single family. If none qualifies, the one with the highes
 still named (and trained, so its figures are on record) with the reason, and the promotion rule
 (``ml.tracking``) keeps it out of use. The reason is a sentence stored with the model version.
 
+Picking the best candidate on the same folds it is then judged on flatters the choice, so the
+rule is also replayed fold by fold on what was known at the time (``nested_selection``): its
+out-of-sample figures are the honest measure of "selection per horizon" against any one family.
+
 Pure domain code: no MLflow and no Dagster (``ml.tracking`` logs what this returns).
 """
 
@@ -21,13 +25,21 @@ from typing import Any
 
 import pandas as pd
 
+from crypto_assets.horizons import Horizon
+from crypto_assets.ml import metrics
 from crypto_assets.ml.config import TrainConfig
 from crypto_assets.ml.dataset import Dataset
 from crypto_assets.ml.model import HorizonModel, train_final
-from crypto_assets.ml.walkforward import EvaluationReport, fit_estimator, walk_forward_zoo
+from crypto_assets.ml.walkforward import (
+    EvaluationReport,
+    fit_estimator,
+    summarise,
+    walk_forward_zoo,
+)
 
 MAX_ECE = 0.10
 ENSEMBLE = "ensemble"
+NESTED = "nested selection"
 FIGURES = ["rank_ic_mean", "rank_ic_ir", "momentum_rank_ic_mean", "ece", "brier"]
 
 
@@ -88,12 +100,84 @@ def select_family(reports: dict[str, EvaluationReport], max_ece: float = MAX_ECE
     return Selection(best, reason, True)
 
 
+def _known_ic(oof: pd.DataFrame, column: str = "score") -> float:
+    if oof.empty:
+        return math.nan
+    return float(metrics.rank_ic(oof[column], oof["y_return"].to_numpy(float), oof["date"]))
+
+
+def nested_selection(
+    reports: dict[str, EvaluationReport], horizon: Horizon, config: TrainConfig, default: str
+) -> EvaluationReport | None:
+    """The selection rule replayed before each test block on what was known then.
+
+    For block k every candidate's out-of-fold predictions of the earlier blocks whose outcome
+    was known at k's first date (``label_end`` <= it: a 30d label of the block before is still
+    open for 30 days) are scored; the candidate with the highest rank IC among those above 0
+    and above plain momentum there is used for block k, ``default`` (the first family) while
+    there is no such evidence. Calibration is each candidate's own, fitted on earlier blocks
+    only, so the result is as out of sample as each family's own figures. None with fewer than
+    two candidates (nothing to select)."""
+    if len(reports) < 2 or default not in reports:
+        return None
+    oofs = {name: report.oof for name, report in reports.items()}
+    blocks = sorted(int(k) for k in oofs[default]["fold"].unique())
+    parts, choices = [], []
+    for k in blocks:
+        start = oofs[default].loc[oofs[default]["fold"] == k, "date"].min()
+        board = {}
+        for name, oof in oofs.items():
+            known = oof[(oof["fold"] < k) & (oof["label_end"] <= start)]
+            ic = _known_ic(known)
+            momentum = _known_ic(known, "momentum") if "momentum" in known else math.nan
+            if math.isfinite(ic) and ic > 0 and not (math.isfinite(momentum) and ic <= momentum):
+                board[name] = ic
+        chosen = max(board, key=lambda n: board[n]) if board else default
+        parts.append(oofs[chosen][oofs[chosen]["fold"] == k])
+        choices.append(
+            {
+                "fold": k,
+                "test_start": start,
+                "chosen": chosen,
+                "known_rank_ic": {n: round(v, 4) for n, v in board.items()},
+            }
+        )
+    oof = pd.concat(parts, ignore_index=True)
+    overall = summarise(oof, horizon, config.confidence_threshold, oof.get("momentum"))
+    overall["n_folds"] = len(blocks)
+    singles = [r for n, r in reports.items() if n != ENSEMBLE]
+    return EvaluationReport(
+        horizon.name,
+        choices,
+        overall,
+        oof,
+        family=NESTED,
+        seconds=sum(r.seconds for r in singles),
+        cpu_seconds=sum(r.cpu_seconds for r in singles),
+        device=reports[default].device,
+    )
+
+
 @dataclass
 class ZooResult:
     horizon: str
     reports: dict[str, EvaluationReport]  # single families, then "ensemble" when judged
     selection: Selection
     max_ece: float = MAX_ECE  # the checks' calibration bound (TrainConfig.max_ece)
+    nested: EvaluationReport | None = None  # nested_selection (two candidates or more)
+
+    def nested_figures(self) -> dict[str, Any] | None:
+        """The nested selection's out-of-sample figures and its choice per block (the
+        backtest's ``nested_selection``); None with a single candidate."""
+        if self.nested is None:
+            return None
+        return {
+            **{key: _number(self.nested.overall.get(key)) for key in FIGURES},
+            "choices": [
+                {**c, "test_start": pd.Timestamp(c["test_start"]).isoformat()}
+                for c in self.nested.folds
+            ],
+        }
 
     @property
     def selected(self) -> EvaluationReport:
@@ -166,7 +250,8 @@ def evaluate_zoo(dataset: Dataset, config: TrainConfig | None = None) -> ZooResu
             f"{config.zoo_max_rows} (each of {', '.join(listed[1:])} would cost about as much)"
         )
         selection = Selection(selection.family, selection.reason + note, selection.passed)
-    return ZooResult(dataset.horizon.name, reports, selection, config.max_ece)
+    nested = nested_selection(reports, dataset.horizon, config, next(iter(reports)))
+    return ZooResult(dataset.horizon.name, reports, selection, config.max_ece, nested)
 
 
 def train_selected(

@@ -29,6 +29,7 @@ HORIZON_KEYS = {
     "models",  # added by the model zoo: each family's figures, the selected one and why
     "selected",
     "selection_reason",
+    "nested_selection",  # the selection replayed on what was known before each block
 }
 
 
@@ -57,6 +58,10 @@ def test_backtest_json_on_a_daily_only_snapshot(tmp_path: Path, monkeypatch) -> 
     assert set(models) == {"lightgbm", "xgboost", "ensemble"}
     assert payload["horizons"]["7d"]["selected"] in models
     assert all(m["device"] == "cpu" and m["fit_seconds"] > 0 for m in models.values())
+    nested = payload["horizons"]["7d"]["nested_selection"]
+    assert len(nested["choices"]) == payload["horizons"]["7d"]["n_folds"]
+    assert nested["choices"][0]["chosen"] == "lightgbm"  # no evidence before the first block
+    assert {c["chosen"] for c in nested["choices"]} <= set(models)
     assert "hourly" in payload["skipped"]["1h"]
 
 

@@ -18,9 +18,11 @@ from crypto_assets.ml.model import HorizonModel
 from crypto_assets.ml.tracking import latest_with_context
 from crypto_assets.ml.walkforward import EvaluationReport
 from crypto_assets.ml.zoo import (
+    NESTED,
     ZooResult,
     check_problems,
     evaluate_zoo,
+    nested_selection,
     select_family,
     train_selected,
 )
@@ -168,16 +170,20 @@ def test_settings_choose_the_families_and_the_search_per_profile(tmp_path) -> No
     horizon = HORIZONS["7d"]
     live = isolated_settings(tmp_path, model_families=None, model_tuning_seconds=None)
     demo = isolated_settings(tmp_path, profile="demo", model_families=None)
-    # the measured configuration by default in every profile; the zoo is opt-in
-    assert live.model_families == ["lightgbm"] and live.model_tuning_seconds == 0
-    assert demo.model_families == ["lightgbm"] and demo.model_tuning_seconds == 0
+    # LightGBM alone by default in every profile (the zoo is opt-in); Optuna on by default
+    # for the daily horizons within 15 s each, off for the hourly ones
+    assert live.model_families == ["lightgbm"] and live.model_tuning_seconds is None
+    assert demo.model_families == ["lightgbm"]
     live_config = TrainConfig.from_settings(PipelineSettings.from_settings(live))
     assert live_config.families_for(horizon) == ["lightgbm"]
-    assert live_config.tuning_budget(horizon) == 0.0
+    assert live_config.tuning_budget(horizon) == 15.0
+    assert live_config.tuning_budget(HORIZONS["30d"]) == 15.0
+    assert live_config.tuning_budget(HORIZONS["1h"]) == 0.0
     assert TrainConfig().families_for(horizon) == ["lightgbm"]
-    demo_config = TrainConfig.from_settings(PipelineSettings.from_settings(demo))
-    assert demo_config.families_for(horizon) == ["lightgbm"]
-    assert demo_config.tuning_budget(horizon) == 0.0
+    assert TrainConfig().tuning_budget(horizon) == 15.0
+    off = isolated_settings(tmp_path, model_tuning_seconds=0)
+    off_config = TrainConfig.from_settings(PipelineSettings.from_settings(off))
+    assert off_config.tuning_budget(horizon) == 0
     chosen = load_settings(
         _env_file=None, model_families="XGBoost, lightgbm", model_tuning_seconds=60
     )
@@ -189,3 +195,66 @@ def test_settings_choose_the_families_and_the_search_per_profile(tmp_path) -> No
     # the settings' families are the estimators' single families, every one of them
     assert list(MODEL_FAMILIES) == FAMILIES
     assert {make_estimator(f, {}, "cpu").family for f in MODEL_FAMILIES} == set(FAMILIES)
+
+
+def _block_oof(fold: int, start: str, sign: float, label_days: float) -> pd.DataFrame:
+    """Ten coins on three days of one block; ``sign`` +1 ranks them right, -1 wrong."""
+    rows = []
+    for day in pd.date_range(start, periods=3, freq="D", tz="UTC"):
+        for coin in range(10):
+            rows.append(
+                {
+                    "symbol": f"C{coin}/USD",
+                    "date": day,
+                    "fold": fold,
+                    "score": sign * coin,
+                    "y_return": coin / 100,
+                    "prob_calibrated": 0.5,
+                    "prob_estimate": 0.5,
+                    "prob_raw": 0.5,
+                    "label_end": day + pd.Timedelta(days=label_days),
+                }
+            )
+    return pd.DataFrame(rows)
+
+
+def _nested_reports(label_days: float) -> dict[str, EvaluationReport]:
+    # lightgbm ranks block 0 wrong and block 1 right; xgboost the other way round
+    def report(name: str, signs: tuple[float, float]) -> EvaluationReport:
+        oof = pd.concat(
+            [
+                _block_oof(0, "2024-01-01", signs[0], label_days),
+                _block_oof(1, "2024-02-01", signs[1], label_days),
+            ],
+            ignore_index=True,
+        )
+        return EvaluationReport("7d", [], {}, oof, family=name)
+
+    return {"lightgbm": report("lightgbm", (-1, 1)), "xgboost": report("xgboost", (1, -1))}
+
+
+def test_nested_selection_chooses_each_block_on_what_was_known_before_it() -> None:
+    config = small_config()
+    nested = nested_selection(_nested_reports(7), HORIZONS["7d"], config, "lightgbm")
+    assert nested is not None and nested.family == NESTED
+    assert [c["chosen"] for c in nested.folds] == ["lightgbm", "xgboost"]
+    assert nested.folds[1]["known_rank_ic"] == {"xgboost": 1.0}
+    # block 0 with the default (wrong), block 1 with the block-0 winner (wrong there): the
+    # replay shows what the rule earns, where picking on the judged folds would show +1
+    assert nested.overall["rank_ic_mean"] == pytest.approx(-1.0)
+    # outcomes still open at block 1's start are not evidence: the default stays
+    late = nested_selection(_nested_reports(40), HORIZONS["7d"], config, "lightgbm")
+    assert [c["chosen"] for c in late.folds] == ["lightgbm", "lightgbm"]
+    assert late.overall["rank_ic_mean"] == pytest.approx(0.0)
+    single = {"lightgbm": _nested_reports(7)["lightgbm"]}
+    assert nested_selection(single, HORIZONS["7d"], config, "lightgbm") is None
+
+
+def test_the_zoo_reports_its_nested_selection(zoo_7d: ZooResult) -> None:
+    figures = zoo_7d.nested_figures()
+    assert figures is not None and np.isfinite(figures["rank_ic_mean"])
+    choices = figures["choices"]
+    assert len(choices) == zoo_7d.reports["lightgbm"].n_folds
+    assert choices[0]["chosen"] == "lightgbm" and choices[0]["known_rank_ic"] == {}
+    assert {c["chosen"] for c in choices} <= set(zoo_7d.reports)
+    assert len(zoo_7d.nested.oof) == len(zoo_7d.reports["lightgbm"].oof)  # every row, once
