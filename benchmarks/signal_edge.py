@@ -34,7 +34,7 @@ import pandas as pd
 
 from crypto_assets.horizons import HORIZONS
 from crypto_assets.ml import metrics
-from crypto_assets.ml.backtest import _Frames, sanitized_snapshot
+from crypto_assets.ml.backtest import SnapshotFrames, sanitized_snapshot
 from crypto_assets.ml.config import TrainConfig
 from crypto_assets.ml.estimators import FAMILIES
 from crypto_assets.ml.estimators.lightgbm import LightGBMEstimator
@@ -117,7 +117,9 @@ def ic_on(oof: pd.DataFrame, dates: pd.Series | None = None) -> float:
     return metrics.rank_ic(frame["score"], frame["y_return"], frame["date"])
 
 
-def evaluate(frames: _Frames, horizon: str, overrides: dict[str, Any]) -> tuple[dict, pd.DataFrame]:
+def evaluate(
+    frames: SnapshotFrames, horizon: str, overrides: dict[str, Any]
+) -> tuple[dict, pd.DataFrame]:
     config = TrainConfig(**overrides)
     t0 = time.perf_counter()
     report = walk_forward_evaluate(frames.dataset(HORIZONS[horizon]), config)
@@ -141,7 +143,9 @@ def compare(
     snapshot: Path, label: str, ablations: bool, only: str | None = None
 ) -> list[dict[str, Any]]:
     rows = []
-    frames = _Frames(sanitized_snapshot(snapshot, lambda m: None), TrainConfig().round_trip_cost)
+    frames = SnapshotFrames(
+        sanitized_snapshot(snapshot, lambda m: None), TrainConfig().round_trip_cost
+    )
     daily = snapshot / "ohlcv_1d.parquet"
     for horizon, days in (("7d", 7), ("30d", 30)):
         base_ic, base = yardstick(daily, days)

@@ -96,9 +96,15 @@ class Settings(BaseSettings):
     # model_zoo_max_rows labelled rows a horizon runs the first family alone.
     model_families: Annotated[list[str], NoDecode] | None = None
     model_zoo_max_rows: int = 150_000
-    # Optuna's search per family and horizon, nested in every walk-forward fold, in seconds.
-    # Default: off (0), for the same reason; e.g. 15 turns it on.
+    # Optuna's search per family and horizon, nested in every walk-forward fold, in seconds,
+    # for every horizon. Unset: TrainConfig's budget per horizon (15 s for 7d and 30d, off for
+    # the hourly horizons, where one trial costs more than that); 0 turns it off everywhere.
     model_tuning_seconds: float | None = None
+    # A snapshot folder of OLDER daily candles from another source (e.g. written by
+    # `crypto-assets snapshot bootstrap`): the 7d/30d models also train on its rows dated before
+    # the first stored day, each row labelled with its source; never mixed into stored candles,
+    # never used for predictions. Unset: the stored history alone.
+    training_history_dir: Path | None = None
 
     # --- sentiment scorer (env CRYPTO_ASSETS_SENTIMENT_*) ---------------------------------
     sentiment_hf_model: str | None = None  # a local HF classifier instead of the MLflow champion
@@ -246,8 +252,6 @@ class Settings(BaseSettings):
     def _profile_models(self) -> Settings:
         if self.model_families is None:
             self.model_families = ["lightgbm"]
-        if self.model_tuning_seconds is None:
-            self.model_tuning_seconds = 0.0
         return self
 
     @field_validator("model_families", mode="before")
@@ -305,6 +309,7 @@ class Settings(BaseSettings):
         "snapshot_dir",
         "alert_state_path",
         "log_dir",
+        "training_history_dir",
         mode="before",
     )
     @classmethod
@@ -502,6 +507,13 @@ _RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "model_tuning_seconds": (
         lambda v: v is None or (math.isfinite(v) and 0 <= v <= 86_400),
         "unset or seconds from 0 (off) to 86400",
+    ),
+    "training_history_dir": (
+        lambda v: (
+            v is None or any((Path(v) / f"ohlcv_{t}.parquet").is_file() for t in ("1d", "1h"))
+        ),
+        "unset or a snapshot folder (ohlcv_1d.parquet, or ohlcv_1h.parquet resampled to days), "
+        "e.g. from `snapshot bootstrap`",
     ),
     "sentiment_hf_model": (_blank_free, "unset or a local Hugging Face model id or folder"),
     "sentiment_label_map": (

@@ -69,6 +69,36 @@ def build_dataset(
     return Dataset(horizon, names, frame, momentum if momentum in names else None)
 
 
+def with_history(dataset: Dataset, history: Dataset, source: str) -> tuple[Dataset, dict]:
+    """``dataset`` with older training rows from another source's candles, and what was added.
+
+    Only ``history`` rows dated before ``dataset``'s first date are used, so every date's
+    cross-section (and so every rank target) comes from one source, and a coin-day is never
+    taken from two. Features the history lacks (text, on-chain: stored only for the product's
+    own days) stay missing on its rows, which the tree models handle. Every row carries
+    ``source`` (``"stored"`` or ``source``); the labels of the last history rows may end inside
+    the stored span, which the walk-forward purges like any other label."""
+    own = dataset.labelled.assign(source="stored")
+    if own.empty:
+        return dataset, {"source": source, "rows": 0, "reason": "no stored rows"}
+    first = own["date"].min()
+    older = history.labelled[history.labelled["date"] < first]
+    info: dict = {"source": source, "rows": len(older), "before": first.isoformat()}
+    if older.empty:
+        info["reason"] = f"the history has no rows before the first stored day {first:%Y-%m-%d}"
+        return Dataset(dataset.horizon, dataset.features, own, dataset.momentum_column), info
+    older = older.reindex(columns=[*KEY, *dataset.features, "y_return", "label_end"])
+    frame = pd.concat([older.assign(source=source), own], ignore_index=True)
+    frame = frame.sort_values(["date", "symbol"], kind="stable").reset_index(drop=True)
+    info.update(
+        coins=int(older["symbol"].nunique()),
+        start=older["date"].min().isoformat(),
+        end=older["date"].max().isoformat(),
+        missing_features=sorted(set(dataset.features) - set(history.features)),
+    )
+    return Dataset(dataset.horizon, dataset.features, frame, dataset.momentum_column), info
+
+
 def add_targets(frame: pd.DataFrame) -> pd.DataFrame:
     """``frame`` with the estimator targets (see ``ml.estimators.base``) from ``y_return``:
     ``y_rank`` (percentile rank among the coins of the same date), ``y_up`` (net return > 0)."""

@@ -145,7 +145,7 @@ def onchain_report(
 ) -> dict[str, Any]:
     """The backtest's on-chain section: coverage per timeframe, and per horizon the comparison
     where the recorded network metrics overlap the snapshot (skipped with the reason where
-    not). ``frames``: the backtest's features/labels per timeframe (``backtest._Frames``)."""
+    not). ``frames``: the backtest's features/labels per timeframe (``backtest.SnapshotFrames``)."""
     from crypto_assets.features.pipeline import feature_names
 
     network = recorded_network(onchain_dir)

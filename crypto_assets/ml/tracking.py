@@ -337,6 +337,15 @@ def train_and_register(
                 "n_features": len(dataset.features),
             }
         )
+        if "source" in labelled:  # older rows of another source (``ml.dataset.with_history``)
+            counts = labelled.groupby("source")["date"].agg(["size", "min", "max"])
+            mlflow.log_param(
+                "rows_by_source",
+                "; ".join(
+                    f"{name}: {r['size']} rows {r['min']:%Y-%m-%d}..{r['max']:%Y-%m-%d}"
+                    for name, r in counts.iterrows()
+                ),
+            )
         sample, rows = latest_with_context(labelled, model.context_bars)
         return Trained(zoo, model, sample[["symbol", "date", *dataset.features]], rows)
 

@@ -36,6 +36,7 @@ class PipelineSettings(dg.ConfigurableResource):
     model_families: list[str] = Field(default_factory=lambda: ["lightgbm", "xgboost", "rnn"])
     model_zoo_max_rows: int = 150_000
     model_tuning_seconds: float | None = None  # None: TrainConfig's budget per horizon
+    training_history_dir: str | None = None  # older daily candles of another source (7d/30d)
     # --- sentiment scorer ---
     sentiment_hf_model: str | None = None
     sentiment_label_map: dict[str, str] | None = None
@@ -56,6 +57,9 @@ class PipelineSettings(dg.ConfigurableResource):
             model_families=list(settings.model_families or []),
             model_zoo_max_rows=settings.model_zoo_max_rows,
             model_tuning_seconds=settings.model_tuning_seconds,
+            training_history_dir=(
+                str(settings.training_history_dir) if settings.training_history_dir else None
+            ),
             sentiment_hf_model=settings.sentiment_hf_model,
             sentiment_label_map=settings.sentiment_label_map,
             sentiment_device=settings.sentiment_device,

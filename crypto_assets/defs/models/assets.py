@@ -7,8 +7,10 @@ family and the reason, and applies the rule that decides which version is in use
 its checks and beat the one in use). The metadata shows every family's figures and the choice.
 """
 
+import json
 import subprocess
 from collections.abc import Iterator
+from pathlib import Path
 
 import dagster as dg
 import pandas as pd
@@ -18,8 +20,9 @@ from crypto_assets.features.pipeline import feature_names
 from crypto_assets.frames import finite_floats, pin_dtypes, utc_columns
 from crypto_assets.horizons import HORIZONS, Horizon
 from crypto_assets.ml import tracking
+from crypto_assets.ml.backtest import SnapshotFrames, sanitized_snapshot
 from crypto_assets.ml.config import TrainConfig
-from crypto_assets.ml.dataset import Dataset, InsufficientDataError, build_dataset
+from crypto_assets.ml.dataset import Dataset, InsufficientDataError, build_dataset, with_history
 from crypto_assets.resources.mlflow_tracking import MlflowTracking
 from crypto_assets.resources.settings import PipelineSettings
 from crypto_assets.resources.storage import DuckDBStore
@@ -50,6 +53,38 @@ def _git_commit() -> str:
         ).stdout.strip()
     except (OSError, subprocess.SubprocessError):
         return "unknown"
+
+
+def history_source(directory: Path) -> str:
+    """What a training-history folder says it is: the exchange its SOURCE.json names (as
+    ``snapshot record`` / ``snapshot bootstrap`` write it), else the folder's name."""
+    try:
+        described = json.loads((directory / "SOURCE.json").read_text(encoding="utf-8"))
+        name = described.get("exchange") or described.get("source")
+    except (OSError, ValueError, AttributeError):
+        name = None
+    return str(name or directory.name)
+
+
+def dataset_with_history(
+    duckdb: DuckDBStore, horizon: Horizon, settings: PipelineSettings, added: dict
+) -> Dataset:
+    """The stored dataset, and for a daily horizon with ``training_history_dir`` set, the
+    older rows of that folder's candles (``ml.dataset.with_history``); ``added`` receives
+    what was added (the asset's metadata)."""
+    dataset = stored_dataset(duckdb, horizon)
+    if not settings.training_history_dir or horizon.timeframe != "1d":
+        return dataset
+    directory = Path(settings.training_history_dir)
+    frames = SnapshotFrames(sanitized_snapshot(directory), settings.round_trip_cost)
+    try:
+        history = frames.dataset(horizon)
+    except InsufficientDataError as exc:
+        added.update(source=history_source(directory), rows=0, reason=str(exc))
+        return dataset
+    combined, info = with_history(dataset, history, history_source(directory))
+    added.update(info, folder=str(directory))
+    return combined
 
 
 def stored_dataset(duckdb: DuckDBStore, horizon: Horizon) -> Dataset:
@@ -92,10 +127,11 @@ def models(
         **{k: v for k, v in context.run.tags.items() if k.startswith(FORWARDED_TAG_PREFIX)},
     }
     mlflow_tracking.configure()
+    added: dict = {}
     try:
         run = tracking.train_and_register(
             horizon.name,
-            lambda: stored_dataset(duckdb, horizon),
+            lambda: dataset_with_history(duckdb, horizon, settings, added),
             train_config,
             profile=settings.profile,
             experiment_id=mlflow_tracking.experiment_id(settings.signal_experiment()),
@@ -106,7 +142,10 @@ def models(
         context.log.warning(f"{horizon.name}: {exc}")
         yield from _skipped_model(horizon.name, str(exc))
         return
-    yield dg.Output(_fold_table(run), metadata=_metadata(run))
+    metadata = _metadata(run)
+    if added:
+        metadata["training_history"] = dg.MetadataValue.json(added)
+    yield dg.Output(_fold_table(run), metadata=metadata)
     yield dg.AssetCheckResult(
         check_name="skill_and_calibration",
         passed=run.passed,

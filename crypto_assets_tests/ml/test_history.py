@@ -1,0 +1,113 @@
+"""Older training rows from another source (``snapshot bootstrap``) added to the stored dataset:
+every date's cross-section from one source, each row labelled, nothing mixed into storage."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import duckdb
+import numpy as np
+import pandas as pd
+import pytest
+
+from crypto_assets.defs.models.assets import dataset_with_history, history_source
+from crypto_assets.features.labels import forward_returns
+from crypto_assets.features.pipeline import build_feature_frame
+from crypto_assets.horizons import HORIZONS
+from crypto_assets.ml.dataset import Dataset, InsufficientDataError, with_history
+from crypto_assets.ml.zoo import evaluate_zoo
+from crypto_assets.resources.settings import PipelineSettings
+from crypto_assets.resources.storage import DuckDBStore
+from crypto_assets.settings import SettingsError, load_settings
+from crypto_assets_tests.fixtures import cut_snapshot
+from crypto_assets_tests.ml.conftest import small_config
+
+CUT = pd.Timestamp("2024-05-01", tz="UTC")
+
+
+def _stored(dataset: Dataset) -> Dataset:
+    """The product's own rows from CUT on, with a feature only the product stores."""
+    own = dataset.labelled[dataset.labelled["date"] >= CUT].assign(text_sentiment_24h=0.1)
+    return Dataset(dataset.horizon, [*dataset.features, "text_sentiment_24h"], own, "ret_7d")
+
+
+def test_history_adds_only_older_days_each_row_labelled(dataset_7d: Dataset) -> None:
+    stored = _stored(dataset_7d)
+    combined, info = with_history(stored, dataset_7d, "binance")
+    frame = combined.labelled
+    older = dataset_7d.labelled[dataset_7d.labelled["date"] < CUT]
+    assert info["rows"] == len(older) > 1000 and info["coins"] == older["symbol"].nunique()
+    assert info["missing_features"] == ["text_sentiment_24h"]
+    assert (frame.loc[frame["date"] < CUT, "source"] == "binance").all()
+    assert (frame.loc[frame["date"] >= CUT, "source"] == "stored").all()
+    assert frame.groupby("date")["source"].nunique().max() == 1  # one source per cross-section
+    assert len(frame) == len(older) + len(stored.labelled)
+    assert frame.loc[frame["source"] == "binance", "text_sentiment_24h"].isna().all()
+    own = frame.loc[frame["source"] == "stored", list(stored.labelled.columns)]
+    pd.testing.assert_frame_equal(
+        own.reset_index(drop=True), stored.labelled.reset_index(drop=True)
+    )
+    assert frame["date"].is_monotonic_increasing and combined.features == stored.features
+
+
+def test_history_without_older_days_adds_nothing(dataset_7d: Dataset) -> None:
+    stored = _stored(dataset_7d)
+    later = Dataset(dataset_7d.horizon, dataset_7d.features, stored.labelled.copy())
+    combined, info = with_history(stored, later, "binance")
+    assert info["rows"] == 0 and "no rows before the first stored day 2024-05-01" in info["reason"]
+    assert len(combined.labelled) == len(stored.labelled)
+
+
+def test_the_walk_forward_tests_on_the_older_days_too(dataset_7d: Dataset) -> None:
+    stored = _stored(dataset_7d)
+    combined, _ = with_history(stored, dataset_7d, "binance")
+    config = small_config(min_train_days={"7d": 40})
+    alone = evaluate_zoo(stored, config).selected
+    deeper = evaluate_zoo(combined, config).selected
+    assert deeper.overall["test_start"] < CUT <= alone.overall["test_start"]
+    assert deeper.overall["n_predictions"] > alone.overall["n_predictions"]
+    assert np.isfinite(deeper.overall["rank_ic_mean"])
+
+
+def _store(db: Path, candles: pd.DataFrame) -> DuckDBStore:
+    """feature_table and labels of the daily candles, as the pipeline stores them."""
+    features = build_feature_frame(candles, "1d").assign(timeframe="1d")
+    labels = forward_returns(candles, "1d", round_trip_cost=0.004).assign(timeframe="1d")
+    with duckdb.connect(str(db)) as conn:
+        conn.execute("create schema if not exists crypto")
+        for name, frame in (("feature_table", features), ("labels", labels)):
+            conn.register("frame", frame)
+            conn.execute(f"create table crypto.{name} as select * from frame")
+            conn.unregister("frame")
+    return DuckDBStore(database=str(db))
+
+
+def test_the_models_asset_reads_a_bootstrap_folder(tmp_path: Path, daily_40) -> None:
+    history_dir = cut_snapshot(
+        tmp_path / "boot", 12, "2024-01-01", "2024-05-01", timeframes=("1d",)
+    )
+    (history_dir / "SOURCE.json").write_text(json.dumps({"exchange": "binance (live)"}))
+    symbols = sorted(daily_40["symbol"].unique())[:12]
+    own = daily_40[daily_40["symbol"].isin(symbols) & (daily_40["date"] >= CUT)]
+    store = _store(tmp_path / "store.duckdb", own)
+    settings = PipelineSettings(data_dir=str(tmp_path), training_history_dir=str(history_dir))
+    added: dict = {}
+    dataset = dataset_with_history(store, HORIZONS["7d"], settings, added)
+    assert added["source"] == "binance (live)" == history_source(history_dir)
+    assert added["rows"] > 0 and added["end"] < CUT.isoformat()
+    assert set(dataset.labelled["source"]) == {"binance (live)", "stored"}
+    hourly: dict = {}  # an hourly horizon never takes the daily history in place of its own
+    with pytest.raises(InsufficientDataError, match="no stored 1h features"):
+        dataset_with_history(store, HORIZONS["24h"], settings, hourly)
+    assert hourly == {}
+    assert history_source(tmp_path) == tmp_path.name  # no SOURCE.json: the folder's name
+
+
+def test_the_setting_needs_a_daily_snapshot_folder(tmp_path: Path) -> None:
+    with pytest.raises(SettingsError, match="TRAINING_HISTORY_DIR"):
+        load_settings(_env_file=None, training_history_dir=str(tmp_path))
+    cut_snapshot(tmp_path / "ok", 3, "2024-01-01", "2024-02-01", timeframes=("1d",))
+    settings = load_settings(_env_file=None, training_history_dir=str(tmp_path / "ok"))
+    resource = PipelineSettings.from_settings(settings)
+    assert resource.training_history_dir == str(tmp_path / "ok")
