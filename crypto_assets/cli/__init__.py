@@ -15,6 +15,7 @@ import logging
 import os
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pandas as pd
 import typer
@@ -26,6 +27,9 @@ from crypto_assets.cli.errors import FAILED, USAGE, WARNINGS, cli_settings, err,
 from crypto_assets.cli.ops import ops_app
 from crypto_assets.cli.sentiment import sentiment_app
 from crypto_assets.settings import DEFAULT_SNAPSHOT_DIR, Settings
+
+if TYPE_CHECKING:  # imported where used: the command line starts without ccxt
+    from crypto_assets.resources.market_source import ExchangeResource
 
 app = typer.Typer(
     help="crypto_assets: rank crypto coins by their chance to grow fast.",
@@ -254,20 +258,27 @@ def run(
 
     settings = cli_settings(source="live")
     _quiet_dagster()
-    source_log = logging.getLogger("crypto_assets.resources")
-    level = source_log.level
-    source_log.setLevel(logging.CRITICAL)  # the one line below says it all
     try:
-        ExchangeResource(exchange_id=settings.exchange_id, max_retries=1).fetch_markets()
+        _market_list(ExchangeResource(exchange_id=settings.exchange_id, max_retries=1))
     except SourceUnavailable as exc:
         _fail(str(exc))
-    finally:
-        source_log.setLevel(level)
     last = pd.Timestamp.now(tz="UTC").normalize() - pd.Timedelta(days=1)
     first, notes = _first_day(last, days, settings.history_start)
     universe = {"max_symbols": max_symbols} if max_symbols else None
     config = {"ops": {"exchange_markets": {"config": universe}}} if universe else None
     _run_graph(settings, first, last, run_config=config, notes=notes)
+
+
+def _market_list(source: ExchangeResource) -> pd.DataFrame:
+    """The exchange's market list, its retry warnings muted: if it cannot be reached, the
+    caller's one error line says it all."""
+    source_log = logging.getLogger("crypto_assets.resources")
+    level = source_log.level
+    source_log.setLevel(logging.CRITICAL)
+    try:
+        return source.fetch_markets()
+    finally:
+        source_log.setLevel(level)
 
 
 def _first_day(
@@ -486,6 +497,7 @@ def snapshot_bootstrap(
         exchange_id=exchange, api_url=api_url, market_types=["spot"], ohlcv_limit=page, **network
     )
     try:
+        _market_list(source)  # unreachable: one line, before anything is written
         info = bootstrap_history(
             source,
             exchange,
@@ -527,7 +539,7 @@ def _bootstrap_bases(
             _fail("--bases names no coin", USAGE)
         return chosen, "--bases"
     try:
-        markets = ExchangeResource(exchange_id=settings.exchange_id, **network).fetch_markets()
+        markets = _market_list(ExchangeResource(exchange_id=settings.exchange_id, **network))
     except SourceUnavailable as exc:
         _fail(f"{exc}; or pass --bases BTC,ETH,... to bootstrap without it")
     chosen = universe_bases(markets, settings.quote_currencies)
