@@ -15,6 +15,7 @@ import logging
 import os
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pandas as pd
 import typer
@@ -26,6 +27,9 @@ from crypto_assets.cli.errors import FAILED, USAGE, WARNINGS, cli_settings, err,
 from crypto_assets.cli.ops import ops_app
 from crypto_assets.cli.sentiment import sentiment_app
 from crypto_assets.settings import DEFAULT_SNAPSHOT_DIR, Settings
+
+if TYPE_CHECKING:  # imported where used: the command line starts without ccxt
+    from crypto_assets.resources.market_source import ExchangeResource
 
 app = typer.Typer(
     help="crypto_assets: rank crypto coins by their chance to grow fast.",
@@ -254,20 +258,27 @@ def run(
 
     settings = cli_settings(source="live")
     _quiet_dagster()
-    source_log = logging.getLogger("crypto_assets.resources")
-    level = source_log.level
-    source_log.setLevel(logging.CRITICAL)  # the one line below says it all
     try:
-        ExchangeResource(exchange_id=settings.exchange_id, max_retries=1).fetch_markets()
+        _market_list(ExchangeResource(exchange_id=settings.exchange_id, max_retries=1))
     except SourceUnavailable as exc:
         _fail(str(exc))
-    finally:
-        source_log.setLevel(level)
     last = pd.Timestamp.now(tz="UTC").normalize() - pd.Timedelta(days=1)
     first, notes = _first_day(last, days, settings.history_start)
     universe = {"max_symbols": max_symbols} if max_symbols else None
     config = {"ops": {"exchange_markets": {"config": universe}}} if universe else None
     _run_graph(settings, first, last, run_config=config, notes=notes)
+
+
+def _market_list(source: ExchangeResource) -> pd.DataFrame:
+    """The exchange's market list, its retry warnings muted: if it cannot be reached, the
+    caller's one error line says it all."""
+    source_log = logging.getLogger("crypto_assets.resources")
+    level = source_log.level
+    source_log.setLevel(logging.CRITICAL)
+    try:
+        return source.fetch_markets()
+    finally:
+        source_log.setLevel(level)
 
 
 def _first_day(
@@ -437,6 +448,103 @@ def snapshot_record(
     except (SourceUnavailable, FileExistsError, NotADirectoryError, ValueError) as exc:
         _fail(str(exc))
     out.print_json(json.dumps(info, default=str))
+
+
+@snapshot_app.command("bootstrap")
+def snapshot_bootstrap(
+    directory: Path = typer.Argument(..., help="Empty directory for the daily-only snapshot."),
+    exchange: str = typer.Option("binance", help="ccxt exchange with deep daily history."),
+    quote: str = typer.Option("USDT", help="Quote currency on that exchange."),
+    since: str = typer.Option("2017-01-01", help="First day to fetch (UTC)."),
+    bases: str | None = typer.Option(
+        None,
+        help="Comma-separated base coins, e.g. BTC,ETH (default: the bases of the product's "
+        "Kraken universe, read from the live Kraken market list).",
+    ),
+    max_symbols: int | None = typer.Option(None, min=1, help="Cap the number of coins."),
+    overwrite: bool = typer.Option(False, help="Allow writing into a non-empty directory."),
+    api_url: str | None = typer.Option(
+        None, help="REST base URL of that exchange (a mirror or a local replay server)."
+    ),
+) -> None:
+    """Years of daily candles for the product's base coins from another exchange (Kraken's API
+    serves 720), written as their own snapshot folder labelled with that exchange, never mixed
+    with Kraken's candles; train or backtest on it with `--snapshot DIRECTORY`. Exit 3 when
+    coins are not listed there or failed to fetch."""
+    from crypto_assets.market.bootstrap import BootstrapError, bootstrap_history
+    from crypto_assets.market.snapshot_record import checked_out_dir
+    from crypto_assets.market.source import SourceUnavailable
+    from crypto_assets.resources.market_source import ExchangeResource, max_ohlcv_limit
+
+    settings = cli_settings()
+    try:
+        page = max_ohlcv_limit(exchange)
+        start = pd.Timestamp(since, tz="UTC")
+        checked_out_dir(directory, overwrite)
+    except FileExistsError:
+        _fail(f"{directory} is not empty: pass --overwrite to replace the snapshot", USAGE)
+    except (ValueError, NotADirectoryError) as exc:
+        _fail(str(exc), USAGE)
+    if exchange == settings.exchange_id:
+        _fail(f"--exchange {exchange} is the product's own exchange: use `snapshot record`", USAGE)
+    network = {
+        "max_concurrency": settings.max_concurrency,
+        "timeout_ms": settings.request_timeout_ms,
+        "max_retries": settings.max_retries,
+    }
+    chosen, bases_from = _bootstrap_bases(settings, bases, network)
+    source = ExchangeResource(
+        exchange_id=exchange, api_url=api_url, market_types=["spot"], ohlcv_limit=page, **network
+    )
+    try:
+        _market_list(source)  # unreachable: one line, before anything is written
+        info = bootstrap_history(
+            source,
+            exchange,
+            directory,
+            chosen,
+            bases_from=bases_from,
+            quote=quote,
+            since=start,
+            max_symbols=max_symbols,
+            overwrite=overwrite,
+        )
+    except (SourceUnavailable, BootstrapError) as exc:
+        _fail(str(exc))
+    out.print_json(json.dumps(info, default=str))
+    rows = info["timeframes"]["1d"]["rows"]
+    err.print(f"{rows} daily candles of {len(info['symbols'])} coins from {exchange}: {directory}")
+    if info["not_listed"]:
+        names = _listed([row["base"] for row in info["not_listed"]])
+        err.print(f"[yellow]not on {exchange} as BASE/{quote.upper()}:[/] {escape(names)}")
+    if info["failures"]:
+        names = _listed([f"{row['symbol']} ({row['error_type']})" for row in info["failures"]])
+        err.print(f"[yellow]failed to fetch:[/] {escape(names)}")
+    if info["not_listed"] or info["failures"]:
+        raise typer.Exit(WARNINGS)
+
+
+def _bootstrap_bases(
+    settings: Settings, bases: str | None, network: dict[str, int]
+) -> tuple[list[str], str]:
+    """The bases a bootstrap asks for and where they came from: ``--bases``, or the bases of
+    the product's universe on its own exchange (its live market list; one line if offline)."""
+    from crypto_assets.market.bootstrap import universe_bases
+    from crypto_assets.market.source import SourceUnavailable
+    from crypto_assets.resources.market_source import ExchangeResource
+
+    if bases is not None:
+        chosen = [b.strip().upper() for b in bases.split(",") if b.strip()]
+        if not chosen:
+            _fail("--bases names no coin", USAGE)
+        return chosen, "--bases"
+    try:
+        markets = _market_list(ExchangeResource(exchange_id=settings.exchange_id, **network))
+    except SourceUnavailable as exc:
+        _fail(f"{exc}; or pass --bases BTC,ETH,... to bootstrap without it")
+    chosen = universe_bases(markets, settings.quote_currencies)
+    quotes = "/".join(settings.quote_currencies)
+    return chosen, f"{settings.exchange_id} universe ({quotes} spot markets, {len(chosen)} bases)"
 
 
 @app.command()

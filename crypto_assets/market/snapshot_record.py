@@ -42,7 +42,7 @@ def _write_atomic(target: Path, write: Any) -> None:
         tmp.unlink(missing_ok=True)
 
 
-def _fetch_candles(
+def fetch_candles(
     source: MarketSource,
     symbols: list[str],
     timeframes: Sequence[str],
@@ -97,11 +97,7 @@ def record_snapshot(
         )
     if limit_symbols is not None and limit_symbols < 1:
         raise ValueError("limit_symbols must be >= 1")
-    out = Path(out_dir).expanduser().resolve()
-    if out.exists() and not out.is_dir():
-        raise NotADirectoryError(f"{out} exists and is not a directory")
-    if out.exists() and any(out.iterdir()) and not overwrite:
-        raise FileExistsError(f"{out} is not empty: pass overwrite=True to replace the snapshot")
+    out = checked_out_dir(out_dir, overwrite)
 
     markets = source.fetch_markets()
     universe = filter_universe(markets, list(quotes), symbols_allow=symbols_allow)
@@ -111,7 +107,39 @@ def record_snapshot(
     if stop is None:
         raise ValueError("the source listed no markets and no end was given")
 
-    candles, report, requests = _fetch_candles(source, symbols, timeframes, start, stop)
+    candles, report, requests = fetch_candles(source, symbols, timeframes, start, stop)
+    summary = {
+        "exchange": source.describe(),
+        "fetched_at": fetched_at.isoformat() if fetched_at is not None else None,
+        "quotes": list(quotes),
+        "symbols": symbols,
+        "requests": requests,
+        **report,
+    }
+    return write_snapshot(out, candles, markets, summary, overwrite)
+
+
+def checked_out_dir(out_dir: Path | str, overwrite: bool) -> Path:
+    """The resolved output folder, refused before any request is made when it is a file or
+    (without ``overwrite``) not empty: a recording never writes over another one unasked."""
+    out = Path(out_dir).expanduser().resolve()
+    if out.exists() and not out.is_dir():
+        raise NotADirectoryError(f"{out} exists and is not a directory")
+    if out.exists() and any(out.iterdir()) and not overwrite:
+        raise FileExistsError(f"{out} is not empty: pass overwrite=True to replace the snapshot")
+    return out
+
+
+def write_snapshot(
+    out: Path,
+    candles: dict[str, pd.DataFrame],
+    markets: pd.DataFrame,
+    summary: dict[str, Any],
+    overwrite: bool,
+) -> dict[str, Any]:
+    """Write the candle files, ``markets.parquet`` and ``SOURCE.json`` (``summary`` plus the
+    list of files), each atomically; with ``overwrite``, first remove the files an older
+    recording left (only those). Returns the summary as written."""
     out.mkdir(parents=True, exist_ok=True)
     if overwrite:
         for name in OWNED_FILES:  # stale files of an older recording, never anything else
@@ -125,15 +153,7 @@ def record_snapshot(
         files.append(target.name)
     _write_atomic(_inside(out, "markets.parquet"), lambda p: markets.to_parquet(p, index=False))
     files.append("markets.parquet")
-    summary = {
-        "exchange": source.describe(),
-        "fetched_at": fetched_at.isoformat() if fetched_at is not None else None,
-        "quotes": list(quotes),
-        "symbols": symbols,
-        "requests": requests,
-        "files": files,
-        **report,
-    }
+    summary = {**summary, "files": files}
     text = json.dumps(summary, indent=2, default=str)
     _write_atomic(_inside(out, "SOURCE.json"), lambda p: p.write_text(text, encoding="utf-8"))
     return summary

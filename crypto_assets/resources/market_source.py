@@ -16,6 +16,7 @@ import time
 from collections.abc import Awaitable, Callable, Coroutine
 from pathlib import Path
 from typing import Any, TypeVar
+from urllib.parse import urlsplit, urlunsplit
 
 import ccxt
 import ccxt.async_support as ccxt_async
@@ -61,6 +62,29 @@ def _run_sync(factory: Callable[[], Coroutine[Any, Any, T]]) -> T:
         return asyncio.run(factory())
     with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
         return pool.submit(lambda: asyncio.run(factory())).result()
+
+
+def _rebase(urls: Any, base: str) -> Any:
+    """ccxt's ``urls["api"]`` with every URL's scheme and host replaced by ``base``'s, each path
+    kept: Kraken's ``https://api.kraken.com`` becomes ``base``, Binance's
+    ``https://api.binance.com/api/v3`` becomes ``base/api/v3``, so a local replay server answers
+    the exchange's real paths."""
+    if isinstance(urls, dict):
+        return {key: _rebase(value, base) for key, value in urls.items()}
+    if not isinstance(urls, str):
+        return urls
+    to, parts = urlsplit(base.rstrip("/")), urlsplit(urls)
+    return urlunsplit((to.scheme, to.netloc, to.path + parts.path, parts.query, parts.fragment))
+
+
+def max_ohlcv_limit(exchange_id: str) -> int | None:
+    """The most spot candles one OHLCV request may ask for, as ccxt documents the exchange
+    (``features``; Binance 1000, Kraken 720); None when ccxt does not say. Offline."""
+    if exchange_id not in ccxt.exchanges:
+        raise ValueError(f"unknown ccxt exchange id {exchange_id!r}")
+    features = getattr(ccxt, exchange_id)().features or {}
+    limit = ((features.get("spot") or {}).get("fetchOHLCV") or {}).get("limit")
+    return int(limit) if isinstance(limit, int) and limit > 0 else None
 
 
 def _window_filter(
@@ -136,6 +160,11 @@ class ExchangeResource(ConfigurableResource):
     backoff_base_s: float = 1.0
     rate_limit_ms: int | None = None  # None: ccxt's default (Kraken: 1000 ms)
     frozen_clock: str | None = None  # ISO time (tests / replay); None: real UTC now
+    # ccxt's options["fetchMarkets"]["types"] where the exchange has it (Binance, Bybit, OKX...),
+    # e.g. ["spot"]: Binance's default also loads its futures listings (other hosts, more
+    # requests); None, or an exchange without that option: ccxt's default
+    market_types: list[str] | None = None
+    ohlcv_limit: int | None = None  # candles asked per OHLCV request; None: ccxt's default
 
     _markets_cache: dict[str, Any] | None = PrivateAttr(default=None)
     _currencies_cache: dict[str, Any] | None = PrivateAttr(default=None)
@@ -155,14 +184,11 @@ class ExchangeResource(ConfigurableResource):
         if self.rate_limit_ms is not None:
             config["rateLimit"] = int(self.rate_limit_ms)
         exchange = _exchange_class(self.exchange_id)(config)
+        listing = exchange.options.get("fetchMarkets")
+        if self.market_types is not None and isinstance(listing, dict) and "types" in listing:
+            exchange.options["fetchMarkets"] = {**listing, "types": list(self.market_types)}
         if self.api_url:
-            base = self.api_url.rstrip("/")
-            api = exchange.urls.get("api")
-            # Kraken's sign() appends "/0/public/<Method>" to urls["api"]["public"]
-            if isinstance(api, dict):
-                exchange.urls["api"] = {k: base for k in api} | {"public": base, "private": base}
-            else:
-                exchange.urls["api"] = base
+            exchange.urls["api"] = _rebase(exchange.urls.get("api"), self.api_url)
         if self._markets_cache is not None:
             exchange.set_markets(self._markets_cache, self._currencies_cache)
         return exchange
@@ -321,12 +347,16 @@ class ExchangeResource(ConfigurableResource):
             return empty_candles()  # nothing complete to ask for: not even a request
         rows: dict[int, list[Any]] = {}
         cursor = lower_ms
+        # every page that counts moves the cursor at least one candle on: bounded by the window
+        pages = min(MAX_PAGES, (upper_ms - lower_ms) // step_ms + 2)
         try:
-            for _ in range(MAX_PAGES):
+            for _ in range(pages):
                 async with semaphore:
                     page = await self._call(
                         f"{self.exchange_id} OHLC {symbol} {timeframe}",
-                        lambda c=cursor: exchange.fetch_ohlcv(symbol, timeframe, since=c),
+                        lambda c=cursor: exchange.fetch_ohlcv(
+                            symbol, timeframe, since=c, limit=self.ohlcv_limit
+                        ),
                     )
                 newest = max(rows) if rows else None
                 fresh = [r for r in page if r and r[0] is not None and r[0] >= cursor]

@@ -94,7 +94,10 @@ def stored_dataset(duckdb: DuckDBStore, horizon: Horizon) -> Dataset:
     features = duckdb.read_table("feature_table", "timeframe = ?", [timeframe])
     labels = duckdb.read_table("labels", "timeframe = ?", [timeframe])
     if features.empty or labels.empty:
-        raise InsufficientDataError(f"{horizon.name}: no stored {timeframe} features or labels")
+        raise InsufficientDataError(
+            f"{horizon.name}: no stored {timeframe} features or labels (this model learns "
+            f"from {timeframe} candles; a daily-only snapshot has no hourly ones)"
+        )
     features = utc_columns(features, "date")
     labels = utc_columns(labels, "date", f"label_end_{horizon.name}")
     return build_dataset(features, labels, horizon, [n for n in names if n in features])
