@@ -35,6 +35,7 @@ from urllib.parse import parse_qs, urlsplit
 import numpy as np
 import pandas as pd
 
+from crypto_assets_tests.local_server import LocalServer
 from crypto_assets_tests.replay_server import DATA_DIR
 
 BINANCE_DAILY = DATA_DIR / "market" / "binance_2024" / "ohlcv_1d.parquet"
@@ -78,7 +79,7 @@ def _symbol_info(symbol: str, status: str) -> dict[str, Any]:
     }
 
 
-class BinanceReplayServer:
+class BinanceReplayServer(LocalServer):
     """Serve the recorded Binance daily candles on 127.0.0.1 (random port), Binance-style."""
 
     def __init__(
@@ -99,35 +100,12 @@ class BinanceReplayServer:
         self._info = [_symbol_info(s, "BREAK" if s in self.halted else "TRADING") for s in wanted]
         self._httpd: ThreadingHTTPServer | None = None
 
-    @property
-    def url(self) -> str:
-        if self._httpd is None:
-            raise RuntimeError("server not started")
-        host, port = self._httpd.server_address[:2]
-        return f"http://{host}:{port}"
-
     def count(self, path: str) -> int:
         with self._lock:
             return sum(1 for p, _, _ in self.requests if p == path)
 
-    def start(self) -> BinanceReplayServer:
-        handler = type("Handler", (_Handler,), {"replay": self})
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-        self._httpd.daemon_threads = True
-        threading.Thread(target=self._httpd.serve_forever, args=(0.05,), daemon=True).start()
-        return self
-
-    def stop(self) -> None:
-        if self._httpd is not None:
-            self._httpd.shutdown()
-            self._httpd.server_close()
-            self._httpd = None
-
-    def __enter__(self) -> BinanceReplayServer:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
+    def handler(self) -> type[BaseHTTPRequestHandler]:
+        return _Handler
 
     def answer(self, path: str, query: dict[str, list[str]]) -> tuple[int, Any]:
         """Status and JSON body for one request."""

@@ -61,6 +61,8 @@ from urllib.parse import parse_qs, urlsplit
 
 import pandas as pd
 
+from crypto_assets_tests.local_server import LocalServer
+
 DATA_DIR = Path(__file__).resolve().parent.parent.parent / "shared" / "data"
 KRAKEN_API_DIR = DATA_DIR / "kraken_api"
 KRAKEN_WS_BOOK = DATA_DIR / "orderbook" / "KRAKEN.ws.50.0"
@@ -153,7 +155,7 @@ def _hourly_rows(frame: pd.DataFrame) -> list[list[Any]]:
     ]
 
 
-class KrakenReplayServer:
+class KrakenReplayServer(LocalServer):
     """Serve recorded Kraken REST payloads on 127.0.0.1 (random port) from a daemon thread."""
 
     def __init__(
@@ -187,7 +189,6 @@ class KrakenReplayServer:
         if load_test_snapshot is not None:
             self._load_binance(Path(load_test_snapshot))
         self._httpd: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
 
     # ------------------------------------------------------------------ data
     def _load_ohlc(self) -> None:
@@ -225,32 +226,8 @@ class KrakenReplayServer:
         with self._lock:
             return sum(1 for r in self.requests if path is None or r.path == path)
 
-    @property
-    def url(self) -> str:
-        if self._httpd is None:
-            raise RuntimeError("server not started")
-        host, port = self._httpd.server_address[:2]
-        return f"http://{host}:{port}"
-
-    def start(self) -> KrakenReplayServer:
-        handler = type("Handler", (_Handler,), {"replay": self})
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-        self._httpd.daemon_threads = True
-        self._thread = threading.Thread(target=self._httpd.serve_forever, args=(0.05,), daemon=True)
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        if self._httpd is not None:
-            self._httpd.shutdown()
-            self._httpd.server_close()
-            self._httpd = None
-
-    def __enter__(self) -> KrakenReplayServer:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
+    def handler(self) -> type[BaseHTTPRequestHandler]:
+        return _Handler
 
     # ------------------------------------------------------------- responses
     def _next_fault(self, path: str) -> Fault | None:

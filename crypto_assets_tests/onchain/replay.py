@@ -37,6 +37,7 @@ from urllib.parse import parse_qs, urlsplit
 import pandas as pd
 
 from crypto_assets.settings import SHARED_DATA_DIR
+from crypto_assets_tests.local_server import LocalServer
 
 ONCHAIN_DIR = SHARED_DATA_DIR / "onchain"
 WHALE_FILE = ONCHAIN_DIR / "whale_alert_v1_transactions_2019-06-18.json"
@@ -78,7 +79,7 @@ def _one(query: dict[str, list[str]], name: str, default: str = "") -> str:
     return query.get(name, [default])[0]
 
 
-class OnchainReplayServer:
+class OnchainReplayServer(LocalServer):
     """Serve recorded on-chain payloads (and test-registered doc fixtures) on 127.0.0.1."""
 
     def __init__(self, whale_key: str = "test-whale-key", etherscan_key: str = "test-etherscan"):
@@ -116,30 +117,8 @@ class OnchainReplayServer:
         with self._lock:
             return sum(1 for r in self.requests if path is None or r.path.startswith(path))
 
-    @property
-    def url(self) -> str:
-        assert self._httpd is not None, "server not started"
-        host, port = self._httpd.server_address[:2]
-        return f"http://{host}:{port}"
-
-    def start(self) -> OnchainReplayServer:
-        handler = type("Handler", (_Handler,), {"replay": self})
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-        self._httpd.daemon_threads = True
-        threading.Thread(target=self._httpd.serve_forever, args=(0.05,), daemon=True).start()
-        return self
-
-    def stop(self) -> None:
-        if self._httpd is not None:
-            self._httpd.shutdown()
-            self._httpd.server_close()
-            self._httpd = None
-
-    def __enter__(self) -> OnchainReplayServer:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
+    def handler(self) -> type[BaseHTTPRequestHandler]:
+        return _Handler
 
     def _next_fault(self, path: str) -> Fault | None:
         with self._lock:
