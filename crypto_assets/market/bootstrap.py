@@ -6,7 +6,9 @@ are the other exchange's prices, so they are written as their own daily-only sna
 symbols named as that exchange names them (``BTC/USDT``), every row labelled with a ``source``
 column, and ``SOURCE.json`` saying the purpose, the exchange, the as-of time, the window and
 the base -> symbol mapping. Nothing reads that folder unless the user points ``--snapshot`` /
-``CRYPTO_ASSETS_SNAPSHOT_DIR`` at it, so it is never mixed with Kraken's candles.
+``CRYPTO_ASSETS_SNAPSHOT_DIR`` (the whole graph on it) or ``CRYPTO_ASSETS_TRAINING_HISTORY_DIR``
+(older training days for the 7d/30d models, ``ml.dataset.with_history``) at it, so it is never
+mixed with Kraken's candles.
 """
 
 from __future__ import annotations
@@ -114,8 +116,8 @@ def bootstrap_history(
         "symbols": symbols,
         "requests": requests,
         "note": (
-            f"daily candles of {exchange_id} only, never Kraken's: read only when --snapshot "
-            "or CRYPTO_ASSETS_SNAPSHOT_DIR names this folder"
+            f"daily candles of {exchange_id} only, never Kraken's: read only when --snapshot, "
+            "CRYPTO_ASSETS_SNAPSHOT_DIR or CRYPTO_ASSETS_TRAINING_HISTORY_DIR names this folder"
         ),
         **report,
     }
