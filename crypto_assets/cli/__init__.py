@@ -620,8 +620,9 @@ def _print_top(settings: Settings, as_json: bool = False, near: int = 0) -> None
         out.print(_coin_grid(table))
     if misses is not None:
         threshold = f"{settings.confidence_threshold:.0%}"
-        if misses.empty:
-            out.print(f"No coins below the {threshold} threshold to show.")
+        if misses.empty:  # with an empty list too, the reason says why (e.g. no 30d model)
+            why = f" ({escape(reason)})" if table.empty else ""
+            out.print(f"No coins below the {threshold} threshold to show{why}.", soft_wrap=True)
         else:
             out.print(
                 f"[bold]Near misses[/] (BELOW the {threshold} threshold, not recommendations):"

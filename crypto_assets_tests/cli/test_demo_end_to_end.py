@@ -310,6 +310,11 @@ def test_top_and_status_commands(cli_env: Settings) -> None:
     for coin in near["near_misses"]:
         assert coin["confidence_30d"] < cli_env.confidence_threshold
         assert coin["below_threshold_by"] > 0
+    text = runner.invoke(app, ["top", "--demo", "--near", "3"]).output
+    if "30d" not in in_use:  # no near misses either, and the line says why
+        assert "to show (no 30d predictions (no 30d model in use))." in text
+    else:
+        assert "BELOW the 80% threshold" in text
 
 
 def test_threshold_never_lowered(cli_env: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
