@@ -38,7 +38,7 @@ from crypto_assets.ml.zoo import NESTED, check_problems, evaluate_zoo
 from crypto_assets.settings import PROJECT_ROOT
 
 NO_TUNING = {"optuna_budget_s": {h: 0.0 for h in HORIZONS}}
-# The product's default is LightGBM alone (TrainConfig(), Optuna on for 7d/30d); the zoo is opt-in.
+# The product's default is LightGBM alone (TrainConfig(), Optuna on); the zoo is opt-in.
 ZOO = {
     "families": {h: ["lightgbm", "xgboost", "rnn"] for h in HORIZONS},
     "optuna_budget_s": {"1h": 10.0, "24h": 10.0, "7d": 15.0, "30d": 15.0},

@@ -97,8 +97,7 @@ class Settings(BaseSettings):
     model_families: Annotated[list[str], NoDecode] | None = None
     model_zoo_max_rows: int = 150_000
     # Optuna's search per family and horizon, nested in every walk-forward fold, in seconds,
-    # for every horizon. Unset: TrainConfig's budget per horizon (15 s for 7d and 30d, off for
-    # the hourly horizons, where one trial costs more than that); 0 turns it off everywhere.
+    # for every horizon. Unset: TrainConfig's budget per horizon (15 s each); 0 turns it off.
     model_tuning_seconds: float | None = None
     # A snapshot folder of OLDER daily candles from another source (e.g. written by
     # `crypto-assets snapshot bootstrap`): the 7d/30d models also train on its rows dated before

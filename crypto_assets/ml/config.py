@@ -37,11 +37,10 @@ def _default_families() -> dict[str, list[str]]:
 
 def _default_tuning_budget() -> dict[str, float]:
     # Seconds of Optuna search per family and horizon over a whole walk-forward and the final
-    # fit. On for the daily horizons, where a trial costs about a second and ~20 fit in the
-    # budget; off for the hourly ones, where one trial on ~500k rows costs more than the whole
-    # budget would buy (a user raises it with settings' ``model_tuning_seconds``). A search
-    # moves away from the defaults only on a gain above its split's noise (ml/tuning.py).
-    return {"1h": 0.0, "24h": 0.0, "7d": 15.0, "30d": 15.0}
+    # fit: ~20 trials fit in it on the daily horizons, a few on the (thinned) hourly training
+    # rows; settings' ``model_tuning_seconds`` raises or lowers it (0: off). A search moves
+    # away from the defaults only on a gain above its split's noise (ml/tuning.py).
+    return {"1h": 15.0, "24h": 15.0, "7d": 15.0, "30d": 15.0}
 
 
 def _default_seeds() -> dict[str, int]:

@@ -171,14 +171,14 @@ def test_settings_choose_the_families_and_the_search_per_profile(tmp_path) -> No
     live = isolated_settings(tmp_path, model_families=None, model_tuning_seconds=None)
     demo = isolated_settings(tmp_path, profile="demo", model_families=None)
     # LightGBM alone by default in every profile (the zoo is opt-in); Optuna on by default
-    # for the daily horizons within 15 s each, off for the hourly ones
+    # within 15 s per horizon
     assert live.model_families == ["lightgbm"] and live.model_tuning_seconds is None
     assert demo.model_families == ["lightgbm"]
     live_config = TrainConfig.from_settings(PipelineSettings.from_settings(live))
     assert live_config.families_for(horizon) == ["lightgbm"]
     assert live_config.tuning_budget(horizon) == 15.0
     assert live_config.tuning_budget(HORIZONS["30d"]) == 15.0
-    assert live_config.tuning_budget(HORIZONS["1h"]) == 0.0
+    assert live_config.tuning_budget(HORIZONS["1h"]) == 15.0
     assert TrainConfig().families_for(horizon) == ["lightgbm"]
     assert TrainConfig().tuning_budget(horizon) == 15.0
     off = isolated_settings(tmp_path, model_tuning_seconds=0)
