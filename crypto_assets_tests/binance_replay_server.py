@@ -35,7 +35,7 @@ from urllib.parse import parse_qs, urlsplit
 import numpy as np
 import pandas as pd
 
-from crypto_assets_tests.local_server import LocalServer
+from crypto_assets_tests.local_server import LocalServer, QuietHandler
 from crypto_assets_tests.replay_server import DATA_DIR
 
 BINANCE_DAILY = DATA_DIR / "market" / "binance_2024" / "ohlcv_1d.parquet"
@@ -152,12 +152,8 @@ class BinanceReplayServer(LocalServer):
         ]
 
 
-class _Handler(BaseHTTPRequestHandler):
+class _Handler(QuietHandler):
     replay: BinanceReplayServer
-    protocol_version = "HTTP/1.1"
-
-    def log_message(self, format: str, *args: Any) -> None:  # quiet
-        return
 
     def do_GET(self) -> None:
         parts = urlsplit(self.path)

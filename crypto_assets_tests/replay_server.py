@@ -61,7 +61,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import pandas as pd
 
-from crypto_assets_tests.local_server import LocalServer
+from crypto_assets_tests.local_server import LocalServer, QuietHandler
 
 DATA_DIR = Path(__file__).resolve().parent.parent.parent / "shared" / "data"
 KRAKEN_API_DIR = DATA_DIR / "kraken_api"
@@ -318,12 +318,8 @@ class KrakenReplayServer(LocalServer):
         return json.dumps(body, separators=(",", ":")).encode()
 
 
-class _Handler(BaseHTTPRequestHandler):
+class _Handler(QuietHandler):
     replay: KrakenReplayServer
-    protocol_version = "HTTP/1.1"
-
-    def log_message(self, format: str, *args: Any) -> None:  # quiet
-        return
 
     def do_GET(self) -> None:
         with self.replay._lock:

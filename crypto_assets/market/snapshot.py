@@ -6,6 +6,7 @@ columns symbol, date (open time, UTC), open, high, low, close, volume; extra col
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pandas as pd
@@ -31,6 +32,18 @@ def resolve_snapshot_dir(snapshot_dir: Path | str) -> Path:
             f"snapshot directory {path} has neither {' nor '.join(SNAPSHOT_FILES.values())}"
         )
     return path
+
+
+def snapshot_source_name(snapshot_dir: Path | str) -> str:
+    """Where a snapshot's candles came from: the exchange its ``SOURCE.json`` names (as
+    ``snapshot record`` / ``snapshot bootstrap`` write it), else the folder's name."""
+    path = Path(snapshot_dir)
+    try:
+        described = json.loads((path / "SOURCE.json").read_text(encoding="utf-8"))
+        name = described.get("exchange") or described.get("source")
+    except (OSError, ValueError, AttributeError):
+        name = None
+    return str(name or path.name)
 
 
 def read_snapshot(snapshot_dir: Path | str) -> dict[str, pd.DataFrame]:

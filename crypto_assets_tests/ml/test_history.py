@@ -11,17 +11,18 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from crypto_assets.defs.models.assets import dataset_with_history, history_source
+from crypto_assets.defs.models.assets import dataset_with_history
 from crypto_assets.features.labels import forward_returns
 from crypto_assets.features.pipeline import build_feature_frame
 from crypto_assets.horizons import HORIZONS
-from crypto_assets.ml.dataset import Dataset, InsufficientDataError, with_history
+from crypto_assets.market.snapshot import snapshot_source_name
+from crypto_assets.ml.dataset import Dataset, with_history
 from crypto_assets.ml.zoo import evaluate_zoo
 from crypto_assets.resources.settings import PipelineSettings
 from crypto_assets.resources.storage import DuckDBStore
 from crypto_assets.settings import SettingsError, load_settings
 from crypto_assets_tests.fixtures import cut_snapshot
-from crypto_assets_tests.ml.conftest import small_config
+from crypto_assets_tests.ml.conftest import read_binance, small_config
 
 CUT = pd.Timestamp("2024-05-01", tz="UTC")
 
@@ -70,10 +71,17 @@ def test_the_walk_forward_tests_on_the_older_days_too(dataset_7d: Dataset) -> No
     assert np.isfinite(deeper.overall["rank_ic_mean"])
 
 
-def _store(db: Path, candles: pd.DataFrame) -> DuckDBStore:
-    """feature_table and labels of the daily candles, as the pipeline stores them."""
-    features = build_feature_frame(candles, "1d").assign(timeframe="1d")
-    labels = forward_returns(candles, "1d", round_trip_cost=0.004).assign(timeframe="1d")
+def _store(db: Path, candles: dict[str, pd.DataFrame]) -> DuckDBStore:
+    """feature_table and labels of the candles per timeframe, as the pipeline stores them."""
+    features = pd.concat(
+        [build_feature_frame(c, tf).assign(timeframe=tf) for tf, c in candles.items()]
+    )
+    labels = pd.concat(
+        [
+            forward_returns(c, tf, round_trip_cost=0.004).assign(timeframe=tf)
+            for tf, c in candles.items()
+        ]
+    )
     with duckdb.connect(str(db)) as conn:
         conn.execute("create schema if not exists crypto")
         for name, frame in (("feature_table", features), ("labels", labels)):
@@ -90,18 +98,22 @@ def test_the_models_asset_reads_a_bootstrap_folder(tmp_path: Path, daily_40) -> 
     (history_dir / "SOURCE.json").write_text(json.dumps({"exchange": "binance (live)"}))
     symbols = sorted(daily_40["symbol"].unique())[:12]
     own = daily_40[daily_40["symbol"].isin(symbols) & (daily_40["date"] >= CUT)]
-    store = _store(tmp_path / "store.duckdb", own)
+    hourly_candles = read_binance("1h", 40)
+    hourly_candles = hourly_candles[
+        hourly_candles["symbol"].isin(symbols[:6]) & (hourly_candles["date"] >= CUT)
+    ]
+    store = _store(tmp_path / "store.duckdb", {"1d": own, "1h": hourly_candles})
     settings = PipelineSettings(data_dir=str(tmp_path), training_history_dir=str(history_dir))
     added: dict = {}
     dataset = dataset_with_history(store, HORIZONS["7d"], settings, added)
-    assert added["source"] == "binance (live)" == history_source(history_dir)
+    assert added["source"] == "binance (live)" == snapshot_source_name(history_dir)
     assert added["rows"] > 0 and added["end"] < CUT.isoformat()
     assert set(dataset.labelled["source"]) == {"binance (live)", "stored"}
-    hourly: dict = {}  # an hourly horizon never takes the daily history in place of its own
-    with pytest.raises(InsufficientDataError, match="no stored 1h features"):
-        dataset_with_history(store, HORIZONS["24h"], settings, hourly)
-    assert hourly == {}
-    assert history_source(tmp_path) == tmp_path.name  # no SOURCE.json: the folder's name
+    hourly: dict = {}  # an hourly horizon keeps its own rows only
+    plain = dataset_with_history(store, HORIZONS["24h"], settings, hourly)
+    assert hourly == {} and "source" not in plain.labelled
+    assert plain.labelled["date"].min() >= CUT
+    assert snapshot_source_name(tmp_path) == tmp_path.name  # no SOURCE.json: the folder's name
 
 
 def test_the_setting_needs_a_daily_snapshot_folder(tmp_path: Path) -> None:

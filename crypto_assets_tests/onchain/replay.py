@@ -37,7 +37,7 @@ from urllib.parse import parse_qs, urlsplit
 import pandas as pd
 
 from crypto_assets.settings import SHARED_DATA_DIR
-from crypto_assets_tests.local_server import LocalServer
+from crypto_assets_tests.local_server import LocalServer, QuietHandler
 
 ONCHAIN_DIR = SHARED_DATA_DIR / "onchain"
 WHALE_FILE = ONCHAIN_DIR / "whale_alert_v1_transactions_2019-06-18.json"
@@ -211,12 +211,8 @@ class OnchainReplayServer(LocalServer):
         return 200, {"status": "ok", "name": name, "unit": "", "period": "day", "values": values}
 
 
-class _Handler(BaseHTTPRequestHandler):
+class _Handler(QuietHandler):
     replay: OnchainReplayServer
-    protocol_version = "HTTP/1.1"
-
-    def log_message(self, format: str, *args: Any) -> None:
-        return
 
     def do_GET(self) -> None:
         parts = urlsplit(self.path)

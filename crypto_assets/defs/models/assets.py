@@ -7,7 +7,6 @@ family and the reason, and applies the rule that decides which version is in use
 its checks and beat the one in use). The metadata shows every family's figures and the choice.
 """
 
-import json
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,6 +18,7 @@ from crypto_assets.defs.partitions import Partitions
 from crypto_assets.features.pipeline import feature_names
 from crypto_assets.frames import finite_floats, pin_dtypes, utc_columns
 from crypto_assets.horizons import HORIZONS, Horizon
+from crypto_assets.market.snapshot import snapshot_source_name
 from crypto_assets.ml import tracking
 from crypto_assets.ml.backtest import SnapshotFrames, sanitized_snapshot
 from crypto_assets.ml.config import TrainConfig
@@ -55,17 +55,6 @@ def _git_commit() -> str:
         return "unknown"
 
 
-def history_source(directory: Path) -> str:
-    """What a training-history folder says it is: the exchange its SOURCE.json names (as
-    ``snapshot record`` / ``snapshot bootstrap`` write it), else the folder's name."""
-    try:
-        described = json.loads((directory / "SOURCE.json").read_text(encoding="utf-8"))
-        name = described.get("exchange") or described.get("source")
-    except (OSError, ValueError, AttributeError):
-        name = None
-    return str(name or directory.name)
-
-
 def dataset_with_history(
     duckdb: DuckDBStore, horizon: Horizon, settings: PipelineSettings, added: dict
 ) -> Dataset:
@@ -76,13 +65,14 @@ def dataset_with_history(
     if not settings.training_history_dir or horizon.timeframe != "1d":
         return dataset
     directory = Path(settings.training_history_dir)
+    source = snapshot_source_name(directory)
     frames = SnapshotFrames(sanitized_snapshot(directory), settings.round_trip_cost)
     try:
         history = frames.dataset(horizon)
     except InsufficientDataError as exc:
-        added.update(source=history_source(directory), rows=0, reason=str(exc))
+        added.update(source=source, rows=0, reason=str(exc), folder=str(directory))
         return dataset
-    combined, info = with_history(dataset, history, history_source(directory))
+    combined, info = with_history(dataset, history, source)
     added.update(info, folder=str(directory))
     return combined
 
@@ -94,9 +84,9 @@ def stored_dataset(duckdb: DuckDBStore, horizon: Horizon) -> Dataset:
     features = duckdb.read_table("feature_table", "timeframe = ?", [timeframe])
     labels = duckdb.read_table("labels", "timeframe = ?", [timeframe])
     if features.empty or labels.empty:
+        hint = " (a daily-only snapshot has no hourly candles)" if timeframe == "1h" else ""
         raise InsufficientDataError(
-            f"{horizon.name}: no stored {timeframe} features or labels (this model learns "
-            f"from {timeframe} candles; a daily-only snapshot has no hourly ones)"
+            f"{horizon.name}: no stored {timeframe} features or labels{hint}"
         )
     features = utc_columns(features, "date")
     labels = utc_columns(labels, "date", f"label_end_{horizon.name}")
