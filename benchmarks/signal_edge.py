@@ -10,7 +10,8 @@ For a snapshot (default binance_2024) and each daily horizon this runs, IN ONE P
 
 Rank IC is reported on the product's own test period AND on the yardstick's test dates (the
 dates both scored), so the ratio compares like with like. ``--cuts`` repeats the comparison on
-coin subsets (the first 82 / last 54 coins in alphabetical order) that no choice was made on.
+coin subsets (the first 82 / last 54 coins in alphabetical order) that no choice was made on
+(with ``--ablations --only ...``, the chosen variants on the cuts as well).
 
     .venv/bin/python benchmarks/signal_edge.py --snapshot ../shared/data/market/binance_2024 \\
         --ablations --cuts --json /tmp/signal_edge.json
@@ -83,9 +84,13 @@ ABLATIONS: dict[str, dict[str, Any]] = {
     "target: excess return (old)": {"family": "ablation_excess"},
     "target: raw net return": {"family": "ablation_raw"},
     "score: the classifier P(up)": {"family": "ablation_classifier"},
-    "views: technical only": {"score_views": ["technical"]},
-    "views: return profile only": {"score_views": ["returns"]},
-    "views: one model on all features": {"score_views": []},
+    "views: technical only": {"score_views": ["technical"], "horizon_score_views": {}},
+    "views: return profile only": {"score_views": ["returns"], "horizon_score_views": {}},
+    "views: one model on all features": {"score_views": [], "horizon_score_views": {}},
+    "risk factors: none (before)": {"horizon_score_views": {}},
+    "risk factors: at 7d too": {
+        "horizon_score_views": {h: ["technical", "returns+factors"] for h in ("7d", "30d")}
+    },
     "seeds: 1 instead of 3": {"seeds": {"7d": 1, "30d": 1}},
     "trees: 100 instead of 200": {"family_params": {"lightgbm": {"n_estimators": 100}}},
     "leaves: 31, min leaf 20": {
@@ -151,8 +156,9 @@ def compare(
         base_ic, base = yardstick(daily, days)
         base_dates = base["date"].drop_duplicates()
         variants = ABLATIONS if ablations else {"product (default)": {}}
-        if only:
-            variants = {k: v for k, v in variants.items() if only in k}
+        if only:  # comma-separated parts of variant names
+            parts = only.split(",")
+            variants = {k: v for k, v in variants.items() if any(p in k for p in parts)}
         for name, overrides in variants.items():
             overall, oof = evaluate(frames, horizon, overrides)
             common = ic_on(oof, base_dates)
@@ -202,7 +208,9 @@ def main() -> None:
     )
     parser.add_argument("--ablations", action="store_true")
     parser.add_argument("--cuts", action="store_true")
-    parser.add_argument("--only", help="run only the variants whose name contains this text")
+    parser.add_argument(
+        "--only", help="run only the variants whose name contains one of these (comma-separated)"
+    )
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
     rows = compare(args.snapshot, args.snapshot.name, args.ablations, args.only)
@@ -210,7 +218,8 @@ def main() -> None:
         with tempfile.TemporaryDirectory() as tmp:
             for which in ("first82", "last54"):
                 path = cut(args.snapshot, which, Path(tmp) / which)
-                rows += compare(path, f"{args.snapshot.name} {which}", False)
+                label = f"{args.snapshot.name} {which}"
+                rows += compare(path, label, args.ablations and bool(args.only), args.only)
     print(markdown(rows))
     if args.json:
         args.json.write_text(json.dumps(rows, indent=1, default=float))

@@ -73,6 +73,9 @@ class TimeframeSpec:
     profile_volatility: dict[str, int] = field(default_factory=dict)
     profile_log_dollar_volume_z: tuple[str, int] | None = None
     profile_close_drawdown: tuple[str, int] | None = None
+    # RISK FACTORS of daily returns (daily only; ``features.factors`` computes them, since beta
+    # and idiosyncratic volatility need the whole market at once): feature name -> window.
+    factor_windows: dict[str, int] = field(default_factory=dict)
 
 
 # 1h cannot exist on daily candles, so "1d" has no ret_1h. EMAs on hourly candles span one day,
@@ -99,6 +102,13 @@ TIMEFRAME_SPECS: dict[str, TimeframeSpec] = {
         profile_volatility={"14d": 14},
         profile_log_dollar_volume_z=("30d", 30),
         profile_close_drawdown=("60d", 60),
+        factor_windows={
+            "max_ret_30d": 30,
+            "skew_30d": 30,
+            "beta_60d": 60,
+            "idio_vol_60d": 60,
+            "amihud_30d": 30,
+        },
     ),
 }
 
@@ -194,6 +204,7 @@ def lookback_bars(timeframe: str) -> int:
     ]
     windows_ = [  # a return, log return or signed volume over k bars needs the close k bars back
         *profile,
+        *spec.factor_windows.values(),
         *spec.returns.values(),
         *spec.volatility.values(),
         *spec.obv_slope.values(),

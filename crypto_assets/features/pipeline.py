@@ -1,6 +1,7 @@
 """The feature frame every model sees, built one way for the assets and the backtest:
 technical features (``indicators``, including on daily candles the yardstick's return profile),
-their cross-sectional ranks, and market-regime features (``regime``).
+on daily candles the risk factors (``factors``), their cross-sectional ranks, and
+market-regime features (``regime``).
 
 Features come in VIEWS that a model family may fit separately and average (the daily ranking
 score averages a technical-view model and a return-profile-view model; see
@@ -13,6 +14,7 @@ from collections.abc import Mapping
 
 import pandas as pd
 
+from crypto_assets.features.factors import build_factor_features, factor_feature_names
 from crypto_assets.features.indicators import (
     XRANK_SUFFIX,
     add_cross_sectional_ranks,
@@ -30,13 +32,18 @@ def _ranked(names: list[str]) -> list[str]:
 def feature_views(timeframe: str) -> dict[str, list[str]]:
     """Named groups of model inputs: ``technical`` (indicators and their ranks), ``returns``
     (daily only: the yardstick's return profile, with the technical returns and volatility it
-    shares) and ``regime`` (market state, the same for every coin at a time)."""
+    shares), ``factors`` (daily only: beta, idiosyncratic volatility, skewness, largest day,
+    illiquidity, and their ranks) and ``regime`` (market state, the same for every coin at a
+    time)."""
     profile = return_profile_names(timeframe)
     technical = [n for n in technical_feature_names(timeframe) if n not in profile]
     views = {"technical": _ranked(technical)}
     if profile:
         shared = [c for c in ("ret_24h", "ret_7d", "ret_30d", "vol_30d") if c in technical]
         views["returns"] = _ranked([*shared, *profile])
+    factors = factor_feature_names(timeframe)
+    if factors:
+        views["factors"] = _ranked(factors)
     views["regime"] = regime_feature_names(technical)
     return views
 
@@ -44,7 +51,7 @@ def feature_views(timeframe: str) -> dict[str, list[str]]:
 def feature_names(timeframe: str) -> list[str]:
     """Model-input columns of ``build_feature_frame`` for ``timeframe``, in order."""
     names = technical_feature_names(timeframe)
-    return [*_ranked(names), *regime_feature_names(names)]
+    return [*_ranked([*names, *factor_feature_names(timeframe)]), *regime_feature_names(names)]
 
 
 def build_feature_frame(
@@ -59,5 +66,13 @@ def build_feature_frame(
     ``indicators.build_technical_features``)."""
     names = technical_feature_names(timeframe)
     frame = build_technical_features(candles, timeframe, start=start, first_candle=first_candle)
-    ranked = add_cross_sectional_ranks(frame, names)
+    factors = factor_feature_names(timeframe)
+    if factors:
+        frame = frame.merge(
+            build_factor_features(candles, timeframe, start=start),
+            on=["symbol", "date"],
+            how="left",
+            validate="one_to_one",
+        )
+    ranked = add_cross_sectional_ranks(frame, [*names, *factors])
     return add_regime_features(ranked)[["symbol", "date", *feature_names(timeframe)]]

@@ -67,6 +67,14 @@ class TrainConfig(BaseModel):
     # Feature views the ranking score averages one model each over (features.pipeline); a view
     # a timeframe does not have is skipped (hourly candles have no "returns" view).
     score_views: list[str] = Field(default_factory=lambda: ["technical", "returns"])
+    # Per horizon, in place of ``score_views``; "a+b" is ONE model on the union of two views.
+    # The 30-day return-profile model also sees the risk factors (features.factors: beta,
+    # idiosyncratic volatility, skewness, largest day, illiquidity): above the yardstick by
+    # more on the universe and on both coin cuts, while at 7d they cost a little on all three
+    # (benchmarks/README.md, "Risk factors").
+    horizon_score_views: dict[str, list[str]] = Field(
+        default_factory=lambda: {"30d": ["technical", "returns+factors"]}
+    )
     min_train_days: dict[str, float] = Field(default_factory=_default_min_train)
     retrain_every_days: float = Field(30.0, gt=0)
     # Long histories (years of candles) retrain less often so a backtest stays within minutes:
@@ -130,7 +138,6 @@ class TrainConfig(BaseModel):
 
     def params_for(self, family: str, horizon: Horizon, rows: int = 0) -> dict[str, Any]:
         """The family's params for a horizon (``rows``: training rows, 0 when unknown)."""
-        from crypto_assets.features.pipeline import feature_views
         from crypto_assets.ml.estimators import estimator_class
 
         params = dict(self.family_params.get(family, {}))
@@ -145,11 +152,23 @@ class TrainConfig(BaseModel):
         seeds = self.seeds.get(horizon.name, 1) if rows <= self.max_rows_for_seeds else 1
         if "n_seeds" in accepts:
             params.setdefault("n_seeds", seeds)
-        views = feature_views(horizon.timeframe)
-        chosen = [views[name] for name in self.score_views if name in views]
+        chosen = self.views_for(horizon)
         if chosen and "views" in accepts:
             params.setdefault("views", chosen)
         return params
+
+    def views_for(self, horizon: Horizon) -> list[list[str]]:
+        """The feature lists the ranking score averages one model each over; a view the
+        timeframe lacks is skipped (hourly candles have neither returns nor factors)."""
+        from crypto_assets.features.pipeline import feature_views
+
+        views = feature_views(horizon.timeframe)
+        chosen = []
+        for entry in self.horizon_score_views.get(horizon.name, self.score_views):
+            parts = [views[name] for name in entry.split("+") if name in views]
+            if parts:
+                chosen.append([column for part in parts for column in part])
+        return chosen
 
     def families_for(self, horizon: Horizon, rows: int = 0) -> list[str]:
         """The single families the zoo fits for a horizon with ``rows`` labelled rows."""

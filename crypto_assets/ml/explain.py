@@ -55,6 +55,11 @@ FEATURE_NAMES: dict[str, str] = {
     "hl_range": "high-low range",
     "days_since_first_candle": "days listed",
     "log_dollar_volume_7d": "7d dollar volume (log)",
+    "max_ret_30d": "largest daily return in 30d",
+    "skew_30d": "30d return skewness",
+    "beta_60d": "60d beta to the market",
+    "idio_vol_60d": "60d idiosyncratic volatility",
+    "amihud_30d": "30d illiquidity (Amihud, log)",
 }
 _TOKENS: dict[str, str] = {
     "ret": "return",
@@ -74,7 +79,7 @@ _TOKENS: dict[str, str] = {
     "norm": "(normalised)",
 }
 _PERIOD = re.compile(r"^\d+[hdw]$")
-_RETURN_LIKE = re.compile(r"^(ret|dist|drawdown|vol)_")
+_RETURN_LIKE = re.compile(r"^(ret|max_ret|idio_vol|dist|drawdown|vol)_")
 
 
 def humanize_feature(name: str) -> str:

@@ -23,7 +23,7 @@ from typing import Any
 import pandas as pd
 
 from crypto_assets.frames import json_safe
-from crypto_assets.horizons import HORIZONS, TIMEFRAMES
+from crypto_assets.horizons import HORIZONS, TIMEFRAMES, Horizon
 from crypto_assets.ml import metrics
 from crypto_assets.ml.config import TrainConfig
 from crypto_assets.ml.dataset import InsufficientDataError, build_dataset
@@ -74,12 +74,9 @@ def coverage(joined: pd.DataFrame) -> dict[str, Any]:
     }
 
 
-def _with_onchain(config: TrainConfig, timeframe: str, extra: list[str]) -> TrainConfig:
+def _with_onchain(config: TrainConfig, horizon: Horizon, extra: list[str]) -> TrainConfig:
     """``config`` whose score views also see ``extra`` (the classifier sees every feature)."""
-    from crypto_assets.features.pipeline import feature_views
-
-    views = feature_views(timeframe)
-    chosen = [views[name] for name in config.score_views if name in views]
+    chosen = config.views_for(horizon)
     params = dict(config.family_params.get(config.family, {}))
     params["views"] = [[*view, *extra] for view in chosen] or None
     return config.model_copy(
@@ -121,7 +118,7 @@ def compare(
     out: dict[str, Any] = {"window": [first, last], "onchain_columns": extra}
     try:
         without = walk_forward_evaluate(build_dataset(window, labels, horizon, names), config)
-        with_config = _with_onchain(config, horizon.timeframe, extra)
+        with_config = _with_onchain(config, horizon, extra)
         dataset = build_dataset(window, labels, horizon, [*names, *extra])
         with_onchain = walk_forward_evaluate(dataset, with_config)
     except InsufficientDataError as exc:

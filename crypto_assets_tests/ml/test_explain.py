@@ -34,6 +34,7 @@ def model_7d(dataset_7d: Dataset) -> HorizonModel:
         ("vol_30d", "30d volatility"),
         ("dist_ema_50", "distance from EMA (50)"),
         ("obv_slope_7d_xrank", "7d OBV slope rank"),
+        ("idio_vol_60d_xrank", "60d idiosyncratic volatility rank"),
         ("something_new", "something new"),
     ],
 )

@@ -59,7 +59,8 @@ def clean_candles(
 def technical_features(context: dg.AssetExecutionContext, duckdb: DuckDBStore) -> dg.Output:
     """Per coin per candle (both timeframes): returns, RSI, MACD, EMA distances, OBV slope, ATR,
     volatility, Bollinger width, volume z-scores, range, drawdown, listing age, on daily candles
-    the return profile, their cross-sectional ranks, and the market regime (trend, breadth,
+    the return profile and the risk factors (beta, idiosyncratic volatility, skewness, largest
+    day, illiquidity), their cross-sectional ranks, and the market regime (trend, breadth,
     dispersion, volatility, Bitcoin's trend: the same for every coin of a time; see
     ``features.pipeline``). Each partition reads only the look-back its longest indicator needs
     (``lookback(timeframe)``), and gives exactly the numbers the whole history would (tested);
