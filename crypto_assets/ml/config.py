@@ -138,6 +138,7 @@ class TrainConfig(BaseModel):
 
     def params_for(self, family: str, horizon: Horizon, rows: int = 0) -> dict[str, Any]:
         """The family's params for a horizon (``rows``: training rows, 0 when unknown)."""
+        from crypto_assets.features.pipeline import feature_views
         from crypto_assets.ml.estimators import estimator_class
 
         params = dict(self.family_params.get(family, {}))
@@ -153,6 +154,10 @@ class TrainConfig(BaseModel):
         if "n_seeds" in accepts:
             params.setdefault("n_seeds", seeds)
         chosen = self.views_for(horizon)
+        if chosen and "inputs" in accepts:  # one network for score and probability
+            regime = feature_views(horizon.timeframe)["regime"]
+            read = [column for view in [*chosen, regime] for column in view]
+            params.setdefault("inputs", list(dict.fromkeys(read)))
         if chosen and "views" in accepts:
             params.setdefault("views", chosen)
         return params

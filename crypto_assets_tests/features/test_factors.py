@@ -124,6 +124,10 @@ def test_daily_models_see_the_factors_and_the_30d_score_uses_them() -> None:
     assert thirty == [views["technical"], views["returns"] + views["factors"]]
     assert config.views_for(HORIZONS["7d"]) == [views["technical"], views["returns"]]
     assert config.views_for(HORIZONS["24h"]) == [feature_views("1h")["technical"]]
+    # the network (one trunk for score and probability) reads the views and the regime
+    rnn_30d = config.params_for("rnn", HORIZONS["30d"])["inputs"]
+    rnn_7d = config.params_for("rnn", HORIZONS["7d"])["inputs"]
+    assert set(rnn_30d) == set(names) and set(rnn_30d) - set(rnn_7d) == set(views["factors"])
     # an explicit list for every horizon (the ablations) replaces the per-horizon default
     plain = TrainConfig(score_views=["technical"], horizon_score_views={})
     assert plain.views_for(HORIZONS["30d"]) == [views["technical"]]

@@ -148,3 +148,28 @@ def test_calibrated_wrapper_contract(family: str, dataset_7d: Dataset, latest_7d
     raw = model.estimator.predict_proba(latest_7d)
     order = np.argsort(raw)
     assert np.all(np.diff(pred["probability"].to_numpy()[order]) >= -1e-12)  # monotone in raw
+
+
+def test_a_network_reads_only_its_inputs_and_explains_every_feature(
+    split, dataset_7d: Dataset, tmp_path: Path
+) -> None:
+    """``inputs`` narrows what the network reads; the explanation still has a column per given
+    feature (0 for a column not read), a column not read cannot move the outputs, and a saved
+    model reads the same columns after loading."""
+    train, test = split
+    inputs = [c for c in dataset_7d.features if c.startswith(("ret_", "vol_", "mkt_"))]
+    assert 0 < len(inputs) < len(dataset_7d.features)
+    net = make_estimator("rnn", {**SMALL_PARAMS["rnn"], "inputs": inputs}, "cpu")
+    net.fit(train, dataset_7d.features)
+    assert net.inputs == inputs
+    unread = [c for c in dataset_7d.features if c not in inputs]
+    scrambled = test.assign(**{c: test[c].to_numpy()[::-1] for c in unread})
+    np.testing.assert_array_equal(net.predict(scrambled), net.predict(test))
+    last = test["date"] == test["date"].max()
+    explained = net.explain(test, "score", last.to_numpy())
+    assert list(explained.columns) == [*dataset_7d.features, "bias"]
+    assert (explained[unread] == 0).all().all() and explained[inputs].abs().sum().sum() > 0
+    net.save(tmp_path)
+    loaded = FAMILIES["rnn"].load(tmp_path)
+    assert loaded.inputs == inputs
+    np.testing.assert_array_equal(loaded.predict(test), net.predict(test))

@@ -1,6 +1,7 @@
 """A recurrent network (GRU, or LSTM) over each coin's recent history: the deep sequence family.
 
-Input: the SEQUENCE VIEW of the same features the tree families see (``features.sequences``):
+Input: the SEQUENCE VIEW of the features it is given, narrowed to ``inputs`` when listed
+(``TrainConfig`` lists the horizon's score views and the market regime; ``features.sequences``):
 for each (symbol, date) the coin's last ``length`` feature rows up to and including that date,
 taken from the frame it is given (no row dated later is ever read). Features are clipped at
 their training 1st / 99th percentiles and standardised; NaN and missing steps become 0 (the
@@ -70,6 +71,11 @@ class RNNParams(BaseModel):
     seed: int = 42
     explain_samples: int = Field(300, ge=1)  # expected-gradient samples per explained row
     threads: int = Field(0, ge=0)  # 0 = half the logical CPUs (see LGBMParams.num_threads)
+    # The columns the network reads (None: every feature it is given). One trunk feeds both
+    # heads, so ``TrainConfig`` gives it what the trees' two models read together: the
+    # horizon's score views and the market regime (at 7d not the risk factors, which cost the
+    # network there: benchmarks/README.md, "Model zoo").
+    inputs: list[str] | None = None
 
     def n_threads(self) -> int:
         return self.threads or max(1, (os.cpu_count() or 2) // 2)
@@ -177,7 +183,8 @@ class RNNEstimator:
     def __init__(self, params: RNNParams | dict[str, Any] | None = None, device: str = "auto"):
         self.hyper = RNNParams.model_validate(params or {})
         self.device = resolve_device(device)
-        self.features: list[str] = []
+        self.features: list[str] = []  # the columns given (explain reports each of them)
+        self.inputs: list[str] = []  # the columns the network reads
         self.nets: list[_Net] = []
         self.scaler: _Scaler | None = None
         self.bar: pd.Timedelta | None = None
@@ -187,12 +194,19 @@ class RNNEstimator:
     def context_bars(self) -> int:
         return self.hyper.length
 
+    def _read(self, features: list[str]) -> list[str]:
+        """The given columns the network reads, in their order (all when none is listed)."""
+        if self.hyper.inputs is None:
+            return list(features)
+        wanted = set(self.hyper.inputs)
+        return [c for c in features if c in wanted] or list(features)
+
     # --- data -----------------------------------------------------------------------------
     def _sequences(self, frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
         """Standardised feature values and the sequence index of ``frame``'s rows."""
         if self.scaler is None or self.bar is None:
             raise RuntimeError("RNNEstimator is not fitted")
-        values = self.scaler.transform(feature_matrix(frame, self.features))
+        values = self.scaler.transform(feature_matrix(frame, self.inputs))
         return values, sequence_index(frame, self.hyper.length, self.bar)
 
     def _tensor(self, values: np.ndarray, index: np.ndarray, rows: np.ndarray) -> torch.Tensor:
@@ -216,12 +230,13 @@ class RNNEstimator:
     # --- training -------------------------------------------------------------------------
     def fit(self, train: pd.DataFrame, features: list[str]) -> None:
         self.features = list(features)
+        self.inputs = self._read(self.features)
         frame = train.reset_index(drop=True)
         self.bar = _infer_bar(frame["date"])
         marked = frame[FIT_ROW].to_numpy(dtype=bool) if FIT_ROW in frame else True
         known = frame["y_rank"].notna().to_numpy() & frame["y_up"].notna().to_numpy()
         rows = np.flatnonzero(known & marked)
-        self.scaler = _Scaler.fit(feature_matrix(frame, self.features)[rows])
+        self.scaler = _Scaler.fit(feature_matrix(frame, self.inputs)[rows])
         values, index = self._sequences(frame)
         targets = np.stack(
             [
@@ -342,9 +357,11 @@ class RNNEstimator:
         x = self._tensor(values, index, chosen)
         model = _Averaged(self.nets, 0 if output == "score" else 1).eval()
         per_step, bias = self._expected_gradients(model, x)
-        per_feature = per_step.reshape(len(chosen), self.hyper.length, -1).sum(axis=1)
-        out = np.column_stack([per_feature, np.full(len(chosen), bias)])
-        return pd.DataFrame(out, columns=columns, index=target.index)
+        per_input = per_step.reshape(len(chosen), self.hyper.length, -1).sum(axis=1)
+        out = pd.DataFrame(0.0, columns=columns, index=target.index)  # a column not read: 0
+        out[self.inputs] = per_input
+        out["bias"] = bias
+        return out
 
     def _expected_gradients(self, model: nn.Module, x: torch.Tensor) -> tuple[np.ndarray, float]:
         """shap's GradientExplainer against the all-zero (training mean) background: the
@@ -392,12 +409,13 @@ class RNNEstimator:
         meta = json.loads((path / "rnn.json").read_text())
         model = cls(meta["params"], device="cpu")
         model.features = list(meta["features"])
+        model.inputs = model._read(model.features)
         model.bar = pd.Timedelta(int(meta["bar_ns"]), unit="ns")
         model.epochs = int(meta["epochs"])
         with np.load(path / "rnn_scaler.npz") as arrays:
             model.scaler = _Scaler(arrays["lo"], arrays["hi"], arrays["mean"], arrays["std"])
         for state in torch.load(path / "rnn.pt", map_location="cpu", weights_only=True):
-            net = _Net(len(model.features), model.hyper)
+            net = _Net(len(model.inputs), model.hyper)
             net.load_state_dict(state)
             model.nets.append(net.eval())
         return model
