@@ -28,14 +28,13 @@ import numpy as np
 import pandas as pd
 
 from crypto_assets.features import windows
+from crypto_assets.features.indicators import TIMEFRAME_SPECS
 from crypto_assets.features.regime import MIN_COINS
 from crypto_assets.horizons import TIMEFRAMES
 
 
 def factor_feature_names(timeframe: str) -> list[str]:
     """The factor columns of ``timeframe`` (empty for hourly candles), in order."""
-    from crypto_assets.features.indicators import TIMEFRAME_SPECS
-
     spec = TIMEFRAME_SPECS.get(timeframe)
     return list(spec.factor_windows) if spec else []
 
@@ -46,13 +45,11 @@ def build_factor_features(
     """symbol, date and ``factor_feature_names(timeframe)`` for every candle dated at or after
     ``start``; each value uses only candles at or before its date (``ohlcv`` as validated by
     ``indicators.build_technical_features``: canonical, one candle per coin and bar)."""
-    from crypto_assets.features.indicators import TIMEFRAME_SPECS
-
     names = factor_feature_names(timeframe)
-    keys = ohlcv[["symbol", "date"]]
+    keep = np.ones(len(ohlcv), dtype=bool)
     if start is not None:
-        keys = keys[ohlcv["date"] >= pd.Timestamp(start)]
-    frame = keys.reset_index(drop=True)
+        keep = (ohlcv["date"] >= pd.Timestamp(start)).to_numpy()
+    frame = ohlcv.loc[keep, ["symbol", "date"]].reset_index(drop=True)
     if not names or frame.empty:
         for name in names:
             frame[name] = np.nan
@@ -72,14 +69,16 @@ def build_factor_features(
         market = _market_return(r)
         # the market over the coin's own days: a window is complete when the coin's is
         m = np.where(np.isnan(r), np.nan, market)
+        fits = {
+            k: _regression(r, m, k, origin) for k in {window["beta_60d"], window["idio_vol_60d"]}
+        }
         values = {
             "max_ret_30d": windows.window_max(r, window["max_ret_30d"], origin),
             "skew_30d": _skewness(r, window["skew_30d"], origin),
-            "beta_60d": _regression(r, m, window["beta_60d"], origin)[0],
-            "idio_vol_60d": _regression(r, m, window["idio_vol_60d"], origin)[1],
+            "beta_60d": fits[window["beta_60d"]][0],
+            "idio_vol_60d": fits[window["idio_vol_60d"]][1],
             "amihud_30d": _illiquidity(r, dollar_volume, window["amihud_30d"], origin),
         }
-    keep = (ohlcv["date"] >= pd.Timestamp(start)).to_numpy() if start is not None else slice(None)
     at = (coin[keep], (bar - origin)[keep])
     for name in names:
         frame[name] = values[name][at]

@@ -75,6 +75,8 @@ class TrainConfig(BaseModel):
     horizon_score_views: dict[str, list[str]] = Field(
         default_factory=lambda: {"30d": ["technical", "returns+factors"]}
     )
+    # Columns every score view also reads (the on-chain comparison adds its columns so).
+    view_extras: list[str] = Field(default_factory=list)
     min_train_days: dict[str, float] = Field(default_factory=_default_min_train)
     retrain_every_days: float = Field(30.0, gt=0)
     # Long histories (years of candles) retrain less often so a backtest stays within minutes:
@@ -172,7 +174,7 @@ class TrainConfig(BaseModel):
         for entry in self.horizon_score_views.get(horizon.name, self.score_views):
             parts = [views[name] for name in entry.split("+") if name in views]
             if parts:
-                chosen.append([column for part in parts for column in part])
+                chosen.append([column for part in [*parts, self.view_extras] for column in part])
         return chosen
 
     def families_for(self, horizon: Horizon, rows: int = 0) -> list[str]:

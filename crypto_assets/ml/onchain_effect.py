@@ -23,7 +23,7 @@ from typing import Any
 import pandas as pd
 
 from crypto_assets.frames import json_safe
-from crypto_assets.horizons import HORIZONS, TIMEFRAMES, Horizon
+from crypto_assets.horizons import HORIZONS, TIMEFRAMES
 from crypto_assets.ml import metrics
 from crypto_assets.ml.config import TrainConfig
 from crypto_assets.ml.dataset import InsufficientDataError, build_dataset
@@ -74,14 +74,9 @@ def coverage(joined: pd.DataFrame) -> dict[str, Any]:
     }
 
 
-def _with_onchain(config: TrainConfig, horizon: Horizon, extra: list[str]) -> TrainConfig:
-    """``config`` whose score views also see ``extra`` (the classifier sees every feature)."""
-    chosen = config.views_for(horizon)
-    params = dict(config.family_params.get(config.family, {}))
-    params["views"] = [[*view, *extra] for view in chosen] or None
-    return config.model_copy(
-        update={"family_params": {**config.family_params, config.family: params}}
-    )
+def _with_onchain(config: TrainConfig, extra: list[str]) -> TrainConfig:
+    """``config`` whose score views also read ``extra`` (the classifier reads every feature)."""
+    return config.model_copy(update={"view_extras": [*config.view_extras, *extra]})
 
 
 def _figures(report: Any, horizon_name: str) -> dict[str, Any]:
@@ -118,7 +113,7 @@ def compare(
     out: dict[str, Any] = {"window": [first, last], "onchain_columns": extra}
     try:
         without = walk_forward_evaluate(build_dataset(window, labels, horizon, names), config)
-        with_config = _with_onchain(config, horizon, extra)
+        with_config = _with_onchain(config, extra)
         dataset = build_dataset(window, labels, horizon, [*names, *extra])
         with_onchain = walk_forward_evaluate(dataset, with_config)
     except InsufficientDataError as exc:

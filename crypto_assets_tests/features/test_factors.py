@@ -128,6 +128,10 @@ def test_daily_models_see_the_factors_and_the_30d_score_uses_them() -> None:
     rnn_30d = config.params_for("rnn", HORIZONS["30d"])["inputs"]
     rnn_7d = config.params_for("rnn", HORIZONS["7d"])["inputs"]
     assert set(rnn_30d) == set(names) and set(rnn_30d) - set(rnn_7d) == set(views["factors"])
+    # columns added to every view (the on-chain comparison) reach the network's inputs too
+    extra = TrainConfig(view_extras=["net_active_addresses"])
+    assert all(v[-1] == "net_active_addresses" for v in extra.views_for(HORIZONS["7d"]))
+    assert "net_active_addresses" in extra.params_for("rnn", HORIZONS["7d"])["inputs"]
     # an explicit list for every horizon (the ablations) replaces the per-horizon default
     plain = TrainConfig(score_views=["technical"], horizon_score_views={})
     assert plain.views_for(HORIZONS["30d"]) == [views["technical"]]
