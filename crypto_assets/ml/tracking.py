@@ -351,11 +351,17 @@ def train_and_register(
 
     families = config.families_for(HORIZONS[horizon])
     name = model_name(horizon, profile)
+    chooser = (
+        f"selected from {', '.join(families)}"
+        f"{' and their ensemble' if config.ensemble else ''}: the first is the champion, "
+        f"displaced only by a candidate passing the checks whose out-of-sample rank IC beats "
+        f"it by more than noise"
+        if len(families) > 1
+        else families[0]
+    )
     description = (
-        f"{horizon} signal model, selected from {', '.join(families)}"
-        f"{' and their ensemble' if config.ensemble and len(families) > 1 else ''} by "
-        f"out-of-sample rank IC among those passing the checks (tags `family`, "
-        f"`selection_reason`): ranking score, expected net return and a conservatively "
+        f"{horizon} signal model, {chooser} (tags `family`, `selection_reason`): ranking "
+        f"score, expected net return and a conservatively "
         f"calibrated P(net return > 0); purged walk-forward evaluation (retrain every "
         f"{config.retrain_every_days:g} days, embargo >= horizon), round-trip cost "
         f"{config.round_trip_cost:.2%}. In use only if it passes its checks (rank IC > 0 and > "

@@ -4,11 +4,19 @@ Each single family (``TrainConfig.families``: LightGBM, XGBoost, the recurrent s
 and, with two or more, their equal-weight ensemble are judged out of sample on identical test
 blocks with identical calibration rules (``ml.walkforward.walk_forward_zoo``). Selection
 (``select_family``): a candidate qualifies only if it passes the checks a model in use must
-pass (``check_problems``: rank IC above zero and above plain momentum, ECE within ``MAX_ECE``);
-among those the highest out-of-sample rank IC wins, so the ensemble is chosen only where it
-beats every qualifying single family. If none qualifies, the one with the highest rank IC is
-still named (and trained, so its figures are on record) with the reason, and the promotion rule
-(``ml.tracking``) keeps it out of use. The reason is a sentence stored with the model version.
+pass (``check_problems``: rank IC above zero and above plain momentum, ECE within ``MAX_ECE``).
+The first listed family is the CHAMPION: a challenger (another family, or the ensemble)
+displaces it only on evidence, when its rank IC beats the champion's on the dates both scored
+by more than noise (``ic_gain``: the mean per-date difference, averaged over non-overlapping
+horizon-long periods, ``SIGNIFICANCE_T`` standard errors above zero over at least
+``MIN_PERIODS`` periods); among such challengers the highest rank IC wins. Rank ICs of a few
+hundredths differ by chance across a few months: without the guard a replay of the rule chose
+the recurrent network or the ensemble after one lucky block and lost to LightGBM alone
+(benchmarks/README.md, "Model zoo"). A champion that fails its checks has no such claim: the
+passing candidate with the highest rank IC wins. If none qualifies, the same rule without the
+checks still names one (trained, so its figures are on record) with the reason, and the
+promotion rule (``ml.tracking``) keeps it out of use. The reason is a sentence stored with the
+model version.
 
 Picking the best candidate on the same folds it is then judged on flatters the choice, so the
 rule is also replayed fold by fold on what was known at the time (``nested_selection``): its
@@ -23,9 +31,10 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
-from crypto_assets.horizons import Horizon
+from crypto_assets.horizons import HORIZONS, Horizon
 from crypto_assets.ml import metrics
 from crypto_assets.ml.config import TrainConfig
 from crypto_assets.ml.dataset import Dataset
@@ -38,6 +47,10 @@ from crypto_assets.ml.walkforward import (
 )
 
 MAX_ECE = 0.10
+# A challenger's rank-IC gain over the champion must be this many standard errors above zero,
+# estimated over at least MIN_PERIODS non-overlapping horizon-long periods (one-sided ~98 %).
+SIGNIFICANCE_T = 2.0
+MIN_PERIODS = 4
 ENSEMBLE = "ensemble"
 NESTED = "nested selection"
 FIGURES = ["rank_ic_mean", "rank_ic_ir", "momentum_rank_ic_mean", "ece", "brier"]
@@ -75,29 +88,127 @@ class Selection:
     passed: bool  # the selected candidate passes its checks
 
 
-def select_family(reports: dict[str, EvaluationReport], max_ece: float = MAX_ECE) -> Selection:
-    """The candidate in use for a horizon and why (see the module docstring)."""
+@dataclass(frozen=True)
+class Gain:
+    """A challenger's rank IC minus the champion's, per non-overlapping horizon-long period."""
+
+    mean: float
+    t: float  # mean / standard error over the periods (NaN below MIN_PERIODS)
+    periods: int
+
+    @property
+    def significant(self) -> bool:
+        return math.isfinite(self.t) and self.t >= SIGNIFICANCE_T and self.mean > 0
+
+    def __str__(self) -> str:
+        t = f"t {self.t:.1f}" if math.isfinite(self.t) else "t n/a"
+        return f"{self.mean:+.4f} ({t} over {self.periods} periods)"
+
+
+def ic_gain(challenger: pd.DataFrame, champion: pd.DataFrame, horizon: Horizon) -> Gain:
+    """How much ``challenger``'s out-of-fold ranking beats ``champion``'s, and how surely.
+
+    The per-date rank ICs of the two are paired on the dates both scored; their difference is
+    averaged within consecutive periods one horizon long (the labels of neighbouring dates
+    overlap, so dates inside a period are not independent) and the t statistic is taken over
+    those period means."""
+    series = {}
+    for name, oof in (("challenger", challenger), ("champion", champion)):
+        if oof.empty:
+            return Gain(math.nan, math.nan, 0)
+        series[name] = metrics.rank_ic_series(
+            oof["score"], oof["y_return"].to_numpy(float), oof["date"]
+        )
+    paired = pd.concat(series, axis=1, join="inner").dropna()
+    if paired.empty:
+        return Gain(math.nan, math.nan, 0)
+    diff = paired["challenger"] - paired["champion"]
+    dates = pd.DatetimeIndex(diff.index)
+    period = (dates - dates.min()) // horizon.duration
+    means = diff.groupby(np.asarray(period)).mean()
+    n = len(means)
+    spread = float(means.std(ddof=1)) if n > 1 else math.nan
+    mean, t = float(means.mean()), math.nan
+    if n >= MIN_PERIODS and math.isfinite(spread):
+        if spread > 0:
+            t = mean / (spread / math.sqrt(n))
+        else:  # the same difference in every period
+            t = math.copysign(math.inf, mean) if mean else 0.0
+    return Gain(mean, t, n)
+
+
+def _choose(
+    champion: str, ics: dict[str, float], passes: dict[str, bool], gains: dict[str, Gain]
+) -> str | None:
+    """The champion unless a passing challenger beats it significantly (then the best such);
+    a champion that does not pass yields to the best passing candidate; None if none passes."""
+    if passes.get(champion):
+        winners = [n for n in ics if n != champion and passes[n] and gains[n].significant]
+        return max(winners, key=lambda n: ics[n]) if winners else champion
+    passing = [n for n in ics if passes[n]]
+    return max(passing, key=lambda n: ics[n]) if passing else None
+
+
+def select_family(
+    reports: dict[str, EvaluationReport],
+    max_ece: float = MAX_ECE,
+    horizon: Horizon | None = None,
+) -> Selection:
+    """The candidate in use for a horizon and why (see the module docstring). The first
+    report is the champion; ``horizon`` sets the length of the periods ``ic_gain`` averages
+    over (default: the reports' own horizon)."""
     if not reports:
         raise ValueError("no candidate to select from")
+    champion = next(iter(reports))
+    horizon = horizon or HORIZONS[reports[champion].horizon]
     problems = {name: check_problems(r.overall, max_ece) for name, r in reports.items()}
     ranked = sorted(reports, key=lambda name: _ic(reports[name]), reverse=True)
     board = ", ".join(f"{n} {_fmt(reports[n].overall.get('rank_ic_mean'))}" for n in ranked)
-    passing = [name for name in ranked if not problems[name]]
-    if not passing:
-        best = ranked[0]
-        reason = (
-            f"no candidate passes its checks; {best} has the highest out-of-sample rank IC "
-            f"({board}) but {'; '.join(problems[best])}"
+    champ_oof = reports[champion].oof
+    gains = {n: ic_gain(r.oof, champ_oof, horizon) for n, r in reports.items() if n != champion}
+    ics = {n: _ic(r) for n, r in reports.items()}
+    chosen = _choose(champion, ics, {n: not p for n, p in problems.items()}, gains)
+    if chosen is None:  # named by the same rule, checks aside, so its figures are on record
+        best = _choose(champion, ics, dict.fromkeys(reports, True), gains) or champion
+        how = (
+            "the champion"
+            if best == champion
+            else f"beats the champion {champion} by more than noise, rank IC {gains[best]}"
         )
+        reason = (
+            f"no candidate passes its checks; {best} ({how}; {board}) "
+            f"fails: {'; '.join(problems[best])}"
+        )
+        above = [n for n in ranked[: ranked.index(best)] if n != champion]
+        if above:
+            reason += "; " + "; ".join(
+                f"{n} {gains[n]} is within noise of the champion" for n in above
+            )
         return Selection(best, reason, False)
-    best = passing[0]
-    reason = f"{best}: highest out-of-sample rank IC among the candidates that pass ({board})"
-    better = [name for name in ranked[: ranked.index(best)]]
-    if better:
-        reason += "; " + "; ".join(f"{name} fails: {', '.join(problems[name])}" for name in better)
-    if best != ENSEMBLE and ENSEMBLE in reports and ENSEMBLE not in better:
+    if chosen == champion:
+        reason = f"{chosen}: the champion (first listed family), passes its checks ({board})"
+    elif problems[champion]:
+        reason = (
+            f"{chosen}: highest out-of-sample rank IC among the candidates that pass ({board}); "
+            f"the champion {champion} fails: {', '.join(problems[champion])}"
+        )
+    else:
+        reason = (
+            f"{chosen}: beats the champion {champion} by more than noise, rank IC "
+            f"{gains[chosen]} ({board})"
+        )
+    better = [n for n in ranked[: ranked.index(chosen)] if n != champion]
+    failing = [n for n in better if problems[n]]
+    if failing:
+        reason += "; " + "; ".join(f"{n} fails: {', '.join(problems[n])}" for n in failing)
+    unproven = [n for n in better if not problems[n]]
+    if unproven:
+        reason += "; " + "; ".join(
+            f"{n} {gains[n]} is within noise of the champion" for n in unproven
+        )
+    if chosen != ENSEMBLE and ENSEMBLE in reports and ENSEMBLE not in better:
         reason += "; the ensemble does not win out of sample"
-    return Selection(best, reason, True)
+    return Selection(chosen, reason, True)
 
 
 def _known_ic(oof: pd.DataFrame, column: str = "score") -> float:
@@ -113,11 +224,12 @@ def nested_selection(
 
     For block k every candidate's out-of-fold predictions of the earlier blocks whose outcome
     was known at k's first date (``label_end`` <= it: a 30d label of the block before is still
-    open for 30 days) are scored; the candidate with the highest rank IC among those above 0
-    and above plain momentum there is used for block k, ``default`` (the first family) while
-    there is no such evidence. Calibration is each candidate's own, fitted on earlier blocks
-    only, so the result is as out of sample as each family's own figures. None with fewer than
-    two candidates (nothing to select)."""
+    open for 30 days) are scored, and ``select_family``'s rule is applied to them: ``default``
+    (the first family, the champion) is used for block k unless a challenger above 0 and above
+    plain momentum there beats it by more than noise (``ic_gain``), or the champion itself is
+    not above 0 and momentum there (then the best that is). Calibration is each candidate's
+    own, fitted on earlier blocks only, so the result is as out of sample as each family's own
+    figures. None with fewer than two candidates (nothing to select)."""
     if len(reports) < 2 or default not in reports:
         return None
     oofs = {name: report.oof for name, report in reports.items()}
@@ -125,14 +237,21 @@ def nested_selection(
     parts, choices = [], []
     for k in blocks:
         start = oofs[default].loc[oofs[default]["fold"] == k, "date"].min()
-        board = {}
-        for name, oof in oofs.items():
-            known = oof[(oof["fold"] < k) & (oof["label_end"] <= start)]
-            ic = _known_ic(known)
-            momentum = _known_ic(known, "momentum") if "momentum" in known else math.nan
-            if math.isfinite(ic) and ic > 0 and not (math.isfinite(momentum) and ic <= momentum):
-                board[name] = ic
-        chosen = max(board, key=lambda n: board[n]) if board else default
+        known = {
+            name: oof[(oof["fold"] < k) & (oof["label_end"] <= start)] for name, oof in oofs.items()
+        }
+        ics, passes = {}, {}
+        for name, rows in known.items():
+            ics[name] = ic = _known_ic(rows)
+            momentum = _known_ic(rows, "momentum") if "momentum" in rows else math.nan
+            passes[name] = (
+                math.isfinite(ic) and ic > 0 and not (math.isfinite(momentum) and ic <= momentum)
+            )
+        gains = {
+            n: ic_gain(rows, known[default], horizon) for n, rows in known.items() if n != default
+        }
+        chosen = _choose(default, ics, passes, gains) or default
+        board = {n: ic for n, ic in ics.items() if passes[n]}
         parts.append(oofs[chosen][oofs[chosen]["fold"] == k])
         choices.append(
             {
@@ -140,6 +259,7 @@ def nested_selection(
                 "test_start": start,
                 "chosen": chosen,
                 "known_rank_ic": {n: round(v, 4) for n, v in board.items()},
+                "known_gain_t": {n: round(g.t, 2) for n, g in gains.items() if math.isfinite(g.t)},
             }
         )
     oof = pd.concat(parts, ignore_index=True)
@@ -241,7 +361,7 @@ def evaluate_zoo(dataset: Dataset, config: TrainConfig | None = None) -> ZooResu
     """Walk-forward every candidate of the horizon on the same folds and select one."""
     config = config or TrainConfig()
     reports = walk_forward_zoo(dataset, config)
-    selection = select_family(reports, config.max_ece)
+    selection = select_family(reports, config.max_ece, dataset.horizon)
     listed = config.families_for(dataset.horizon)
     if len(listed) > 1 and len(reports) == 1:
         rows = len(dataset.labelled)

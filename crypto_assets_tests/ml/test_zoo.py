@@ -11,6 +11,7 @@ import pytest
 
 from crypto_assets.defs.predictions.assets import _predict_day
 from crypto_assets.horizons import HORIZONS
+from crypto_assets.ml import metrics
 from crypto_assets.ml.config import TrainConfig
 from crypto_assets.ml.dataset import Dataset
 from crypto_assets.ml.estimators import make_estimator
@@ -22,6 +23,7 @@ from crypto_assets.ml.zoo import (
     ZooResult,
     check_problems,
     evaluate_zoo,
+    ic_gain,
     nested_selection,
     select_family,
     train_selected,
@@ -34,9 +36,30 @@ from crypto_assets_tests.ml.conftest import small_config
 FAMILIES = ["lightgbm", "xgboost", "rnn"]
 
 
-def _report(name: str, ic: float, ece: float = 0.05, momentum: float = -0.05) -> EvaluationReport:
+def _report(
+    name: str,
+    ic: float,
+    ece: float = 0.05,
+    momentum: float = -0.05,
+    oof: pd.DataFrame | None = None,
+) -> EvaluationReport:
     overall = {"rank_ic_mean": ic, "momentum_rank_ic_mean": momentum, "ece": ece}
-    return EvaluationReport("7d", [], overall, pd.DataFrame(), family=name)
+    return EvaluationReport("7d", [], overall, pd.DataFrame() if oof is None else oof, family=name)
+
+
+def _scored(skill: float, noise_seed: int, days: int = 84, coins: int = 30) -> pd.DataFrame:
+    """Daily out-of-fold rows whose score is ``skill`` x the outcome plus noise; every report
+    built from it shares the same outcomes (seed 0), as the zoo's candidates do."""
+    outcomes = np.random.default_rng(0).normal(size=(days, coins))
+    noise = np.random.default_rng(noise_seed).normal(size=(days, coins))
+    dates = pd.date_range("2024-01-01", periods=days, freq="D", tz="UTC")
+    return pd.DataFrame(
+        {
+            "date": np.repeat(dates, coins),
+            "y_return": outcomes.ravel(),
+            "score": (skill * outcomes + noise).ravel(),
+        }
+    )
 
 
 def test_the_best_passing_candidate_is_selected_and_the_reason_says_why() -> None:
@@ -50,8 +73,44 @@ def test_the_best_passing_candidate_is_selected_and_the_reason_says_why() -> Non
     assert chosen.family == "lightgbm" and chosen.passed
     assert "xgboost fails: ECE 0.2000 above 0.1" in chosen.reason
     assert "ensemble does not win" in chosen.reason
-    reports["ensemble"] = _report("ensemble", 0.07)  # beats every passing single family
-    assert select_family(reports).family == "ensemble"
+    # better on paper but with no out-of-fold rows to show it: the champion stays
+    reports["ensemble"] = _report("ensemble", 0.07)
+    assert select_family(reports).family == "lightgbm"
+
+
+def test_a_challenger_displaces_the_champion_only_by_more_than_noise() -> None:
+    champion = _scored(0.05, noise_seed=1)
+    ic = lambda oof: metrics.rank_ic(oof["score"], oof["y_return"].to_numpy(), oof["date"])  # noqa: E731
+    lucky = _scored(0.07, noise_seed=2)  # a little better, by chance as much as by skill
+    skilled = _scored(0.5, noise_seed=3)  # far better, week after week
+    assert ic(lucky) > ic(champion)
+    reports = {
+        "lightgbm": _report("lightgbm", ic(champion), oof=champion),
+        "xgboost": _report("xgboost", ic(lucky), oof=lucky),
+    }
+    gain = ic_gain(lucky, champion, HORIZONS["7d"])
+    assert gain.periods == 12 and not gain.significant  # 84 days = 12 weeks
+    chosen = select_family(reports)
+    assert chosen.family == "lightgbm" and chosen.passed
+    assert "the champion" in chosen.reason and "xgboost +0.0" in chosen.reason
+    assert "within noise of the champion" in chosen.reason
+    reports["ensemble"] = _report("ensemble", ic(skilled), oof=skilled)
+    chosen = select_family(reports)
+    assert chosen.family == "ensemble"
+    assert "beats the champion lightgbm by more than noise" in chosen.reason
+    # over 30-day periods the same 84 days are 3 periods: too few to tell, the champion stays
+    assert not ic_gain(skilled, champion, HORIZONS["30d"]).significant
+    assert select_family(reports, horizon=HORIZONS["30d"]).family == "lightgbm"
+    # a champion that fails its checks has no claim: the best passing candidate wins
+    reports["lightgbm"] = _report("lightgbm", ic(champion), ece=0.3, oof=champion)
+    chosen = select_family(reports, horizon=HORIZONS["30d"])
+    assert chosen.family == "ensemble" and "the champion lightgbm fails: ECE" in chosen.reason
+    # none passes: the same rule, checks aside, names the one whose figures go on record
+    reports = {n: _report(n, r.overall["rank_ic_mean"], 0.3, oof=r.oof) for n, r in reports.items()}
+    named = select_family(reports)
+    assert named.family == "ensemble" and not named.passed
+    assert "beats the champion lightgbm by more than noise" in named.reason
+    assert select_family(reports, horizon=HORIZONS["30d"]).family == "lightgbm"
 
 
 def test_without_a_passing_candidate_the_best_is_named_but_marked_failed() -> None:
@@ -61,7 +120,7 @@ def test_without_a_passing_candidate_the_best_is_named_but_marked_failed() -> No
     }
     chosen = select_family(reports)
     assert chosen.family == "lightgbm" and not chosen.passed
-    assert chosen.reason.startswith("no candidate passes its checks")
+    assert chosen.reason.startswith("no candidate passes its checks; lightgbm (the champion")
     assert "does not beat momentum" in chosen.reason
     assert check_problems(reports["rnn"].overall) == ["rank IC -0.0100 is not above 0"]
     with pytest.raises(ValueError, match="no candidate"):
