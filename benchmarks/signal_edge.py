@@ -30,14 +30,17 @@ import time
 from pathlib import Path
 from typing import Any, ClassVar
 
+import lightgbm as lgb
 import numpy as np
 import pandas as pd
+from scipy.stats import norm
 
 from crypto_assets.horizons import HORIZONS
 from crypto_assets.ml import metrics
 from crypto_assets.ml.backtest import SnapshotFrames, sanitized_snapshot
 from crypto_assets.ml.config import TrainConfig
 from crypto_assets.ml.estimators import FAMILIES
+from crypto_assets.ml.estimators.base import feature_matrix, fit_rows
 from crypto_assets.ml.estimators.lightgbm import LightGBMEstimator
 from crypto_assets.ml.walkforward import walk_forward_evaluate
 from crypto_assets.settings import PROJECT_ROOT
@@ -76,7 +79,60 @@ class ClassifierScore(LightGBMEstimator):
         return self.predict_proba(frame)
 
 
-for _cls in (ExcessTarget, RawTarget, ClassifierScore):
+class NormalScoreTarget(LightGBMEstimator):
+    """Ablation: the rank target mapped to normal scores (Qlib's ``CSRankNorm``), which weighs
+    the day's extreme coins more than the uniform rank does."""
+
+    family: ClassVar[str] = "ablation_rank_normal"
+
+    def fit(self, train: pd.DataFrame, features: list[str]) -> None:
+        n = train.groupby("date")["y_rank"].transform("size").to_numpy(float)
+        rank = train["y_rank"].to_numpy(float) - 0.5 / n  # (0, 1) open
+        super().fit(train.assign(y_rank=norm.ppf(np.clip(rank, 1e-4, 1 - 1e-4))), features)
+
+
+class VolScaledTarget(LightGBMEstimator):
+    """Ablation: the rank of the return per unit of the coin's trailing 30-day volatility."""
+
+    family: ClassVar[str] = "ablation_vol_scaled"
+
+    def fit(self, train: pd.DataFrame, features: list[str]) -> None:
+        vol = train["vol_30d"].where(train["vol_30d"] > 0)
+        scaled = (train["y_return"] / vol).groupby(train["date"]).rank(pct=True).fillna(0.5)
+        super().fit(train.assign(y_rank=scaled.to_numpy(float)), features)
+
+
+class LambdaRankScore(LightGBMEstimator):
+    """Ablation: the ranking models optimise LambdaRank (NDCG over each day's coins, relevance
+    = the quintile of the forward return) instead of a squared loss on the rank."""
+
+    family: ClassVar[str] = "ablation_lambdarank"
+
+    def fit(self, train: pd.DataFrame, features: list[str]) -> None:
+        super().fit(train, features)  # the probability models, as the product's
+        train = fit_rows(train).sort_values("date", kind="stable")
+        relevance = np.minimum((train["y_rank"].to_numpy(float) * 5).astype(int), 4)
+        days = train.groupby("date", sort=True).size().to_numpy()
+        self.scorers = []
+        for k in range(self.hyper.n_seeds):
+            for view in self._views():
+                params = self.hyper.booster_params("lambdarank", self.device, self.hyper.seed + k)
+                params["lambdarank_truncation_level"] = int(days.max())
+                data = lgb.Dataset(
+                    feature_matrix(train, view), relevance, group=days, feature_name=view
+                )
+                rounds = self.hyper.n_estimators
+                self.scorers.append(lgb.train(params, data, num_boost_round=rounds))
+
+
+for _cls in (
+    ExcessTarget,
+    RawTarget,
+    ClassifierScore,
+    NormalScoreTarget,
+    VolScaledTarget,
+    LambdaRankScore,
+):
     FAMILIES[_cls.family] = _cls
 
 ABLATIONS: dict[str, dict[str, Any]] = {
@@ -84,6 +140,9 @@ ABLATIONS: dict[str, dict[str, Any]] = {
     "target: excess return (old)": {"family": "ablation_excess"},
     "target: raw net return": {"family": "ablation_raw"},
     "score: the classifier P(up)": {"family": "ablation_classifier"},
+    "target: normal scores of the rank": {"family": "ablation_rank_normal"},
+    "target: rank of the volatility-scaled return": {"family": "ablation_vol_scaled"},
+    "score: LambdaRank over each day's coins": {"family": "ablation_lambdarank"},
     "views: technical only": {"score_views": ["technical"], "horizon_score_views": {}},
     "views: return profile only": {"score_views": ["returns"], "horizon_score_views": {}},
     "views: one model on all features": {"score_views": [], "horizon_score_views": {}},
