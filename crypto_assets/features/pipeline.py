@@ -10,12 +10,15 @@ score averages a technical-view model and a return-profile-view model; see
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping
+from typing import Any
 
 import pandas as pd
 
 from crypto_assets.features.factors import build_factor_features, factor_feature_names
 from crypto_assets.features.indicators import (
+    TIMEFRAME_SPECS,
     XRANK_SUFFIX,
     add_cross_sectional_ranks,
     build_technical_features,
@@ -52,6 +55,41 @@ def feature_names(timeframe: str) -> list[str]:
     """Model-input columns of ``build_feature_frame`` for ``timeframe``, in order."""
     names = technical_feature_names(timeframe)
     return [*_ranked([*names, *factor_feature_names(timeframe)]), *regime_feature_names(names)]
+
+
+# The stored column that says which feature set computed a row (``feature_set_id``).
+FEATURE_SET = "feature_set"
+
+
+def feature_set_id(timeframe: str) -> str:
+    """A fingerprint of ``timeframe``'s model-input columns and the windows that define them.
+
+    Stored with every feature row (``FEATURE_SET``), it tells rows written by code with another
+    feature set (a store from an older version, before a feature was added: the new column is
+    missing on its old days) from rows where a feature is missing for a reason (too little
+    history, too few coins). It changes when a column is added, removed or renamed or a window
+    of the timeframe's spec changes, not when only a formula does."""
+    text = repr((feature_names(timeframe), TIMEFRAME_SPECS.get(timeframe)))
+    return hashlib.sha256(text.encode()).hexdigest()[:12]
+
+
+def stale_feature_rows(features: pd.DataFrame, timeframe: str) -> dict[str, Any] | None:
+    """What of a stored feature frame of ``timeframe`` another feature set computed (no mark,
+    or another ``feature_set_id``): rows, days, first and last day; None when every row is
+    current."""
+    if features.empty:
+        return None
+    marks = features.get(FEATURE_SET, pd.Series(pd.NA, index=features.index, dtype="string"))
+    stale = marks.astype("string").fillna("") != feature_set_id(timeframe)
+    if not stale.any():
+        return None
+    days = pd.to_datetime(features.loc[stale, "date"], utc=True).dt.normalize()
+    return {
+        "rows": int(stale.sum()),
+        "days": int(days.nunique()),
+        "first": days.min(),
+        "last": days.max(),
+    }
 
 
 def build_feature_frame(

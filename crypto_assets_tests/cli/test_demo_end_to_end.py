@@ -251,9 +251,11 @@ def test_worse_retrain_does_not_replace_model_in_use(demo: dict) -> None:
     assert meta["promoted"].value is False
     assert meta["model"].value.endswith("v2") and meta["in_use"].value == "v1"
     assert registry.champion_version(f"crypto_assets_demo_signal_{horizon}") == "1"
-    (check,) = result.get_asset_check_evaluations()
-    assert check.check_name == "skill_and_calibration"
-    assert {"rank_ic_mean", "ece"} <= set(check.metadata)
+    checks = {c.check_name: c for c in result.get_asset_check_evaluations()}
+    assert set(checks) == {"skill_and_calibration", "features_current"}
+    assert {"rank_ic_mean", "ece"} <= set(checks["skill_and_calibration"].metadata)
+    # every stored feature row of the demo was computed by this version's feature set
+    assert checks["features_current"].passed, checks["features_current"].description
 
 
 def test_predictions_cover_every_coin_and_horizon(demo: dict) -> None:

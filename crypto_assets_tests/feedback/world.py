@@ -21,7 +21,7 @@ from crypto_assets.definitions import build_definitions
 from crypto_assets.defs.features.assets import FEATURE_COLUMNS, LABEL_COLUMNS
 from crypto_assets.features.external import asof_join_sentiment
 from crypto_assets.features.labels import forward_returns
-from crypto_assets.features.pipeline import build_feature_frame
+from crypto_assets.features.pipeline import FEATURE_SET, build_feature_frame, feature_set_id
 from crypto_assets.frames import pin_dtypes
 from crypto_assets.horizons import TIMEFRAMES
 from crypto_assets.runner import run_job
@@ -65,12 +65,14 @@ def stored_labels(candles: pd.DataFrame, timeframe: str, cost: float = COST) -> 
 
 def stored_features(candles: pd.DataFrame, timeframe: str) -> pd.DataFrame:
     """The ``feature_table`` rows of ``candles`` (no scored texts: sentiment columns empty)."""
-    frame = build_feature_frame(candles, timeframe).assign(timeframe=timeframe)
+    frame = build_feature_frame(candles, timeframe).assign(
+        timeframe=timeframe, **{FEATURE_SET: feature_set_id(timeframe)}
+    )
     frame = pin_dtypes(
         frame,
-        ["symbol", "date", "timeframe", *FEATURE_COLUMNS],
+        ["symbol", "date", "timeframe", FEATURE_SET, *FEATURE_COLUMNS],
         times=("date",),
-        texts=("symbol", "timeframe"),
+        texts=("symbol", "timeframe", FEATURE_SET),
     )
     return asof_join_sentiment(frame, pd.DataFrame(), TIMEFRAMES)
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import duckdb
 import numpy as np
 import pandas as pd
 import pytest
@@ -21,6 +20,7 @@ from crypto_assets.ml.zoo import evaluate_zoo
 from crypto_assets.resources.settings import PipelineSettings
 from crypto_assets.resources.storage import DuckDBStore
 from crypto_assets.settings import SettingsError, load_settings
+from crypto_assets_tests.feedback.world import write_tables
 from crypto_assets_tests.fixtures import cut_snapshot
 from crypto_assets_tests.ml.conftest import read_binance, small_config
 
@@ -82,12 +82,7 @@ def _store(db: Path, candles: dict[str, pd.DataFrame]) -> DuckDBStore:
             for tf, c in candles.items()
         ]
     )
-    with duckdb.connect(str(db)) as conn:
-        conn.execute("create schema if not exists crypto")
-        for name, frame in (("feature_table", features), ("labels", labels)):
-            conn.register("frame", frame)
-            conn.execute(f"create table crypto.{name} as select * from frame")
-            conn.unregister("frame")
+    write_tables(db, feature_table=features, labels=labels)
     return DuckDBStore(database=str(db))
 
 

@@ -12,7 +12,12 @@ from crypto_assets.defs.partitions import Partitions
 from crypto_assets.features.external import SENTIMENT_COLUMNS, asof_join_sentiment
 from crypto_assets.features.indicators import lookback
 from crypto_assets.features.labels import forward_returns
-from crypto_assets.features.pipeline import build_feature_frame, feature_names
+from crypto_assets.features.pipeline import (
+    FEATURE_SET,
+    build_feature_frame,
+    feature_names,
+    feature_set_id,
+)
 from crypto_assets.frames import pin_dtypes, utc, utc_columns
 from crypto_assets.horizons import (
     HORIZON_NAMES,
@@ -78,13 +83,16 @@ def technical_features(context: dg.AssetExecutionContext, duckdb: DuckDBStore) -
             start=start,
             first_candle=duckdb.first_candle_by_symbol(timeframe),
         )
-        parts.append(features.assign(timeframe=timeframe))
+        # each row says which feature set computed it (``features.pipeline.feature_set_id``)
+        parts.append(
+            features.assign(timeframe=timeframe, **{FEATURE_SET: feature_set_id(timeframe)})
+        )
     frame = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
     frame = pin_dtypes(
         frame,
-        ["symbol", "date", "timeframe", *FEATURE_COLUMNS],
+        ["symbol", "date", "timeframe", FEATURE_SET, *FEATURE_COLUMNS],
         times=("date",),
-        texts=TEXT_COLUMNS,
+        texts=(*TEXT_COLUMNS, FEATURE_SET),
     )
     return dg.Output(
         frame,
@@ -95,6 +103,7 @@ def technical_features(context: dg.AssetExecutionContext, duckdb: DuckDBStore) -
             "first": str(frame["date"].min()) if len(frame) else "-",
             "last": str(frame["date"].max()) if len(frame) else "-",
             "lookback": ", ".join(f"{tf}: {lookback(tf)}" for tf in TIMEFRAMES),
+            "feature_set": ", ".join(f"{tf}: {feature_set_id(tf)}" for tf in TIMEFRAMES),
         },
     )
 

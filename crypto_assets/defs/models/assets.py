@@ -1,10 +1,13 @@
 """Signal models: one static partition per horizon. The asset reads the stored ``feature_table``
 and ``labels`` it declares, and ``crypto_assets.ml.tracking.train_and_register`` runs the model
 zoo (every family in the settings' ``model_families`` on the same purged walk-forward folds, and
-their ensemble), selects one by out-of-sample rank IC among those passing the checks, fits it,
-logs everything to one MLflow run (a nested run per family), registers a version tagged with its
-family and the reason, and applies the rule that decides which version is in use (it must pass
-its checks and beat the one in use). The metadata shows every family's figures and the choice.
+their ensemble), selects one (the first family unless a candidate passing the checks beats its
+out-of-sample rank IC by more than noise; ``ml.zoo``), fits it, logs everything to one MLflow
+run (a nested run per family), registers a version tagged with its family and the reason, and
+applies the rule that decides which version is in use (it must pass its checks and beat the one
+in use). The metadata shows every family's figures and the choice; the ``features_current``
+check says whether every stored feature row it learned from was computed by this version's
+feature set.
 """
 
 import subprocess
@@ -15,7 +18,7 @@ import dagster as dg
 import pandas as pd
 
 from crypto_assets.defs.partitions import Partitions
-from crypto_assets.features.pipeline import feature_names
+from crypto_assets.features.pipeline import feature_names, stale_feature_rows
 from crypto_assets.frames import finite_floats, pin_dtypes, utc_columns
 from crypto_assets.horizons import HORIZONS, Horizon
 from crypto_assets.market.snapshot import snapshot_source_name
@@ -56,12 +59,17 @@ def _git_commit() -> str:
 
 
 def dataset_with_history(
-    duckdb: DuckDBStore, horizon: Horizon, settings: PipelineSettings, added: dict
+    duckdb: DuckDBStore,
+    horizon: Horizon,
+    settings: PipelineSettings,
+    added: dict,
+    stale: dict | None = None,
 ) -> Dataset:
     """The stored dataset, and for a daily horizon with ``training_history_dir`` set, the
     older rows of that folder's candles (``ml.dataset.with_history``); ``added`` receives
-    what was added (the asset's metadata)."""
-    dataset = stored_dataset(duckdb, horizon)
+    what was added (the asset's metadata), ``stale`` what of the stored features another
+    feature set computed (``stored_dataset``)."""
+    dataset = stored_dataset(duckdb, horizon, stale)
     if not settings.training_history_dir or horizon.timeframe != "1d":
         return dataset
     directory = Path(settings.training_history_dir)
@@ -77,11 +85,16 @@ def dataset_with_history(
     return combined
 
 
-def stored_dataset(duckdb: DuckDBStore, horizon: Horizon) -> Dataset:
-    """The horizon's dataset from the stored feature table and labels (the asset's inputs)."""
+def stored_dataset(duckdb: DuckDBStore, horizon: Horizon, stale: dict | None = None) -> Dataset:
+    """The horizon's dataset from the stored feature table and labels (the asset's inputs).
+    ``stale`` receives what of the stored features another feature set computed
+    (``features.pipeline.stale_feature_rows``: rows of an older version, on which a feature
+    added since is missing); the model still learns from them, and the check says so."""
     timeframe = horizon.timeframe
     names = feature_names(timeframe)
     features = duckdb.read_table("feature_table", "timeframe = ?", [timeframe])
+    if stale is not None:
+        stale.update(stale_feature_rows(features, timeframe) or {})
     labels = duckdb.read_table("labels", "timeframe = ?", [timeframe])
     if features.empty or labels.empty:
         hint = " (a daily-only snapshot has no hourly candles)" if timeframe == "1h" else ""
@@ -121,10 +134,11 @@ def models(
     }
     mlflow_tracking.configure()
     added: dict = {}
+    stale: dict = {}
     try:
         run = tracking.train_and_register(
             horizon.name,
-            lambda: dataset_with_history(duckdb, horizon, settings, added),
+            lambda: dataset_with_history(duckdb, horizon, settings, added, stale),
             train_config,
             profile=settings.profile,
             experiment_id=mlflow_tracking.experiment_id(settings.signal_experiment()),
@@ -134,6 +148,7 @@ def models(
     except InsufficientDataError as exc:
         context.log.warning(f"{horizon.name}: {exc}")
         yield from _skipped_model(horizon.name, str(exc))
+        yield _features_current(horizon, stale)
         return
     metadata = _metadata(run)
     if added:
@@ -151,6 +166,40 @@ def models(
                 for k in ("rank_ic_mean", "momentum_rank_ic_mean", "ece", "brier")
             }
         ),
+    )
+    yield _features_current(horizon, stale)
+
+
+def _features_current(horizon: Horizon, stale: dict) -> dg.AssetCheckResult:
+    """Whether every stored feature row the model learned from was computed by this version's
+    feature set (a store upgraded from an older version is not, until its days are recomputed)."""
+    if not stale:
+        return dg.AssetCheckResult(
+            check_name="features_current",
+            passed=True,
+            description=f"every stored {horizon.timeframe} feature row was computed by this "
+            "version's feature set",
+        )
+    first, last = stale["first"], stale["last"]
+    back = (pd.Timestamp.now(tz="UTC").normalize() - first).days
+    return dg.AssetCheckResult(
+        check_name="features_current",
+        passed=False,
+        severity=dg.AssetCheckSeverity.WARN,
+        description=(
+            f"{stale['rows']} stored {horizon.timeframe} feature rows on {stale['days']} days "
+            f"({first:%Y-%m-%d}..{last:%Y-%m-%d}) were computed by another version's feature "
+            f"set: a feature added since is missing there, and the model learned from them as "
+            f"they are; recompute those days (materialize technical_features and "
+            f"feature_table for them; on the live profile `crypto-assets run --days {back}` "
+            f"reaches back to {first:%Y-%m-%d})"
+        ),
+        metadata={
+            "rows": stale["rows"],
+            "days": stale["days"],
+            "first": f"{first:%Y-%m-%d}",
+            "last": f"{last:%Y-%m-%d}",
+        },
     )
 
 
@@ -216,6 +265,9 @@ def build_assets(partitions: Partitions) -> list[dg.AssetsDefinition]:
             ],
             metadata={"partition_expr": "horizon"},
             kinds={"lightgbm", "mlflow", "duckdb"},
-            check_specs=[dg.AssetCheckSpec("skill_and_calibration", asset="models")],
+            check_specs=[
+                dg.AssetCheckSpec("skill_and_calibration", asset="models"),
+                dg.AssetCheckSpec("features_current", asset="models"),
+            ],
         )(models)
     ]
