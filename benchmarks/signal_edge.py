@@ -109,14 +109,18 @@ class LambdaRankScore(LightGBMEstimator):
     family: ClassVar[str] = "ablation_lambdarank"
 
     def fit(self, train: pd.DataFrame, features: list[str]) -> None:
-        super().fit(train, features)  # the probability models, as the product's
-        train = fit_rows(train).sort_values("date", kind="stable")
+        self.features = list(features)
+        rows = fit_rows(train)
+        x_all, y_up = feature_matrix(rows, self.features), rows["y_up"].to_numpy(float)
+        train = rows.sort_values("date", kind="stable")  # LambdaRank's groups: one per day
         relevance = np.minimum((train["y_rank"].to_numpy(float) * 5).astype(int), 4)
         days = train.groupby("date", sort=True).size().to_numpy()
-        self.scorers = []
+        self.scorers, self.classifiers = [], []
         for k in range(self.hyper.n_seeds):
+            seed = self.hyper.seed + k  # the probability model exactly as the product's
+            self.classifiers.append(self._train("binary", x_all, y_up, seed, self.features))
             for view in self._views():
-                params = self.hyper.booster_params("lambdarank", self.device, self.hyper.seed + k)
+                params = self.hyper.booster_params("lambdarank", self.device, seed)
                 params["lambdarank_truncation_level"] = int(days.max())
                 data = lgb.Dataset(
                     feature_matrix(train, view), relevance, group=days, feature_name=view

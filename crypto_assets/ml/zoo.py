@@ -105,6 +105,13 @@ class Gain:
         return f"{self.mean:+.4f} ({t} over {self.periods} periods)"
 
 
+def _ic_series(oof: pd.DataFrame, column: str = "score") -> pd.Series:
+    """Per-date rank IC of ``oof``'s ``column`` against its net forward return."""
+    if oof.empty:
+        return pd.Series(dtype=float)
+    return metrics.rank_ic_series(oof[column], oof["y_return"].to_numpy(float), oof["date"])
+
+
 def ic_gain(challenger: pd.DataFrame, champion: pd.DataFrame, horizon: Horizon) -> Gain:
     """How much ``challenger``'s out-of-fold ranking beats ``champion``'s, and how surely.
 
@@ -112,17 +119,15 @@ def ic_gain(challenger: pd.DataFrame, champion: pd.DataFrame, horizon: Horizon) 
     averaged within consecutive periods one horizon long (the labels of neighbouring dates
     overlap, so dates inside a period are not independent) and the t statistic is taken over
     those period means."""
-    series = {}
-    for name, oof in (("challenger", challenger), ("champion", champion)):
-        if oof.empty:
-            return Gain(math.nan, math.nan, 0)
-        series[name] = metrics.rank_ic_series(
-            oof["score"], oof["y_return"].to_numpy(float), oof["date"]
-        )
-    paired = pd.concat(series, axis=1, join="inner").dropna()
+    return _gain(_ic_series(challenger), _ic_series(champion), horizon)
+
+
+def _gain(challenger: pd.Series, champion: pd.Series, horizon: Horizon) -> Gain:
+    """``ic_gain`` from the two per-date rank-IC series."""
+    paired = pd.concat({"a": challenger, "b": champion}, axis=1, join="inner").dropna()
     if paired.empty:
         return Gain(math.nan, math.nan, 0)
-    diff = paired["challenger"] - paired["champion"]
+    diff = paired["a"] - paired["b"]
     dates = pd.DatetimeIndex(diff.index)
     period = (dates - dates.min()) // horizon.duration
     means = diff.groupby(np.asarray(period)).mean()
@@ -164,8 +169,8 @@ def select_family(
     problems = {name: check_problems(r.overall, max_ece) for name, r in reports.items()}
     ranked = sorted(reports, key=lambda name: _ic(reports[name]), reverse=True)
     board = ", ".join(f"{n} {_fmt(reports[n].overall.get('rank_ic_mean'))}" for n in ranked)
-    champ_oof = reports[champion].oof
-    gains = {n: ic_gain(r.oof, champ_oof, horizon) for n, r in reports.items() if n != champion}
+    series = {n: _ic_series(r.oof) for n, r in reports.items()}
+    gains = {n: _gain(series[n], series[champion], horizon) for n in reports if n != champion}
     ics = {n: _ic(r) for n, r in reports.items()}
     chosen = _choose(champion, ics, {n: not p for n, p in problems.items()}, gains)
     if chosen is None:  # named by the same rule, checks aside, so its figures are on record
@@ -211,12 +216,6 @@ def select_family(
     return Selection(chosen, reason, True)
 
 
-def _known_ic(oof: pd.DataFrame, column: str = "score") -> float:
-    if oof.empty:
-        return math.nan
-    return float(metrics.rank_ic(oof[column], oof["y_return"].to_numpy(float), oof["date"]))
-
-
 def nested_selection(
     reports: dict[str, EvaluationReport], horizon: Horizon, config: TrainConfig, default: str
 ) -> EvaluationReport | None:
@@ -240,16 +239,17 @@ def nested_selection(
         known = {
             name: oof[(oof["fold"] < k) & (oof["label_end"] <= start)] for name, oof in oofs.items()
         }
+        series = {name: _ic_series(rows) for name, rows in known.items()}
         ics, passes = {}, {}
         for name, rows in known.items():
-            ics[name] = ic = _known_ic(rows)
-            momentum = _known_ic(rows, "momentum") if "momentum" in rows else math.nan
+            ics[name] = ic = float(series[name].mean()) if len(series[name]) else math.nan
+            momentum = (
+                float(_ic_series(rows, "momentum").mean()) if "momentum" in rows else math.nan
+            )
             passes[name] = (
                 math.isfinite(ic) and ic > 0 and not (math.isfinite(momentum) and ic <= momentum)
             )
-        gains = {
-            n: ic_gain(rows, known[default], horizon) for n, rows in known.items() if n != default
-        }
+        gains = {n: _gain(series[n], series[default], horizon) for n in known if n != default}
         chosen = _choose(default, ics, passes, gains) or default
         board = {n: ic for n, ic in ics.items() if passes[n]}
         parts.append(oofs[chosen][oofs[chosen]["fold"] == k])

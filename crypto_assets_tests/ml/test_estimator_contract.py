@@ -173,3 +173,7 @@ def test_a_network_reads_only_its_inputs_and_explains_every_feature(
     loaded = FAMILIES["rnn"].load(tmp_path)
     assert loaded.inputs == inputs
     np.testing.assert_array_equal(loaded.predict(test), net.predict(test))
+    # inputs of which the frame has none are a misconfiguration, not "read everything"
+    lost = make_estimator("rnn", {**SMALL_PARAMS["rnn"], "inputs": ["no_such_column"]}, "cpu")
+    with pytest.raises(ValueError, match="none of the network's inputs"):
+        lost.fit(train, dataset_7d.features)

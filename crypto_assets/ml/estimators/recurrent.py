@@ -195,11 +195,18 @@ class RNNEstimator:
         return self.hyper.length
 
     def _read(self, features: list[str]) -> list[str]:
-        """The given columns the network reads, in their order (all when none is listed)."""
+        """The given columns the network reads, in their order (all when none is listed; a
+        listed column the frame lacks is skipped, as a view a timeframe lacks is)."""
         if self.hyper.inputs is None:
             return list(features)
         wanted = set(self.hyper.inputs)
-        return [c for c in features if c in wanted] or list(features)
+        read = [c for c in features if c in wanted]
+        if not read:
+            raise ValueError(
+                f"none of the network's inputs {self.hyper.inputs[:5]}... is among the "
+                f"{len(features)} features given"
+            )
+        return read
 
     # --- data -----------------------------------------------------------------------------
     def _sequences(self, frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
