@@ -35,14 +35,15 @@ import numpy as np
 import pandas as pd
 from scipy.stats import norm
 
-from crypto_assets.horizons import HORIZONS
+from crypto_assets.horizons import HORIZONS, Horizon
 from crypto_assets.ml import metrics
 from crypto_assets.ml.backtest import SnapshotFrames, sanitized_snapshot
 from crypto_assets.ml.config import TrainConfig
 from crypto_assets.ml.estimators import FAMILIES
-from crypto_assets.ml.estimators.base import feature_matrix, fit_rows
+from crypto_assets.ml.estimators.base import feature_matrix, fit_rows, views_of
 from crypto_assets.ml.estimators.lightgbm import LightGBMEstimator
 from crypto_assets.ml.walkforward import walk_forward_evaluate
+from crypto_assets.ml.zoo import Gain, ic_gain
 from crypto_assets.settings import PROJECT_ROOT
 
 YARDSTICK = PROJECT_ROOT.parent / "shared" / "bench" / "minimal_lgbm.py"
@@ -119,7 +120,7 @@ class LambdaRankScore(LightGBMEstimator):
         for k in range(self.hyper.n_seeds):
             seed = self.hyper.seed + k  # the probability model exactly as the product's
             self.classifiers.append(self._train("binary", x_all, y_up, seed, self.features))
-            for view in self._views():
+            for view in views_of(self.hyper.views, self.features):
                 params = self.hyper.booster_params("lambdarank", self.device, seed)
                 params["lambdarank_truncation_level"] = int(days.max())
                 data = lgb.Dataset(
@@ -151,6 +152,7 @@ ABLATIONS: dict[str, dict[str, Any]] = {
     "views: return profile only": {"score_views": ["returns"], "horizon_score_views": {}},
     "views: one model on all features": {"score_views": [], "horizon_score_views": {}},
     "risk factors: none (before)": {"horizon_score_views": {}},
+    "slow target: none (before)": {"slow_targets": {}},
     "risk factors: at 7d too": {
         "horizon_score_views": {h: ["technical", "returns+factors"] for h in ("7d", "30d")}
     },
@@ -185,6 +187,15 @@ def ic_on(oof: pd.DataFrame, dates: pd.Series | None = None) -> float:
     return metrics.rank_ic(frame["score"], frame["y_return"], frame["date"])
 
 
+def lead_over(oof: pd.DataFrame, base: pd.DataFrame, horizon: Horizon) -> Gain:
+    """The product's per-date rank IC minus the yardstick's on the dates both scored, averaged
+    over horizon-long periods, and its t statistic (``ml.zoo.ic_gain``): how far the ratio is
+    from noise."""
+    theirs = base.rename(columns={"p": "score", "fwd": "y_return"})
+    ours = oof[oof["date"].isin(set(theirs["date"]))]
+    return ic_gain(ours, theirs[theirs["date"].isin(set(ours["date"]))], horizon)
+
+
 def evaluate(
     frames: SnapshotFrames, horizon: str, overrides: dict[str, Any]
 ) -> tuple[dict, pd.DataFrame]:
@@ -208,7 +219,11 @@ def cut(snapshot: Path, which: str, out: Path) -> Path:
 
 
 def compare(
-    snapshot: Path, label: str, ablations: bool, only: str | None = None
+    snapshot: Path,
+    label: str,
+    ablations: bool,
+    only: str | None = None,
+    horizons: tuple[str, ...] = ("7d", "30d"),
 ) -> list[dict[str, Any]]:
     rows = []
     frames = SnapshotFrames(
@@ -216,6 +231,8 @@ def compare(
     )
     daily = snapshot / "ohlcv_1d.parquet"
     for horizon, days in (("7d", 7), ("30d", 30)):
+        if horizon not in horizons:
+            continue
         base_ic, base = yardstick(daily, days)
         base_dates = base["date"].drop_duplicates()
         variants = ABLATIONS if ablations else {"product (default)": {}}
@@ -225,6 +242,7 @@ def compare(
         for name, overrides in variants.items():
             overall, oof = evaluate(frames, horizon, overrides)
             common = ic_on(oof, base_dates)
+            lead = lead_over(oof, base, HORIZONS[horizon])
             rows.append(
                 {
                     "snapshot": label,
@@ -234,6 +252,9 @@ def compare(
                     "rank_ic_yardstick_dates": common,
                     "yardstick_ic": base_ic,
                     "ratio": common / base_ic if base_ic else float("nan"),
+                    "lead_over_yardstick": lead.mean,
+                    "lead_t": lead.t,
+                    "lead_periods": lead.periods,
                     "momentum_ic": overall["momentum_rank_ic_mean"],
                     "ece": overall["ece"],
                     "max_probability": overall["max_probability"],
@@ -248,14 +269,16 @@ def compare(
 def markdown(rows: list[dict[str, Any]]) -> str:
     head = (
         "| snapshot | horizon | variant | rank IC (product period) | rank IC (yardstick dates) "
-        "| yardstick | ratio | momentum | ECE | max P | calls >= 80 % | s |"
+        "| yardstick | ratio | lead (t, periods) | momentum | ECE | max P | calls >= 80 % | s |"
     )
-    lines = [head, "|" + "---|" * 12]
+    lines = [head, "|" + "---|" * 13]
     for r in rows:
         lines.append(
             f"| {r['snapshot']} | {r['horizon']} | {r['variant']} | "
             f"{r['rank_ic_product_period']:.4f} | {r['rank_ic_yardstick_dates']:.4f} | "
-            f"{r['yardstick_ic']:.4f} | {r['ratio']:.2f}x | {r['momentum_ic']:.4f} | "
+            f"{r['yardstick_ic']:.4f} | {r['ratio']:.2f}x | "
+            f"{r['lead_over_yardstick']:+.4f} (t {r['lead_t']:.1f}, {r['lead_periods']}) | "
+            f"{r['momentum_ic']:.4f} | "
             f"{r['ece']:.3f} | {r['max_probability']:.2f} | {r['n_calls_at_80']} | "
             f"{r['seconds']:.0f} |"
         )
@@ -274,15 +297,18 @@ def main() -> None:
     parser.add_argument(
         "--only", help="run only the variants whose name contains one of these (comma-separated)"
     )
+    parser.add_argument("--horizons", default="7d,30d", help="of 7d, 30d (comma-separated)")
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
-    rows = compare(args.snapshot, args.snapshot.name, args.ablations, args.only)
+    horizons = tuple(h.strip() for h in args.horizons.split(","))
+    rows = compare(args.snapshot, args.snapshot.name, args.ablations, args.only, horizons)
     if args.cuts:
         with tempfile.TemporaryDirectory() as tmp:
             for which in ("first82", "last54"):
                 path = cut(args.snapshot, which, Path(tmp) / which)
                 label = f"{args.snapshot.name} {which}"
-                rows += compare(path, label, args.ablations and bool(args.only), args.only)
+                ablate = args.ablations and bool(args.only)
+                rows += compare(path, label, ablate, args.only, horizons)
     print(markdown(rows))
     if args.json:
         args.json.write_text(json.dumps(rows, indent=1, default=float))

@@ -75,6 +75,13 @@ class TrainConfig(BaseModel):
     horizon_score_views: dict[str, list[str]] = Field(
         default_factory=lambda: {"30d": ["technical", "returns+factors"]}
     )
+    # Per horizon, a longer horizon of the same timeframe whose outcome the ranking score also
+    # learns: one more model per view of THAT horizon (``views_for``) on the rank of its
+    # return, averaged with the horizon's own. A month's rank is a less noisy measure of the
+    # persistent differences between coins (risk, trend) that also move a week's; purged by
+    # the same cut as the week's labels (``ml.dataset.add_targets``). Measured in
+    # benchmarks/README.md, "A slower target at 7d".
+    slow_targets: dict[str, str] = Field(default_factory=lambda: {"7d": "30d"})
     # Columns every score view also reads (the on-chain comparison adds its columns so).
     view_extras: list[str] = Field(default_factory=list)
     min_train_days: dict[str, float] = Field(default_factory=_default_min_train)
@@ -162,7 +169,20 @@ class TrainConfig(BaseModel):
             params.setdefault("inputs", list(dict.fromkeys(read)))
         if chosen and "views" in accepts:
             params.setdefault("views", chosen)
+        slow = self.slow_target(horizon)
+        if slow and "slow_views" in accepts:
+            from crypto_assets.horizons import HORIZONS
+
+            params.setdefault("slow_views", self.views_for(HORIZONS[slow]))
         return params
+
+    def slow_target(self, horizon: Horizon) -> str | None:
+        """The longer horizon whose outcome the ranking score also learns (``slow_targets``),
+        if it is one of the same timeframe."""
+        from crypto_assets.ml.dataset import longer_horizons
+
+        slow = self.slow_targets.get(horizon.name)
+        return slow if slow in longer_horizons(horizon) else None
 
     def views_for(self, horizon: Horizon) -> list[list[str]]:
         """The feature lists the ranking score averages one model each over; a view the

@@ -24,7 +24,10 @@ class InsufficientDataError(ValueError):
 @dataclass
 class Dataset:
     """``labelled``: symbol, date, features, ``y_return`` (net forward return), ``label_end``
-    (when that return became known), sorted by (date, symbol)."""
+    (when that return became known), sorted by (date, symbol); and the labels of every LONGER
+    horizon of the same timeframe as the labels name them (``fwd_ret_30d``, ``label_end_30d``
+    on a 7d dataset; NaN where unknown), which a model may also learn from
+    (``add_targets``' ``slow``)."""
 
     horizon: Horizon
     features: list[str]
@@ -47,7 +50,8 @@ def build_dataset(
     ``features``: symbol, date and feature columns of ONE timeframe (``feature_names`` picks
     them; default every numeric non-key column). ``labels``: symbol, date, ``fwd_ret_<h>``,
     ``label_end_<h>`` as ``features.labels.forward_returns`` writes them. Rows whose label is
-    not known (the horizon has not passed, or the exit candle is missing) are left out.
+    not known (the horizon has not passed, or the exit candle is missing) are left out. The
+    labels of longer horizons of the same timeframe ride along where ``labels`` has them.
     """
     from crypto_assets.features.indicators import feature_columns
 
@@ -59,7 +63,13 @@ def build_dataset(
     absent = [c for c in [*KEY, *names] if c not in features.columns]
     if absent:
         raise InsufficientDataError(f"{horizon.name}: feature frame lacks columns {absent}")
-    outcome = labels[[*KEY, ret_col, end_col]].rename(
+    longer = [
+        column
+        for name in longer_horizons(horizon)
+        for column in (f"fwd_ret_{name}", f"label_end_{name}")
+        if {f"fwd_ret_{name}", f"label_end_{name}"} <= set(labels.columns)
+    ]
+    outcome = labels[[*KEY, ret_col, end_col, *longer]].rename(
         columns={ret_col: "y_return", end_col: "label_end"}
     )
     frame = features[[*KEY, *names]].merge(outcome, on=KEY, how="inner", validate="one_to_one")
@@ -87,7 +97,8 @@ def with_history(dataset: Dataset, history: Dataset, source: str) -> tuple[Datas
     if older.empty:
         info["reason"] = f"the history has no rows before the first stored day {first:%Y-%m-%d}"
         return Dataset(dataset.horizon, dataset.features, own, dataset.momentum_column), info
-    older = older.reindex(columns=[*KEY, *dataset.features, "y_return", "label_end"])
+    longer = [c for c in own.columns if c.startswith(("fwd_ret_", "label_end_"))]
+    older = older.reindex(columns=[*KEY, *dataset.features, "y_return", "label_end", *longer])
     frame = pd.concat([older.assign(source=source), own], ignore_index=True)
     frame = frame.sort_values(["date", "symbol"], kind="stable").reset_index(drop=True)
     info.update(
@@ -99,12 +110,37 @@ def with_history(dataset: Dataset, history: Dataset, source: str) -> tuple[Datas
     return Dataset(dataset.horizon, dataset.features, frame, dataset.momentum_column), info
 
 
-def add_targets(frame: pd.DataFrame) -> pd.DataFrame:
+def longer_horizons(horizon: Horizon) -> list[str]:
+    """The horizons of ``horizon``'s timeframe that look further ahead (7d: 30d; 1h: 24h)."""
+    from crypto_assets.horizons import HORIZONS
+
+    return [
+        h.name
+        for h in HORIZONS.values()
+        if h.timeframe == horizon.timeframe and h.duration > horizon.duration
+    ]
+
+
+def add_targets(frame: pd.DataFrame, slow: str | None = None) -> pd.DataFrame:
     """``frame`` with the estimator targets (see ``ml.estimators.base``) from ``y_return``:
-    ``y_rank`` (percentile rank among the coins of the same date), ``y_up`` (net return > 0)."""
+    ``y_rank`` (percentile rank among the coins of the same date), ``y_up`` (net return > 0);
+    with ``slow`` (a longer horizon whose labels the frame carries) also ``y_rank_slow``, the
+    rank of that horizon's return.
+
+    ``y_rank_slow`` is kept only where its label was known by the time the LAST of the frame's
+    own labels was (``label_end_<slow>`` <= max ``label_end``), NaN elsewhere. Every training
+    frame (a walk-forward fold, an inner split, the final fit) holds only rows whose own label
+    was known at its cut, so the longer label is purged by the same cut without the cut being
+    passed in: a 30-day outcome that resolved inside a test block can never be learned before
+    it."""
     out = frame.copy()
     out["y_rank"] = out.groupby("date")["y_return"].rank(pct=True).to_numpy(dtype=float)
     out["y_up"] = (out["y_return"].to_numpy(dtype=float) > 0).astype(float)
+    ret, end = f"fwd_ret_{slow}", f"label_end_{slow}"
+    if slow and ret in out and end in out and len(out):
+        known = out[end].notna() & (out[end] <= out["label_end"].max())
+        slow_return = out[ret].astype(float).where(known.to_numpy())
+        out["y_rank_slow"] = slow_return.groupby(out["date"]).rank(pct=True).to_numpy(float)
     return out
 
 
@@ -142,5 +178,6 @@ def dataset_from_candles(
     from crypto_assets.features.pipeline import build_feature_frame, feature_names
 
     features = build_feature_frame(candles, horizon.timeframe)
-    labels = forward_returns(candles, horizon.timeframe, [horizon], round_trip_cost=round_trip_cost)
+    names = [horizon.name, *longer_horizons(horizon)]
+    labels = forward_returns(candles, horizon.timeframe, names, round_trip_cost=round_trip_cost)
     return build_dataset(features, labels, horizon, feature_names(horizon.timeframe))

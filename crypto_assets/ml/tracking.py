@@ -359,9 +359,11 @@ def train_and_register(
         if len(families) > 1
         else families[0]
     )
+    slow = config.slow_target(HORIZONS[horizon])
+    learns = f" (it also learns the rank of the {slow} return)" if slow else ""
     description = (
         f"{horizon} signal model, {chooser} (tags `family`, `selection_reason`): ranking "
-        f"score, expected net return and a conservatively "
+        f"score{learns}, expected net return and a conservatively "
         f"calibrated P(net return > 0); purged walk-forward evaluation (retrain every "
         f"{config.retrain_every_days:g} days, embargo >= horizon), round-trip cost "
         f"{config.round_trip_cost:.2%}. In use only if it passes its checks (rank IC > 0 and > "

@@ -75,10 +75,11 @@ def training_frame(
     """The frame an estimator learns from: thinned rows with their targets; a family that reads
     history (``context_bars`` > 1) gets every row, the thinned ones marked ``FIT_ROW``, so its
     sequences have no holes where thinning dropped timestamps."""
+    slow = config.slow_target(horizon)
     if context_bars <= 1:
-        return add_targets(thin(train, horizon, config))
+        return add_targets(thin(train, horizon, config), slow)
     keep = _thin_mask(train, horizon, config)
-    marked = add_targets(train)
+    marked = add_targets(train, slow)
     marked[FIT_ROW] = True if keep is None else keep
     return marked
 

@@ -102,7 +102,7 @@ def stored_dataset(duckdb: DuckDBStore, horizon: Horizon, stale: dict | None = N
             f"{horizon.name}: no stored {timeframe} features or labels{hint}"
         )
     features = utc_columns(features, "date")
-    labels = utc_columns(labels, "date", f"label_end_{horizon.name}")
+    labels = utc_columns(labels, "date", *[c for c in labels.columns if c.startswith("label_end_")])
     return build_dataset(features, labels, horizon, [n for n in names if n in features])
 
 

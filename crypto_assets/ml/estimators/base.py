@@ -13,7 +13,10 @@ three targets computed by the caller from the NET forward return (``ml.dataset.a
   ``predict`` learns. Ranking is the product's job and a rank target ignores the fat tails that
   dominate a squared loss on raw returns (measured in benchmarks/README.md, "The signal edge");
 * ``y_up``     1.0 when the net return is positive: what ``predict_proba`` learns;
-* ``y_return`` the net forward return itself (for families that want it).
+* ``y_return`` the net forward return itself (for families that want it);
+* ``y_rank_slow`` (optional) the rank of a LONGER horizon's return where it was known by the
+  frame's cut, NaN elsewhere (``ml.dataset.add_targets``): the tree families fit their
+  ``slow_views`` on it and average them into the ranking score; others may ignore it.
 
 Frames passed to ``predict`` / ``predict_proba`` / ``explain`` carry ``symbol``, ``date`` and the
 features; a sequence model may use the rows of earlier dates in the same frame as history, but
@@ -114,6 +117,25 @@ def fit_rows(train: pd.DataFrame) -> pd.DataFrame:
     if FIT_ROW not in train.columns:
         return train
     return train[train[FIT_ROW].to_numpy(dtype=bool)]
+
+
+# Fewer rows with a known longer-horizon outcome than this: the slow models are left out (the
+# first folds of a walk-forward, where a month's outcomes have barely begun to resolve).
+MIN_SLOW_ROWS = 1000
+
+
+def slow_rows(train: pd.DataFrame) -> pd.DataFrame | None:
+    """The training rows with a known ``y_rank_slow``, or None when there are too few."""
+    if "y_rank_slow" not in train.columns:
+        return None
+    known = train[train["y_rank_slow"].notna().to_numpy()]
+    return known if len(known) >= MIN_SLOW_ROWS else None
+
+
+def views_of(views: list[list[str]] | None, features: list[str]) -> list[list[str]]:
+    """Feature views cut to the fitted features; one view of every feature when none is left."""
+    chosen = [[c for c in view if c in features] for view in views or []]
+    return [view for view in chosen if view] or [list(features)]
 
 
 def explained_rows(frame: pd.DataFrame, rows: np.ndarray | None) -> pd.DataFrame:

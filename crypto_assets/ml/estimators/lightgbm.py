@@ -34,6 +34,8 @@ from crypto_assets.ml.estimators.base import (
     feature_matrix,
     fit_rows,
     place_contributions,
+    slow_rows,
+    views_of,
 )
 
 log = logging.getLogger(__name__)
@@ -53,6 +55,9 @@ class LGBMParams(BaseModel):
     seed: int = 42
     # Feature groups the ranking score fits one model each on (None: one model on all).
     views: list[list[str]] | None = None
+    # Feature groups fitted on ``y_rank_slow`` (a longer horizon's rank) and averaged into the
+    # score; None: no such models ([]: one on every feature). Left out without enough rows.
+    slow_views: list[list[str]] | None = None
     # 0 = auto: half the logical CPUs (~ the physical cores). LightGBM's OpenMP threads spin
     # while waiting, so more threads than free cores is dramatically slower on a busy machine
     # (measured on 2 cores under load: 300 rounds on 60k rows 3.4 s with 1 thread, 50 s with 2).
@@ -119,8 +124,9 @@ def lightgbm_device() -> str:
 
 
 class LightGBMEstimator:
-    """Score = mean of ``n_seeds`` regressors on ``y_rank``; probability = mean of as many
-    binary classifiers on ``y_up``."""
+    """Score = mean of ``n_seeds`` x views regressors on ``y_rank`` (and as many x slow views on
+    ``y_rank_slow`` where given); probability = mean of ``n_seeds`` binary classifiers on
+    ``y_up``."""
 
     family: ClassVar[str] = "lightgbm"
     params_model: ClassVar[type[BaseModel]] = LGBMParams
@@ -133,23 +139,23 @@ class LightGBMEstimator:
         self.scorers: list[lgb.Booster] = []
         self.classifiers: list[lgb.Booster] = []
 
-    def _views(self) -> list[list[str]]:
-        """The feature lists of the score models (each view cut to the fitted features)."""
-        chosen = [[c for c in view if c in self.features] for view in self.hyper.views or []]
-        chosen = [view for view in chosen if view]
-        return chosen or [self.features]
-
     def fit(self, train: pd.DataFrame, features: list[str]) -> None:
         self.features = list(features)
         train = fit_rows(train)
         y_rank = train["y_rank"].to_numpy(dtype=float)
         y_up = train["y_up"].to_numpy(dtype=float)
+        slow = slow_rows(train) if self.hyper.slow_views is not None else None
         self.scorers, self.classifiers = [], []
         for k in range(self.hyper.n_seeds):
             seed = self.hyper.seed + k
-            for view in self._views():
+            for view in views_of(self.hyper.views, self.features):
                 x = feature_matrix(train, view)
                 self.scorers.append(self._train("regression", x, y_rank, seed, view))
+            if slow is not None:
+                y_slow = slow["y_rank_slow"].to_numpy(dtype=float)
+                for view in views_of(self.hyper.slow_views, self.features):
+                    x = feature_matrix(slow, view)
+                    self.scorers.append(self._train("regression", x, y_slow, seed, view))
             x = feature_matrix(train, self.features)
             self.classifiers.append(self._train("binary", x, y_up, seed, self.features))
 

@@ -35,6 +35,8 @@ from crypto_assets.ml.estimators.base import (
     feature_matrix,
     fit_rows,
     place_contributions,
+    slow_rows,
+    views_of,
 )
 
 log = logging.getLogger(__name__)
@@ -56,6 +58,7 @@ class XGBParams(BaseModel):
     n_seeds: int = Field(3, ge=1)
     seed: int = 42
     views: list[list[str]] | None = None  # as LGBMParams.views
+    slow_views: list[list[str]] | None = None  # as LGBMParams.slow_views
     nthread: int = Field(0, ge=0)  # 0 = half the logical CPUs (see LGBMParams.num_threads)
 
     def threads(self) -> int:
@@ -121,8 +124,9 @@ def resolve_device(requested: str) -> str:
 
 
 class XGBoostEstimator:
-    """Score = mean of ``n_seeds`` x views regressors on ``y_rank``; probability = mean log-odds
-    of ``n_seeds`` binary classifiers on ``y_up``."""
+    """Score = mean of ``n_seeds`` x views regressors on ``y_rank`` (and x slow views on
+    ``y_rank_slow`` where given); probability = mean log-odds of ``n_seeds`` binary
+    classifiers on ``y_up``."""
 
     family: ClassVar[str] = "xgboost"
     params_model: ClassVar[type[BaseModel]] = XGBParams
@@ -135,21 +139,21 @@ class XGBoostEstimator:
         self.scorers: list[xgb.Booster] = []
         self.classifiers: list[xgb.Booster] = []
 
-    def _views(self) -> list[list[str]]:
-        chosen = [[c for c in view if c in self.features] for view in self.hyper.views or []]
-        chosen = [view for view in chosen if view]
-        return chosen or [self.features]
-
     def fit(self, train: pd.DataFrame, features: list[str]) -> None:
         self.features = list(features)
         train = fit_rows(train)
         y_rank = train["y_rank"].to_numpy(dtype=np.float32)
         y_up = train["y_up"].to_numpy(dtype=np.float32)
+        slow = slow_rows(train) if self.hyper.slow_views is not None else None
         self.scorers, self.classifiers = [], []
         for k in range(self.hyper.n_seeds):
             seed = self.hyper.seed + k
-            for view in self._views():
+            for view in views_of(self.hyper.views, self.features):
                 self.scorers.append(self._train("reg:squarederror", train, view, y_rank, seed))
+            if slow is not None:
+                y_slow = slow["y_rank_slow"].to_numpy(dtype=np.float32)
+                for view in views_of(self.hyper.slow_views, self.features):
+                    self.scorers.append(self._train("reg:squarederror", slow, view, y_slow, seed))
             self.classifiers.append(
                 self._train("binary:logistic", train, self.features, y_up, seed)
             )
