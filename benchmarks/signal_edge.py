@@ -191,9 +191,7 @@ def lead_over(oof: pd.DataFrame, base: pd.DataFrame, horizon: Horizon) -> Gain:
     """The product's per-date rank IC minus the yardstick's on the dates both scored, averaged
     over horizon-long periods, and its t statistic (``ml.zoo.ic_gain``): how far the ratio is
     from noise."""
-    theirs = base.rename(columns={"p": "score", "fwd": "y_return"})
-    ours = oof[oof["date"].isin(set(theirs["date"]))]
-    return ic_gain(ours, theirs[theirs["date"].isin(set(ours["date"]))], horizon)
+    return ic_gain(oof, base.rename(columns={"p": "score", "fwd": "y_return"}), horizon)
 
 
 def evaluate(
@@ -230,10 +228,8 @@ def compare(
         sanitized_snapshot(snapshot, lambda m: None), TrainConfig().round_trip_cost
     )
     daily = snapshot / "ohlcv_1d.parquet"
-    for horizon, days in (("7d", 7), ("30d", 30)):
-        if horizon not in horizons:
-            continue
-        base_ic, base = yardstick(daily, days)
+    for horizon in horizons:
+        base_ic, base = yardstick(daily, HORIZONS[horizon].duration.days)
         base_dates = base["date"].drop_duplicates()
         variants = ABLATIONS if ablations else {"product (default)": {}}
         if only:  # comma-separated parts of variant names

@@ -13,7 +13,8 @@ from typing import Any, Literal
 import pandas as pd
 from pydantic import BaseModel, Field
 
-from crypto_assets.horizons import TIMEFRAMES, Horizon
+from crypto_assets.horizons import HORIZONS, TIMEFRAMES, Horizon
+from crypto_assets.ml.dataset import longer_horizons
 
 
 def _default_min_train() -> dict[str, float]:
@@ -171,16 +172,12 @@ class TrainConfig(BaseModel):
             params.setdefault("views", chosen)
         slow = self.slow_target(horizon)
         if slow and "slow_views" in accepts:
-            from crypto_assets.horizons import HORIZONS
-
             params.setdefault("slow_views", self.views_for(HORIZONS[slow]))
         return params
 
     def slow_target(self, horizon: Horizon) -> str | None:
         """The longer horizon whose outcome the ranking score also learns (``slow_targets``),
         if it is one of the same timeframe."""
-        from crypto_assets.ml.dataset import longer_horizons
-
         slow = self.slow_targets.get(horizon.name)
         return slow if slow in longer_horizons(horizon) else None
 

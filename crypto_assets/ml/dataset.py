@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from crypto_assets.horizons import Horizon
+from crypto_assets.horizons import HORIZONS, Horizon
 
 KEY = ["symbol", "date"]
 
@@ -112,8 +112,6 @@ def with_history(dataset: Dataset, history: Dataset, source: str) -> tuple[Datas
 
 def longer_horizons(horizon: Horizon) -> list[str]:
     """The horizons of ``horizon``'s timeframe that look further ahead (7d: 30d; 1h: 24h)."""
-    from crypto_assets.horizons import HORIZONS
-
     return [
         h.name
         for h in HORIZONS.values()

@@ -104,6 +104,10 @@ def test_the_models_asset_reads_a_bootstrap_folder(tmp_path: Path, daily_40) -> 
     assert added["source"] == "binance (live)" == snapshot_source_name(history_dir)
     assert added["rows"] > 0 and added["end"] < CUT.isoformat()
     assert set(dataset.labelled["source"]) == {"binance (live)", "stored"}
+    # both sources carry the 30-day outcome the 7d score also learns, as UTC times (the stored
+    # labels come back from DuckDB naive: add_targets compares them with label_end)
+    assert dataset.labelled.groupby("source")["label_end_30d"].count().min() > 0
+    assert str(dataset.labelled["label_end_30d"].dtype) == "datetime64[ns, UTC]"
     hourly: dict = {}  # an hourly horizon keeps its own rows only
     plain = dataset_with_history(store, HORIZONS["24h"], settings, hourly)
     assert hourly == {} and "source" not in plain.labelled

@@ -138,6 +138,23 @@ def views_of(views: list[list[str]] | None, features: list[str]) -> list[list[st
     return [view for view in chosen if view] or [list(features)]
 
 
+def score_fits(
+    train: pd.DataFrame,
+    features: list[str],
+    views: list[list[str]] | None,
+    slow_views: list[list[str]] | None,
+) -> list[tuple[pd.DataFrame, list[str], np.ndarray]]:
+    """(rows, view, target) of each ranking-score model of one seed, for the tree families:
+    every view on ``y_rank``, then every slow view on ``y_rank_slow`` where enough rows know it
+    (none when ``slow_views`` is None)."""
+    fits = [(train, view, train["y_rank"].to_numpy(float)) for view in views_of(views, features)]
+    slow = slow_rows(train) if slow_views is not None else None
+    if slow is not None:
+        target = slow["y_rank_slow"].to_numpy(float)
+        fits += [(slow, view, target) for view in views_of(slow_views, features)]
+    return fits
+
+
 def explained_rows(frame: pd.DataFrame, rows: np.ndarray | None) -> pd.DataFrame:
     """The rows ``explain`` must explain (all when ``rows`` is None)."""
     if rows is None:

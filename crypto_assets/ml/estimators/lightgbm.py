@@ -34,8 +34,7 @@ from crypto_assets.ml.estimators.base import (
     feature_matrix,
     fit_rows,
     place_contributions,
-    slow_rows,
-    views_of,
+    score_fits,
 )
 
 log = logging.getLogger(__name__)
@@ -142,20 +141,14 @@ class LightGBMEstimator:
     def fit(self, train: pd.DataFrame, features: list[str]) -> None:
         self.features = list(features)
         train = fit_rows(train)
-        y_rank = train["y_rank"].to_numpy(dtype=float)
         y_up = train["y_up"].to_numpy(dtype=float)
-        slow = slow_rows(train) if self.hyper.slow_views is not None else None
+        fits = score_fits(train, self.features, self.hyper.views, self.hyper.slow_views)
         self.scorers, self.classifiers = [], []
         for k in range(self.hyper.n_seeds):
             seed = self.hyper.seed + k
-            for view in views_of(self.hyper.views, self.features):
-                x = feature_matrix(train, view)
-                self.scorers.append(self._train("regression", x, y_rank, seed, view))
-            if slow is not None:
-                y_slow = slow["y_rank_slow"].to_numpy(dtype=float)
-                for view in views_of(self.hyper.slow_views, self.features):
-                    x = feature_matrix(slow, view)
-                    self.scorers.append(self._train("regression", x, y_slow, seed, view))
+            for rows, view, target in fits:
+                x = feature_matrix(rows, view)
+                self.scorers.append(self._train("regression", x, target, seed, view))
             x = feature_matrix(train, self.features)
             self.classifiers.append(self._train("binary", x, y_up, seed, self.features))
 

@@ -35,8 +35,7 @@ from crypto_assets.ml.estimators.base import (
     feature_matrix,
     fit_rows,
     place_contributions,
-    slow_rows,
-    views_of,
+    score_fits,
 )
 
 log = logging.getLogger(__name__)
@@ -142,18 +141,18 @@ class XGBoostEstimator:
     def fit(self, train: pd.DataFrame, features: list[str]) -> None:
         self.features = list(features)
         train = fit_rows(train)
-        y_rank = train["y_rank"].to_numpy(dtype=np.float32)
         y_up = train["y_up"].to_numpy(dtype=np.float32)
-        slow = slow_rows(train) if self.hyper.slow_views is not None else None
+        fits = [
+            (rows, view, target.astype(np.float32))
+            for rows, view, target in score_fits(
+                train, self.features, self.hyper.views, self.hyper.slow_views
+            )
+        ]
         self.scorers, self.classifiers = [], []
         for k in range(self.hyper.n_seeds):
             seed = self.hyper.seed + k
-            for view in views_of(self.hyper.views, self.features):
-                self.scorers.append(self._train("reg:squarederror", train, view, y_rank, seed))
-            if slow is not None:
-                y_slow = slow["y_rank_slow"].to_numpy(dtype=np.float32)
-                for view in views_of(self.hyper.slow_views, self.features):
-                    self.scorers.append(self._train("reg:squarederror", slow, view, y_slow, seed))
+            for rows, view, target in fits:
+                self.scorers.append(self._train("reg:squarederror", rows, view, target, seed))
             self.classifiers.append(
                 self._train("binary:logistic", train, self.features, y_up, seed)
             )
