@@ -11,7 +11,11 @@ For a snapshot (default binance_2024) and each daily horizon this runs, IN ONE P
 Rank IC is reported on the product's own test period AND on the yardstick's test dates (the
 dates both scored), so the ratio compares like with like. ``--cuts`` repeats the comparison on
 coin subsets (the first 82 / last 54 coins in alphabetical order) that no choice was made on
-(with ``--ablations --only ...``, the chosen variants on the cuts as well).
+(with ``--ablations --only ...``, the chosen variants on the cuts as well). ``--history DIR``
+adds the product trained on a folder of OLDER daily candles as well (``ml.dataset.with_history``,
+what ``CRYPTO_ASSETS_TRAINING_HISTORY_DIR`` does), tested on the same blocks and retrained on the
+same dates as the product alone (``TrainConfig.test_from``), with its gain over it; the
+yardstick reads the snapshot only.
 
     .venv/bin/python benchmarks/signal_edge.py --snapshot ../shared/data/market/binance_2024 \\
         --ablations --cuts --json /tmp/signal_edge.json
@@ -39,6 +43,7 @@ from crypto_assets.horizons import HORIZONS, Horizon
 from crypto_assets.ml import metrics
 from crypto_assets.ml.backtest import SnapshotFrames, sanitized_snapshot
 from crypto_assets.ml.config import TrainConfig
+from crypto_assets.ml.dataset import with_history
 from crypto_assets.ml.estimators import FAMILIES
 from crypto_assets.ml.estimators.base import feature_matrix, fit_rows, views_of
 from crypto_assets.ml.estimators.lightgbm import LightGBMEstimator
@@ -216,17 +221,34 @@ def cut(snapshot: Path, which: str, out: Path) -> Path:
     return out
 
 
+def with_older(
+    frames: SnapshotFrames, older: SnapshotFrames, name: str, horizon: str
+) -> tuple[dict, pd.DataFrame]:
+    """The product on the snapshot plus older history, tested from where it alone is."""
+    alone = frames.dataset(HORIZONS[horizon])
+    config = TrainConfig()
+    start = config.first_test(alone.horizon, alone.labelled["date"].min())
+    combined, _ = with_history(alone, older.dataset(HORIZONS[horizon]), name)
+    t0 = time.perf_counter()
+    report = walk_forward_evaluate(combined, config.model_copy(update={"test_from": start}))
+    report.overall["seconds"] = time.perf_counter() - t0
+    return report.overall, report.oof
+
+
 def compare(
     snapshot: Path,
     label: str,
     ablations: bool,
     only: str | None = None,
     horizons: tuple[str, ...] = ("7d", "30d"),
+    history: Path | None = None,
 ) -> list[dict[str, Any]]:
     rows = []
-    frames = SnapshotFrames(
-        sanitized_snapshot(snapshot, lambda m: None), TrainConfig().round_trip_cost
-    )
+    cost = TrainConfig().round_trip_cost
+    frames = SnapshotFrames(sanitized_snapshot(snapshot, lambda m: None), cost)
+    older = None
+    if history is not None:
+        older = SnapshotFrames(sanitized_snapshot(history, lambda m: None), cost)
     daily = snapshot / "ohlcv_1d.parquet"
     for horizon in horizons:
         base_ic, base = yardstick(daily, HORIZONS[horizon].duration.days)
@@ -235,8 +257,17 @@ def compare(
         if only:  # comma-separated parts of variant names
             parts = only.split(",")
             variants = {k: v for k, v in variants.items() if any(p in k for p in parts)}
-        for name, overrides in variants.items():
-            overall, oof = evaluate(frames, horizon, overrides)
+        runs: list[tuple[str, dict[str, Any] | None]] = list(variants.items())
+        if older is not None:  # None: the product with the older history
+            runs.append((f"product + history {history.name} (training only)", None))
+        product_oof = None
+        for name, overrides in runs:
+            if overrides is None:
+                overall, oof = with_older(frames, older, history.name, horizon)
+            else:
+                overall, oof = evaluate(frames, horizon, overrides)
+            if name == "product (default)":
+                product_oof = oof
             common = ic_on(oof, base_dates)
             lead = lead_over(oof, base, HORIZONS[horizon])
             rows.append(
@@ -258,6 +289,11 @@ def compare(
                     "seconds": overall["seconds"],
                 }
             )
+            if name.startswith("product + history") and product_oof is not None:
+                gain = ic_gain(oof, product_oof, HORIZONS[horizon])
+                rows[-1].update(
+                    gain_over_product=gain.mean, gain_t=gain.t, gain_periods=gain.periods
+                )
             print(json.dumps(rows[-1], default=float), file=sys.stderr, flush=True)
     return rows
 
@@ -269,8 +305,11 @@ def markdown(rows: list[dict[str, Any]]) -> str:
     )
     lines = [head, "|" + "---|" * 13]
     for r in rows:
+        variant = r["variant"]
+        if "gain_t" in r:
+            variant += f" (gain {r['gain_over_product']:+.4f}, t {r['gain_t']:.1f})"
         lines.append(
-            f"| {r['snapshot']} | {r['horizon']} | {r['variant']} | "
+            f"| {r['snapshot']} | {r['horizon']} | {variant} | "
             f"{r['rank_ic_product_period']:.4f} | {r['rank_ic_yardstick_dates']:.4f} | "
             f"{r['yardstick_ic']:.4f} | {r['ratio']:.2f}x | "
             f"{r['lead_over_yardstick']:+.4f} (t {r['lead_t']:.1f}, {r['lead_periods']}) | "
@@ -294,17 +333,20 @@ def main() -> None:
         "--only", help="run only the variants whose name contains one of these (comma-separated)"
     )
     parser.add_argument("--horizons", default="7d,30d", help="of 7d, 30d (comma-separated)")
+    parser.add_argument("--history", type=Path, help="a folder of older daily candles")
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
     horizons = tuple(h.strip() for h in args.horizons.split(","))
-    rows = compare(args.snapshot, args.snapshot.name, args.ablations, args.only, horizons)
+    rows = compare(
+        args.snapshot, args.snapshot.name, args.ablations, args.only, horizons, args.history
+    )
     if args.cuts:
         with tempfile.TemporaryDirectory() as tmp:
             for which in ("first82", "last54"):
                 path = cut(args.snapshot, which, Path(tmp) / which)
                 label = f"{args.snapshot.name} {which}"
                 ablate = args.ablations and bool(args.only)
-                rows += compare(path, label, ablate, args.only, horizons)
+                rows += compare(path, label, ablate, args.only, horizons, args.history)
     print(markdown(rows))
     if args.json:
         args.json.write_text(json.dumps(rows, indent=1, default=float))

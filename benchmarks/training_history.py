@@ -7,8 +7,11 @@ labelled with its source). This runs, in one process, the product's walk-forward
 (``ml.zoo.evaluate_zoo``, default ``TrainConfig``) on the stored snapshot alone and with the
 history, and compares both on the rows BOTH scored out of sample (the stored snapshot's test
 rows): rank IC, ECE, Brier, the highest probability, and the calls at >= 80 % with their hit
-rate. With history the walk-forward spans years, so its test blocks are longer (at most
-``max_folds`` of them): it retrains less often inside the stored period than the run alone.
+rate. By default the run with history is tested from where the run alone starts testing
+(``TrainConfig.test_from``): the same test blocks, retrained on the same dates, so the only
+difference is the older rows in training. ``--whole-span`` tests the run with history over its
+whole span instead (at most ``max_folds`` blocks, so it retrains less often inside the stored
+period), which is what the ``models`` asset's own walk-forward does with a history folder.
 
     .venv/bin/python benchmarks/training_history.py \\
         --snapshot ../shared/data/market/binance_2024 \\
@@ -52,7 +55,9 @@ def figures(oof: pd.DataFrame, threshold: float) -> dict[str, Any]:
     }
 
 
-def compare(snapshot: Path, history: Path, horizon: str, config: TrainConfig) -> list[dict]:
+def compare(
+    snapshot: Path, history: Path, horizon: str, config: TrainConfig, whole_span: bool = False
+) -> list[dict]:
     stored = SnapshotFrames(sanitized_snapshot(snapshot, lambda m: None), config.round_trip_cost)
     older = SnapshotFrames(sanitized_snapshot(history, lambda m: None), config.round_trip_cost)
     alone_set = stored.dataset(HORIZONS[horizon])
@@ -60,7 +65,11 @@ def compare(snapshot: Path, history: Path, horizon: str, config: TrainConfig) ->
     rows, oofs = [], {}
     for name, dataset in (("stored alone", alone_set), ("with history", combined)):
         t0 = time.perf_counter()
-        report = evaluate_zoo(dataset, config).selected
+        run = config
+        if name == "with history" and not whole_span:
+            start = config.first_test(alone_set.horizon, alone_set.labelled["date"].min())
+            run = config.model_copy(update={"test_from": start})
+        report = evaluate_zoo(dataset, run).selected
         oofs[name] = report.oof
         rows.append(
             {
@@ -104,12 +113,18 @@ def main() -> None:
     parser.add_argument("--snapshot", type=Path, default=market / "binance_2024")
     parser.add_argument("--history", type=Path, default=market / "kraken_btc_eth")
     parser.add_argument("--horizons", default="7d,30d")
+    parser.add_argument(
+        "--whole-span",
+        action="store_true",
+        help="test the run with history "
+        "over its whole span (fewer, longer blocks) instead of the same blocks",
+    )
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
     config = TrainConfig()
     rows = []
     for horizon in (h.strip() for h in args.horizons.split(",")):
-        rows += compare(args.snapshot, args.history, horizon, config)
+        rows += compare(args.snapshot, args.history, horizon, config, args.whole_span)
         print(json.dumps(rows[-1], default=str), file=sys.stderr, flush=True)
     print(markdown(rows))
     for r in rows:

@@ -8,6 +8,7 @@ families, Optuna's budget) reach the models only through ``TrainConfig`` (built 
 from __future__ import annotations
 
 import math
+from datetime import datetime
 from typing import Any, Literal
 
 import pandas as pd
@@ -86,6 +87,10 @@ class TrainConfig(BaseModel):
     # Columns every score view also reads (the on-chain comparison adds its columns so).
     view_extras: list[str] = Field(default_factory=list)
     min_train_days: dict[str, float] = Field(default_factory=_default_min_train)
+    # No test block before this time (UTC): earlier rows only train. None: ``min_train_days``
+    # after the first row. Lets a run with older history be judged on the same test blocks,
+    # retrained on the same dates, as a run without it.
+    test_from: datetime | None = None
     retrain_every_days: float = Field(30.0, gt=0)
     # Long histories (years of candles) retrain less often so a backtest stays within minutes:
     # the test span is cut into at most this many blocks (never shorter than retrain_every_days).
@@ -126,6 +131,15 @@ class TrainConfig(BaseModel):
     def min_train(self, horizon: Horizon) -> pd.Timedelta:
         days = self.min_train_days.get(horizon.name, max(60.0, 3 * horizon.duration.days))
         return pd.Timedelta(days=days)
+
+    def first_test(self, horizon: Horizon, first_row: pd.Timestamp) -> pd.Timestamp:
+        """Where the first test block starts for data beginning at ``first_row`` (UTC)."""
+        start = first_row + self.min_train(horizon)
+        if self.test_from is None:
+            return start
+        when = pd.Timestamp(self.test_from)
+        when = when.tz_localize("UTC") if when.tzinfo is None else when.tz_convert("UTC")
+        return max(start, when)
 
     def embargo(self, horizon: Horizon) -> pd.Timedelta:
         if self.embargo_days is None:

@@ -305,10 +305,11 @@ def folds_for(dataset: Dataset, config: TrainConfig) -> list[Fold]:
             f"{horizon.name}: no labelled rows (no coin has candles spanning the "
             f"{horizon.duration} horizon)"
         )
-    first_test = data["date"].min() + config.min_train(horizon)
+    first_test = config.first_test(horizon, data["date"].min())
+    min_train = first_test - data["date"].min()
     folds = walk_forward_splits(
         data["date"],
-        min_train=config.min_train(horizon),
+        min_train=min_train,
         retrain_every=config.retrain_every(max(data["date"].max() - first_test, pd.Timedelta(0))),
         horizon=horizon.duration,
         embargo=config.embargo(horizon),
@@ -317,7 +318,7 @@ def folds_for(dataset: Dataset, config: TrainConfig) -> list[Fold]:
     )
     if not folds:
         span = data["date"].max() - data["date"].min()
-        need = config.min_train(horizon) + config.embargo(horizon)
+        need = min_train + config.embargo(horizon)
         raise InsufficientDataError(
             f"{horizon.name}: labelled history spans {span}, walk-forward needs more than "
             f"{need} (min_train + embargo) with >= {config.min_train_rows} training rows"

@@ -22,7 +22,7 @@ from crypto_assets.ml.dataset import (
 from crypto_assets.ml.estimators import LGBMParams
 from crypto_assets.ml.model import PREDICTION_FIELDS, HorizonModel, train_final
 from crypto_assets.ml.tuning import SEARCH_SPACES, Tuner
-from crypto_assets.ml.walkforward import OOF_COLUMNS, walk_forward_evaluate
+from crypto_assets.ml.walkforward import OOF_COLUMNS, folds_for, walk_forward_evaluate
 from crypto_assets_tests.ml.conftest import SMALL_LGBM, small_config
 
 H7 = HORIZONS["7d"]
@@ -176,6 +176,21 @@ def test_long_histories_get_fewer_longer_folds_and_thinned_rows() -> None:
     assert config.stride(HORIZONS["24h"], rows=10, timestamps=20) == 2  # never below 10 stamps
     assert config.params_for("lightgbm", HORIZONS["30d"], rows=5_000)["n_seeds"] == 3
     assert config.params_for("lightgbm", HORIZONS["30d"], rows=500_000)["n_seeds"] == 1
+
+
+def test_older_rows_only_train_from_test_from(dataset_7d: Dataset) -> None:
+    """With ``test_from``, older rows train but are never tested, and the blocks from there
+    are the ones a run starting at ``test_from - min_train`` gets: same retrain dates."""
+    config = small_config()
+    plain = folds_for(dataset_7d, config)
+    start = plain[2].test_start
+    late = folds_for(dataset_7d, config.model_copy(update={"test_from": start.tz_convert(None)}))
+    assert [f.test_start for f in late] == [f.test_start for f in plain[2:]]
+    dates = dataset_7d.labelled["date"]
+    assert all((dates.iloc[f.test_idx] >= start).all() for f in late)
+    assert np.array_equal(late[0].train_idx, plain[2].train_idx)  # the older rows still train
+    early = config.model_copy(update={"test_from": pd.Timestamp("2000-01-01", tz="UTC")})
+    assert [f.test_start for f in folds_for(dataset_7d, early)] == [f.test_start for f in plain]
 
 
 def test_settings_reach_the_training_config() -> None:
