@@ -49,15 +49,17 @@ def read_folder(folder: Path, quote: str) -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True)
 
 
-def merge(frames: list[pd.DataFrame]) -> pd.DataFrame:
-    """One candle per (symbol, date); stops if two sources disagree on one."""
+def merge(frames: list[pd.DataFrame]) -> tuple[pd.DataFrame, int]:
+    """One candle per (symbol, date), and how many were held by more than one source; stops
+    if two sources disagree on one."""
     both = pd.concat(frames, ignore_index=True)
     values = ["open", "high", "low", "close", "volume"]
     spread = both.groupby(["symbol", "date"])[values].agg(lambda s: s.max() - s.min())
     bad = spread[(spread > 0).any(axis=1)]
     if len(bad):
         raise SystemExit(f"sources disagree on {len(bad)} candle(s), e.g.\n{bad.head()}")
-    return both.drop_duplicates(["symbol", "date"]).sort_values(["symbol", "date"])
+    shared = int((both.groupby(["symbol", "date"]).size() > 1).sum())
+    return both.drop_duplicates(["symbol", "date"]).sort_values(["symbol", "date"]), shared
 
 
 def main() -> None:
@@ -67,7 +69,7 @@ def main() -> None:
     parser.add_argument("--quote", default="USDT")
     args = parser.parse_args()
     frames = [read_folder(folder, args.quote) for folder in args.folders]
-    candles = merge(frames)
+    candles, shared = merge(frames)
     args.out.mkdir(parents=True, exist_ok=True)
     candles[COLUMNS].to_parquet(args.out / "ohlcv_1d.parquet", index=False)
     lines = ["Daily candles recorded by freqtrade's download-data, from:", ""]
@@ -76,8 +78,7 @@ def main() -> None:
             f"- {source}: {part['symbol'].nunique()} pairs, {len(part):,} candles kept, "
             f"{part['date'].min():%Y-%m-%d}..{part['date'].max():%Y-%m-%d}"
         )
-    overlap = sum(map(len, frames)) - len(candles)
-    lines += ["", f"{overlap:,} candles held by more than one source, identical in all of them."]
+    lines += ["", f"{shared:,} candles held by more than one source, identical in all of them."]
     (args.out / "SOURCE.md").write_text("\n".join(lines) + "\n")
     print(
         f"{args.out}: {candles['symbol'].nunique()} pairs, {len(candles):,} candles, "

@@ -226,11 +226,9 @@ def with_older(
 ) -> tuple[dict, pd.DataFrame]:
     """The product on the snapshot plus older history, tested from where it alone is."""
     alone = frames.dataset(HORIZONS[horizon])
-    config = TrainConfig()
-    start = config.first_test(alone.horizon, alone.labelled["date"].min())
     combined, _ = with_history(alone, older.dataset(HORIZONS[horizon]), name)
     t0 = time.perf_counter()
-    report = walk_forward_evaluate(combined, config.model_copy(update={"test_from": start}))
+    report = walk_forward_evaluate(combined, TrainConfig().tested_like(alone))
     report.overall["seconds"] = time.perf_counter() - t0
     return report.overall, report.oof
 
@@ -266,7 +264,7 @@ def compare(
                 overall, oof = with_older(frames, older, history.name, horizon)
             else:
                 overall, oof = evaluate(frames, horizon, overrides)
-            if name == "product (default)":
+            if overrides == {}:  # the product (default)
                 product_oof = oof
             common = ic_on(oof, base_dates)
             lead = lead_over(oof, base, HORIZONS[horizon])
@@ -289,7 +287,7 @@ def compare(
                     "seconds": overall["seconds"],
                 }
             )
-            if name.startswith("product + history") and product_oof is not None:
+            if overrides is None and product_oof is not None:
                 gain = ic_gain(oof, product_oof, HORIZONS[horizon])
                 rows[-1].update(
                     gain_over_product=gain.mean, gain_t=gain.t, gain_periods=gain.periods

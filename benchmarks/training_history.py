@@ -67,8 +67,7 @@ def compare(
         t0 = time.perf_counter()
         run = config
         if name == "with history" and not whole_span:
-            start = config.first_test(alone_set.horizon, alone_set.labelled["date"].min())
-            run = config.model_copy(update={"test_from": start})
+            run = config.tested_like(alone_set)
         report = evaluate_zoo(dataset, run).selected
         oofs[name] = report.oof
         rows.append(

@@ -141,6 +141,12 @@ class TrainConfig(BaseModel):
         when = when.tz_localize("UTC") if when.tzinfo is None else when.tz_convert("UTC")
         return max(start, when)
 
+    def tested_like(self, alone: Any) -> TrainConfig:
+        """This config, testing a dataset that adds older rows to ``alone`` (an
+        ``ml.dataset.Dataset``) on the blocks, and retrain dates, of ``alone`` by itself."""
+        start = self.first_test(alone.horizon, alone.labelled["date"].min())
+        return self.model_copy(update={"test_from": start})
+
     def embargo(self, horizon: Horizon) -> pd.Timedelta:
         if self.embargo_days is None:
             return horizon.duration

@@ -41,7 +41,7 @@ def test_folders_merge_into_a_snapshot_without_the_unfinished_day(tmp_path: Path
     assert len(btc) == 3  # b's last (possibly unfinished) day dropped
     assert btc["date"].max() == pd.Timestamp(t0 + 2 * DAY, unit="ms", tz="UTC")
     assert len(candles[candles["symbol"] == "ETH/USDT"]) == 1
-    assert "identical" in (out / "SOURCE.md").read_text()
+    assert "2 candles held by more than one source, identical" in (out / "SOURCE.md").read_text()
 
 
 def test_sources_that_disagree_stop_and_write_nothing(tmp_path: Path) -> None:
