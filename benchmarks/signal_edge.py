@@ -168,6 +168,7 @@ ABLATIONS: dict[str, dict[str, Any]] = {
     },
     "rows: every 5th day": {"train_stride": {"7d": 5, "30d": 5}},
     "calibration prior: 4 periods (old)": {"calibration_prior_periods": 4.0},
+    "retrain: every 7 days": {"retrain_every_days": 7.0},
 }
 
 
@@ -287,7 +288,7 @@ def compare(
                     "seconds": overall["seconds"],
                 }
             )
-            if overrides is None and product_oof is not None:
+            if overrides != {} and product_oof is not None:  # a change against the product
                 gain = ic_gain(oof, product_oof, HORIZONS[horizon])
                 rows[-1].update(
                     gain_over_product=gain.mean, gain_t=gain.t, gain_periods=gain.periods
