@@ -72,6 +72,10 @@ def test_backtest_table_and_bad_snapshot(tmp_path: Path, monkeypatch) -> None:
     missing = runner.invoke(app, ["backtest", "--snapshot", str(tmp_path / "nope")])
     assert missing.exit_code == 2  # a --snapshot without a snapshot: a bad command line
     assert "does not exist" in missing.output
+    for bad in ("2d", "7d,", ""):  # a typo or an empty item: a bad command line, nothing run
+        typo = runner.invoke(app, ["backtest", "--snapshot", str(tmp_path), "--horizons", bad])
+        assert typo.exit_code == 2, (bad, typo.output)
+        assert "choose some of 1h,24h,7d,30d" in typo.output
     snapshot = cut_snapshot(tmp_path / "s", 6, "2024-01-01", "2024-06-01", timeframes=("1d",))
     table = runner.invoke(app, ["backtest", "--snapshot", str(snapshot), "--horizons", "7d"])
     assert table.exit_code == 0, table.output
