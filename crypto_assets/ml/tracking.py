@@ -35,7 +35,7 @@ from crypto_assets.horizons import HORIZONS
 from crypto_assets.ml import registry
 from crypto_assets.ml.config import TrainConfig
 from crypto_assets.ml.model import META_FILE, HorizonModel, json_safe
-from crypto_assets.ml.walkforward import EvaluationReport
+from crypto_assets.ml.walkforward import EvaluationReport, figures_since
 from crypto_assets.ml.zoo import MAX_ECE, ZooResult, check_problems
 
 log = logging.getLogger(__name__)
@@ -78,6 +78,7 @@ class TrainingRun:
     report: EvaluationReport
     model: HorizonModel
     zoo: ZooResult | None = None  # every candidate's figures and the selection
+    stored_days: dict[str, Any] | None = None  # ``Trained.stored_days``
 
 
 @dataclass(frozen=True)
@@ -88,6 +89,8 @@ class Trained:
     model: HorizonModel
     sample: pd.DataFrame  # feature rows for the SHAP plots (the latest date, history before)
     rows: np.ndarray  # boolean mask of ``sample``'s rows to explain (the others are history)
+    # With older rows of another source: the selected model's figures on the stored days alone.
+    stored_days: dict[str, Any] | None = None
 
 
 def log_training(
@@ -121,6 +124,9 @@ def log_training(
         mlflow.log_metrics(numeric_metrics(report.overall))
         for family, figures in zoo.figures().items():
             mlflow.log_metrics({f"{family}_{k}": v for k, v in numeric_metrics(figures).items()})
+        if trained.stored_days is not None:
+            stored = numeric_metrics(trained.stored_days)
+            mlflow.log_metrics({f"stored_days_{k}": v for k, v in stored.items()})
         problems = check_problems(report.overall, max_ece)
         mlflow.set_tag(CHECKS_TAG, str(not problems).lower())
         mlflow.set_tag("checks", "; ".join(problems) or "passed")
@@ -156,6 +162,7 @@ def log_training(
         report,
         model,
         zoo,
+        trained.stored_days,
     )
 
 
@@ -346,8 +353,12 @@ def train_and_register(
                     for name, r in counts.iterrows()
                 ),
             )
+        stored_days = None
+        if "source" in labelled and (labelled["source"] != "stored").any():
+            since = labelled.loc[labelled["source"] == "stored", "date"].min()
+            stored_days = figures_since(zoo.selected, since, config.confidence_threshold)
         sample, rows = latest_with_context(labelled, model.context_bars)
-        return Trained(zoo, model, sample[["symbol", "date", *dataset.features]], rows)
+        return Trained(zoo, model, sample[["symbol", "date", *dataset.features]], rows, stored_days)
 
     families = config.families_for(HORIZONS[horizon])
     name = model_name(horizon, profile)

@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from crypto_assets.horizons import TIMEFRAMES, Horizon
+from crypto_assets.horizons import HORIZONS, TIMEFRAMES, Horizon
 from crypto_assets.ml import metrics
 from crypto_assets.ml.calibration import Calibrator, ReturnMap, fit_calibrator, fit_return_map
 from crypto_assets.ml.config import TrainConfig
@@ -295,6 +295,33 @@ def summarise(
         "equal_weight_return": metrics.equal_weight_return(y, oof["date"], step=step),
         "base_rate_up": float(up.mean()) if len(up) else math.nan,
     }
+
+
+# What ``figures_since`` keeps of ``summarise``: enough to see the recent months beside the span.
+SINCE_KEYS = (
+    "n_predictions",
+    "test_start",
+    "test_end",
+    "rank_ic_mean",
+    "momentum_rank_ic_mean",
+    "ece",
+    "brier",
+    "max_probability",
+    "base_rate_up",
+)
+
+
+def figures_since(
+    report: EvaluationReport, since: pd.Timestamp, threshold: float = 0.80
+) -> dict[str, Any]:
+    """The report's headline figures on its out-of-fold rows dated ``since`` or later.
+
+    With older history from another source the walk-forward judges years of it, where the
+    calibration holds; the stored days alone may be a regime it does not, and a user must see
+    both (benchmarks/README.md, "Years of real Binance history")."""
+    part = report.oof[report.oof["date"] >= since]
+    figures = summarise(part, HORIZONS[report.horizon], threshold, part.get("momentum"))
+    return {k: figures[k] for k in SINCE_KEYS}
 
 
 def folds_for(dataset: Dataset, config: TrainConfig) -> list[Fold]:

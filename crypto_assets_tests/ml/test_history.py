@@ -9,13 +9,17 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from mlflow.tracking import MlflowClient
 
-from crypto_assets.defs.models.assets import dataset_with_history
+from crypto_assets.defs.models.assets import check_summary, dataset_with_history
 from crypto_assets.features.labels import forward_returns
 from crypto_assets.features.pipeline import build_feature_frame
 from crypto_assets.horizons import HORIZONS
 from crypto_assets.market.snapshot import snapshot_source_name
 from crypto_assets.ml.dataset import Dataset, with_history
+from crypto_assets.ml.registry import configure_tracking, ensure_experiment
+from crypto_assets.ml.tracking import TrainingRun, train_and_register
+from crypto_assets.ml.walkforward import summarise
 from crypto_assets.ml.zoo import evaluate_zoo
 from crypto_assets.resources.settings import PipelineSettings
 from crypto_assets.resources.storage import DuckDBStore
@@ -122,3 +126,45 @@ def test_the_setting_needs_a_daily_snapshot_folder(tmp_path: Path) -> None:
     settings = load_settings(_env_file=None, training_history_dir=str(tmp_path / "ok"))
     resource = PipelineSettings.from_settings(settings)
     assert resource.training_history_dir == str(tmp_path / "ok")
+
+
+def test_a_model_with_history_reports_the_stored_days_beside_the_span(
+    dataset_7d: Dataset, tmp_path: Path
+) -> None:
+    stored = _stored(dataset_7d)
+    combined, _ = with_history(stored, dataset_7d, "binance")
+    configure_tracking(f"sqlite:///{tmp_path / 'mlflow.db'}", tmp_path / "artifacts")
+    experiment = ensure_experiment("history_test", tmp_path / "artifacts")
+    config = small_config(min_train_days={"7d": 40})
+
+    def train(dataset: Dataset) -> TrainingRun:
+        return train_and_register(
+            "7d",
+            lambda: dataset,
+            config,
+            profile="test",
+            experiment_id=experiment,
+            models_dir=tmp_path / "models",
+        )
+
+    run = train(combined)
+    days = run.stored_days
+    assert days is not None and days["test_start"] >= CUT > run.report.overall["test_start"]
+    oof = run.report.oof
+    assert days["n_predictions"] == int((oof["date"] >= CUT).sum()) > 0
+    assert days["n_predictions"] < run.report.overall["n_predictions"]
+    recent = oof[oof["date"] >= CUT]
+    mine = summarise(recent, HORIZONS["7d"], 0.80, recent["momentum"])
+    assert days["ece"] == pytest.approx(mine["ece"])
+    assert days["rank_ic_mean"] == pytest.approx(mine["rank_ic_mean"])
+    metrics = MlflowClient().get_run(run.run_id).data.metrics
+    assert metrics["stored_days_ece"] == pytest.approx(days["ece"])
+    text, figures = check_summary(run)
+    assert f"on the stored days alone ({days['test_start']:%Y-%m-%d}.." in text
+    assert f"ECE {days['ece']:.3f}" in text and "older history included" in text
+    assert figures["stored_days_ece"] == days["ece"]
+
+    alone = train(stored)  # no history: nothing beside the span
+    assert alone.stored_days is None
+    text, figures = check_summary(alone)
+    assert "stored days" not in text and "stored_days_ece" not in figures
