@@ -257,7 +257,8 @@ def asset_rows(
 
 def model_status(settings: Settings) -> list[dict[str, Any]]:
     """Per horizon: the registered signal model, the version in use (alias), the newest
-    version, how many exist, and the in-use version's walk-forward rank IC and ECE."""
+    version, how many exist, and the in-use version's walk-forward rank IC and ECE (and, for a
+    model trained with older history, the same on the stored days alone)."""
     from crypto_assets.resources.settings import PipelineSettings
 
     names = {
@@ -294,6 +295,9 @@ def _model_row(client, registry, horizon: str, name: str) -> dict[str, Any]:
         metrics = client.get_run(run_id).data.metrics if run_id else {}
         row["rank_ic"] = _rounded(metrics.get("rank_ic_mean"))
         row["ece"] = _rounded(metrics.get("ece"))
+        if "stored_days_ece" in metrics:  # judged over older history too: the stored days
+            row["stored_rank_ic"] = _rounded(metrics.get("stored_days_rank_ic_mean"))
+            row["stored_ece"] = _rounded(metrics["stored_days_ece"])
     return row
 
 

@@ -411,15 +411,15 @@ def _print_status_tables(settings: Settings, rows: list, models: list) -> None:
             table.add_row(*(str(row.get(k, "")) for k in columns))
         out.print(table)
     grid = Table(title="Signal models (MLflow registry)")
-    for column in ("horizon", "model", "in use", "latest", "versions", "rank IC", "ECE"):
+    keys = ["horizon", "model", "in_use", "latest", "versions", "rank_ic", "ece"]
+    columns = ["horizon", "model", "in use", "latest", "versions", "rank IC", "ECE"]
+    if any("stored_ece" in row for row in models):  # trained with older history
+        keys += ["stored_rank_ic", "stored_ece"]
+        columns += ["rank IC (stored days)", "ECE (stored days)"]
+    for column in columns:
         grid.add_column(column)
     for row in models:
-        grid.add_row(
-            *(
-                str(row.get(k) if row.get(k) is not None else "-")
-                for k in ("horizon", "model", "in_use", "latest", "versions", "rank_ic", "ece")
-            )
-        )
+        grid.add_row(*(str(row.get(k) if row.get(k) is not None else "-") for k in keys))
     out.print(grid)
     _print_onchain_summary(settings)
 

@@ -16,14 +16,16 @@ from crypto_assets.features.labels import forward_returns
 from crypto_assets.features.pipeline import build_feature_frame
 from crypto_assets.horizons import HORIZONS
 from crypto_assets.market.snapshot import snapshot_source_name
+from crypto_assets.ml import registry
 from crypto_assets.ml.dataset import Dataset, with_history
-from crypto_assets.ml.registry import configure_tracking, ensure_experiment
+from crypto_assets.ml.registry import configure_tracking, ensure_experiment, set_champion
 from crypto_assets.ml.tracking import TrainingRun, train_and_register
 from crypto_assets.ml.walkforward import summarise
 from crypto_assets.ml.zoo import evaluate_zoo
 from crypto_assets.resources.settings import PipelineSettings
 from crypto_assets.resources.storage import DuckDBStore
 from crypto_assets.settings import SettingsError, load_settings
+from crypto_assets.status import _model_row
 from crypto_assets_tests.feedback.world import write_tables
 from crypto_assets_tests.fixtures import cut_snapshot
 from crypto_assets_tests.ml.conftest import read_binance, small_config
@@ -163,8 +165,13 @@ def test_a_model_with_history_reports_the_stored_days_beside_the_span(
     assert f"on the stored days alone ({days['test_start']:%Y-%m-%d}.." in text
     assert f"ECE {days['ece']:.3f}" in text and "older history included" in text
     assert figures["stored_days_ece"] == days["ece"]
+    set_champion(run.name, run.version)  # `crypto-assets status` shows them beside the span's
+    row = _model_row(MlflowClient(), registry, "7d", run.name)
+    assert row["stored_ece"] == round(days["ece"], 4) and row["ece"] != row["stored_ece"]
 
     alone = train(stored)  # no history: nothing beside the span
     assert alone.stored_days is None
     text, figures = check_summary(alone)
     assert "stored days" not in text and "stored_days_ece" not in figures
+    set_champion(alone.name, alone.version)
+    assert "stored_ece" not in _model_row(MlflowClient(), registry, "7d", alone.name)
