@@ -34,6 +34,13 @@ HORIZONS: dict[str, Horizon] = {
 HORIZON_NAMES: list[str] = list(HORIZONS)
 
 
+def require_known(names: list[str]) -> None:
+    """Raise ``ValueError`` naming every name that is not a horizon (an empty one included)."""
+    unknown = [name for name in names if name not in HORIZONS]
+    if unknown:
+        raise ValueError(f"unknown horizon(s) {unknown}; choose some of {','.join(HORIZON_NAMES)}")
+
+
 def label_lookahead(timeframe: str | None = None) -> pd.Timedelta:
     """How far past a candle's open its labels look: the longest horizon (of ``timeframe``, or
     of all) plus the exit candle itself, which must complete before the label is known."""

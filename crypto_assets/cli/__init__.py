@@ -743,7 +743,7 @@ def backtest(
     ),
 ) -> None:
     """Walk-forward backtest of every horizon on a snapshot; progress on stderr."""
-    from crypto_assets.horizons import HORIZON_NAMES
+    from crypto_assets.horizons import require_known
     from crypto_assets.market.snapshot import SnapshotError
     from crypto_assets.ml.backtest import SUMMARY_KEYS, run_backtest
     from crypto_assets.ml.config import TrainConfig
@@ -751,9 +751,10 @@ def backtest(
     settings = cli_settings()
     _quiet_dagster()
     chosen = None if horizons is None else [h.strip() for h in horizons.split(",")]
-    if chosen is not None and (not all(chosen) or set(chosen) - set(HORIZON_NAMES)):
-        # checked before any candle is read: a typo is a bad command line, not a failed run
-        _fail(f"--horizons {horizons!r}: choose some of {','.join(HORIZON_NAMES)}", USAGE)
+    try:  # before any candle is read: a typo is a bad command line, not a failed run
+        require_known(chosen or [])
+    except ValueError as exc:
+        _fail(f"--horizons {horizons!r}: {exc}", USAGE)
     config = TrainConfig.from_settings(settings)
     try:
         result = run_backtest(

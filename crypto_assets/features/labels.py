@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 
 from crypto_assets.features.indicators import validate_ohlcv
-from crypto_assets.horizons import HORIZONS, TIMEFRAMES, Horizon
+from crypto_assets.horizons import HORIZONS, TIMEFRAMES, Horizon, require_known
 
 MIN_HOURLY_CANDLES_PER_DAY = 20
 
@@ -36,9 +36,7 @@ def horizons_for(timeframe: str, horizons: Iterable[Horizon | str] | None = None
         raise ValueError(f"unsupported timeframe {timeframe!r}; expected one of {list(TIMEFRAMES)}")
     if horizons is None:
         return [h for h in HORIZONS.values() if h.timeframe == timeframe]
-    unknown = [h for h in horizons if isinstance(h, str) and h not in HORIZONS]
-    if unknown:
-        raise ValueError(f"unknown horizon(s) {unknown}; expected some of {list(HORIZONS)}")
+    require_known([h for h in horizons if isinstance(h, str)])
     chosen = [HORIZONS[h] if isinstance(h, str) else h for h in horizons]
     step = TIMEFRAMES[timeframe]
     for h in chosen:

@@ -24,7 +24,7 @@ from typing import Any
 
 import pandas as pd
 
-from crypto_assets.horizons import HORIZON_NAMES, HORIZONS, Horizon
+from crypto_assets.horizons import HORIZON_NAMES, HORIZONS, Horizon, require_known
 from crypto_assets.ml.config import TrainConfig
 from crypto_assets.ml.dataset import InsufficientDataError, build_dataset
 from crypto_assets.ml.model import json_safe
@@ -162,9 +162,7 @@ def run_backtest(
     snapshot, the figures with and without on-chain features (``ml.onchain_effect``)."""
     config = config or TrainConfig()
     names = list(horizons) if horizons else list(HORIZON_NAMES)
-    unknown = [h for h in names if h not in HORIZONS]
-    if unknown:
-        raise ValueError(f"unknown horizon(s) {unknown}; choose from {HORIZON_NAMES}")
+    require_known(names)
 
     def say(message: str) -> None:
         log.info("backtest: %s", message)
