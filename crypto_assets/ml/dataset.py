@@ -79,6 +79,17 @@ def build_dataset(
     return Dataset(horizon, names, frame, momentum if momentum in names else None)
 
 
+STORED = "stored"  # ``source`` of the product's own rows in a dataset with older history
+
+
+def stored_from(labelled: pd.DataFrame) -> pd.Timestamp | None:
+    """The first stored day of a dataset that ``with_history`` gave older rows of another
+    source; None when it holds none (every row is the product's own)."""
+    if "source" not in labelled or (labelled["source"] == STORED).all():
+        return None
+    return labelled.loc[labelled["source"] == STORED, "date"].min()
+
+
 def with_history(dataset: Dataset, history: Dataset, source: str) -> tuple[Dataset, dict]:
     """``dataset`` with older training rows from another source's candles, and what was added.
 
@@ -86,9 +97,9 @@ def with_history(dataset: Dataset, history: Dataset, source: str) -> tuple[Datas
     cross-section (and so every rank target) comes from one source, and a coin-day is never
     taken from two. Features the history lacks (text, on-chain: stored only for the product's
     own days) stay missing on its rows, which the tree models handle. Every row carries
-    ``source`` (``"stored"`` or ``source``); the labels of the last history rows may end inside
+    ``source`` (``STORED`` or ``source``); the labels of the last history rows may end inside
     the stored span, which the walk-forward purges like any other label."""
-    own = dataset.labelled.assign(source="stored")
+    own = dataset.labelled.assign(source=STORED)
     if own.empty:
         return dataset, {"source": source, "rows": 0, "reason": "no stored rows"}
     first = own["date"].min()

@@ -34,6 +34,7 @@ from mlflow.tracking import MlflowClient
 from crypto_assets.horizons import HORIZONS
 from crypto_assets.ml import registry
 from crypto_assets.ml.config import TrainConfig
+from crypto_assets.ml.dataset import stored_from
 from crypto_assets.ml.model import META_FILE, HorizonModel, json_safe
 from crypto_assets.ml.walkforward import EvaluationReport, figures_since
 from crypto_assets.ml.zoo import MAX_ECE, ZooResult, check_problems
@@ -353,9 +354,9 @@ def train_and_register(
                     for name, r in counts.iterrows()
                 ),
             )
+        since = stored_from(labelled)  # None: no older rows of another source
         stored_days = None
-        if "source" in labelled and (labelled["source"] != "stored").any():
-            since = labelled.loc[labelled["source"] == "stored", "date"].min()
+        if since is not None:
             stored_days = figures_since(zoo.selected, since, config.confidence_threshold)
         sample, rows = latest_with_context(labelled, model.context_bars)
         return Trained(zoo, model, sample[["symbol", "date", *dataset.features]], rows, stored_days)

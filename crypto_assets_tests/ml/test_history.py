@@ -17,7 +17,7 @@ from crypto_assets.features.pipeline import build_feature_frame
 from crypto_assets.horizons import HORIZONS
 from crypto_assets.market.snapshot import snapshot_source_name
 from crypto_assets.ml import registry
-from crypto_assets.ml.dataset import Dataset, with_history
+from crypto_assets.ml.dataset import Dataset, stored_from, with_history
 from crypto_assets.ml.registry import configure_tracking, ensure_experiment, set_champion
 from crypto_assets.ml.tracking import TrainingRun, train_and_register
 from crypto_assets.ml.walkforward import summarise
@@ -56,6 +56,8 @@ def test_history_adds_only_older_days_each_row_labelled(dataset_7d: Dataset) -> 
         own.reset_index(drop=True), stored.labelled.reset_index(drop=True)
     )
     assert frame["date"].is_monotonic_increasing and combined.features == stored.features
+    assert stored_from(frame) == frame.loc[frame["source"] == "stored", "date"].min() >= CUT
+    assert stored_from(stored.labelled) is None  # no source column: nothing older added
 
 
 def test_history_without_older_days_adds_nothing(dataset_7d: Dataset) -> None:
@@ -64,6 +66,7 @@ def test_history_without_older_days_adds_nothing(dataset_7d: Dataset) -> None:
     combined, info = with_history(stored, later, "binance")
     assert info["rows"] == 0 and "no rows before the first stored day 2024-05-01" in info["reason"]
     assert len(combined.labelled) == len(stored.labelled)
+    assert stored_from(combined.labelled) is None  # every row the product's own
 
 
 def test_the_walk_forward_tests_on_the_older_days_too(dataset_7d: Dataset) -> None:
