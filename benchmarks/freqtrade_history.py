@@ -54,11 +54,12 @@ def merge(frames: list[pd.DataFrame]) -> tuple[pd.DataFrame, int]:
     if two sources disagree on one."""
     both = pd.concat(frames, ignore_index=True)
     values = ["open", "high", "low", "close", "volume"]
-    spread = both.groupby(["symbol", "date"])[values].agg(lambda s: s.max() - s.min())
+    candle = both.groupby(["symbol", "date"])
+    spread = candle[values].agg(lambda s: s.max() - s.min())
     bad = spread[(spread > 0).any(axis=1)]
     if len(bad):
         raise SystemExit(f"sources disagree on {len(bad)} candle(s), e.g.\n{bad.head()}")
-    shared = int((both.groupby(["symbol", "date"]).size() > 1).sum())
+    shared = int((candle.size() > 1).sum())
     return both.drop_duplicates(["symbol", "date"]).sort_values(["symbol", "date"]), shared
 
 
