@@ -20,7 +20,7 @@ from crypto_assets.ml import registry
 from crypto_assets.ml.dataset import Dataset, stored_from, with_history
 from crypto_assets.ml.registry import configure_tracking, ensure_experiment, set_champion
 from crypto_assets.ml.tracking import TrainingRun, train_and_register
-from crypto_assets.ml.walkforward import summarise
+from crypto_assets.ml.walkforward import folds_for, summarise
 from crypto_assets.ml.zoo import evaluate_zoo
 from crypto_assets.resources.settings import PipelineSettings
 from crypto_assets.resources.storage import DuckDBStore
@@ -178,3 +178,15 @@ def test_a_model_with_history_reports_the_stored_days_beside_the_span(
     assert "stored days" not in text and "stored_days_ece" not in figures
     set_champion(alone.name, alone.version)
     assert "stored_ece" not in _model_row(MlflowClient(), registry, "7d", alone.name)
+
+
+def test_tested_like_keeps_the_test_blocks_of_the_run_alone(dataset_7d: Dataset) -> None:
+    stored = _stored(dataset_7d)
+    combined, _ = with_history(stored, dataset_7d, "binance")
+    config = small_config(min_train_days={"7d": 40})
+    alone = folds_for(stored, config)
+    deeper = folds_for(combined, config.tested_like(stored))
+    assert len(alone) > 1 and [f.test_start for f in deeper] == [f.test_start for f in alone]
+    assert len(deeper[0].train_idx) > len(alone[0].train_idx)  # the older rows only train
+    whole = folds_for(combined, config)  # without it the walk-forward tests the older days
+    assert whole[0].test_start < CUT
