@@ -14,6 +14,7 @@ import hashlib
 from collections.abc import Mapping
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from crypto_assets.features.factors import build_factor_features, factor_feature_names
@@ -25,7 +26,7 @@ from crypto_assets.features.indicators import (
     return_profile_names,
     technical_feature_names,
 )
-from crypto_assets.features.regime import add_regime_features, regime_feature_names
+from crypto_assets.features.regime import regime_columns, regime_feature_names
 
 
 def _ranked(names: list[str]) -> list[str]:
@@ -113,4 +114,16 @@ def build_feature_frame(
             validate="one_to_one",
         )
     ranked = add_cross_sectional_ranks(frame, [*names, *factors])
-    return add_regime_features(ranked)[["symbol", "date", *feature_names(timeframe)]]
+    del frame
+    # One float block filled column by column: adding the regime columns to a copy and then
+    # selecting the model inputs copied every feature column twice (years of hourly candles
+    # ran out of memory there; benchmarks/README.md, "Long histories").
+    regime = regime_columns(ranked)
+    columns = feature_names(timeframe)
+    block = np.empty((len(columns), len(ranked)))
+    for row, name in zip(block, columns, strict=True):
+        row[:] = regime[name] if name in regime else ranked[name].to_numpy(dtype=np.float64)
+    result = pd.DataFrame(block.T, columns=columns, index=ranked.index, copy=False)
+    result.insert(0, "date", ranked["date"])
+    result.insert(0, "symbol", ranked["symbol"])
+    return result

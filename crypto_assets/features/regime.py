@@ -44,40 +44,46 @@ def _ema_column(cols: set[str]) -> str | None:
     return emas[-1] if emas else None
 
 
-def add_regime_features(features: pd.DataFrame) -> pd.DataFrame:
-    """``features`` (symbol, date, technical features) plus the regime columns."""
+def regime_columns(features: pd.DataFrame) -> dict[str, np.ndarray]:
+    """The regime columns (``regime_feature_names``) for ``features`` (symbol, date, technical
+    features), row for row; the caller places them (``features.pipeline`` builds its frame in
+    one block instead of copying every feature column to add these)."""
     cols = set(features.columns)
     names = regime_feature_names(features.columns)
-    out = features.copy()
     if not names or features.empty:
-        for name in names:
-            out[name] = np.nan
-        return out
+        return {name: np.full(len(features), np.nan) for name in names}
+    out: dict[str, np.ndarray] = {}
     by_date = features.groupby("date", sort=False)
-    count = by_date["symbol"].transform("size")
-    enough = count >= MIN_COINS
+    enough = by_date["symbol"].transform("size").to_numpy() >= MIN_COINS
+
+    def where_enough(values: pd.Series) -> np.ndarray:
+        return np.where(enough, values.to_numpy(dtype=np.float64), np.nan)
+
     for ret in ("ret_7d", "ret_30d"):
         if ret in cols:
-            out[f"{PREFIX}{ret}"] = by_date[ret].transform("median").where(enough)
+            out[f"{PREFIX}{ret}"] = where_enough(by_date[ret].transform("median"))
             up = (features[ret] > 0).astype(float).where(features[ret].notna())
-            out[f"{PREFIX}breadth_{ret}"] = up.groupby(features["date"]).transform("mean")
-            out[f"{PREFIX}breadth_{ret}"] = out[f"{PREFIX}breadth_{ret}"].where(enough)
+            out[f"{PREFIX}breadth_{ret}"] = where_enough(
+                up.groupby(features["date"]).transform("mean")
+            )
     if "ret_30d" in cols:
-        out[f"{PREFIX}dispersion_ret_30d"] = by_date["ret_30d"].transform("std").where(enough)
+        out[f"{PREFIX}dispersion_ret_30d"] = where_enough(by_date["ret_30d"].transform("std"))
     for vol in ("vol_7d", "vol_30d"):
         if vol in cols:
-            out[f"{PREFIX}{vol}"] = by_date[vol].transform("median").where(enough)
-    _add_btc(out, features, [c for c in ("ret_7d", "ret_30d", _ema_column(cols)) if c])
-    return out
+            out[f"{PREFIX}{vol}"] = where_enough(by_date[vol].transform("median"))
+    out.update(_btc(features, [c for c in ("ret_7d", "ret_30d", _ema_column(cols)) if c]))
+    return {name: out[name] for name in names}
 
 
-def _add_btc(out: pd.DataFrame, features: pd.DataFrame, columns: list[str]) -> None:
+def _btc(features: pd.DataFrame, columns: list[str]) -> dict[str, np.ndarray]:
     """Bitcoin's own trend at each timestamp (NaN when the universe has no BTC market)."""
     base = features["symbol"].astype(str).str.split("/").str[0].str.upper()
     btc = features[base.isin(BTC_BASES)]
     if len(btc):  # one BTC market per timestamp: the first symbol in sort order
         btc = btc.sort_values(["date", "symbol"]).drop_duplicates("date")
     lookup = btc.set_index("date")
+    out = {}
     for column in columns:
         values = lookup[column] if len(btc) else pd.Series(dtype=float)
-        out[f"{PREFIX}btc_{column}"] = features["date"].map(values).astype(float).to_numpy()
+        out[f"{PREFIX}btc_{column}"] = features["date"].map(values).to_numpy(dtype=np.float64)
+    return out

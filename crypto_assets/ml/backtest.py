@@ -26,7 +26,7 @@ import pandas as pd
 
 from crypto_assets.horizons import HORIZON_NAMES, HORIZONS, Horizon, require_known
 from crypto_assets.ml.config import TrainConfig
-from crypto_assets.ml.dataset import InsufficientDataError, build_dataset
+from crypto_assets.ml.dataset import InsufficientDataError, build_dataset, key_positions
 from crypto_assets.ml.model import json_safe
 from crypto_assets.ml.zoo import evaluate_zoo
 
@@ -139,9 +139,12 @@ class SnapshotFrames:
             candles = candles_for(self.clean, horizon)
             ohlcv = candles.drop(columns="usable")
             features = build_feature_frame(ohlcv, timeframe)
-            # only rows the daily pipeline would have kept that day are modelled
-            usable = candles.loc[candles["usable"], ["symbol", "date"]]
-            self.features[timeframe] = features.merge(usable, on=["symbol", "date"])
+            # only rows the daily pipeline would have kept that day are modelled (a mask by
+            # position: a merge on symbol/date copied every feature column twice)
+            at = key_positions(features, candles, timeframe)
+            usable = candles["usable"].to_numpy(dtype=bool)[at] & (at >= 0)
+            self.features[timeframe] = features[usable].reset_index(drop=True)
+            del features
             self.labels[timeframe] = forward_returns(ohlcv, timeframe, round_trip_cost=self.cost)
         return build_dataset(
             self.features[timeframe], self.labels[timeframe], horizon, feature_names(timeframe)

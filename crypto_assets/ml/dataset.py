@@ -69,14 +69,40 @@ def build_dataset(
         for column in (f"fwd_ret_{name}", f"label_end_{name}")
         if {f"fwd_ret_{name}", f"label_end_{name}"} <= set(labels.columns)
     ]
-    outcome = labels[[*KEY, ret_col, end_col, *longer]].rename(
-        columns={ret_col: "y_return", end_col: "label_end"}
-    )
-    frame = features[[*KEY, *names]].merge(outcome, on=KEY, how="inner", validate="one_to_one")
-    known = frame["y_return"].notna() & np.isfinite(frame["y_return"]) & frame["label_end"].notna()
-    frame = frame[known].sort_values(["date", "symbol"], kind="stable").reset_index(drop=True)
+    # A join by position, not ``merge``: on years of hourly candles the merge, the filter and
+    # the sort each copied every feature column (benchmarks/README.md, "Long histories").
+    at = key_positions(features, labels, horizon.name)
+    y = labels[ret_col].to_numpy(dtype=float)
+    ends = labels[end_col]
+    known = at >= 0
+    known[known] = np.isfinite(y[at[known]]) & ends.iloc[at[known]].notna().to_numpy()
+    rows = np.flatnonzero(known)
+    dates = utc_index(features["date"]).as_unit("ns").asi8[rows]
+    symbols = pd.factorize(features["symbol"].to_numpy()[rows], sort=True)[0]
+    rows = rows[np.lexsort((symbols, dates))]  # by (date, symbol): the keys are unique
+    columns = [features.columns.get_loc(c) for c in [*KEY, *names]]
+    frame = features.iloc[rows, columns].reset_index(drop=True)
+    outcome = {"y_return": ret_col, "label_end": end_col, **{c: c for c in longer}}
+    for column, source in outcome.items():
+        frame[column] = labels[source].iloc[at[rows]].reset_index(drop=True)
     momentum = f"ret_{horizon.name}"
     return Dataset(horizon, names, frame, momentum if momentum in names else None)
+
+
+def key_positions(left: pd.DataFrame, right: pd.DataFrame, what: str) -> np.ndarray:
+    """For each row of ``left``, the position of ``right``'s row with the same symbol and date
+    (-1 where there is none); a key that is not unique on either side is an error, as in a
+    one-to-one merge (dates match as instants, whatever their time unit)."""
+    left_keys, right_keys = (
+        pd.MultiIndex.from_arrays(
+            [frame["symbol"].to_numpy(), utc_index(frame["date"]).as_unit("ns").asi8]
+        )
+        for frame in (left, right)
+    )
+    for side, keys in (("feature", left_keys), ("label", right_keys)):
+        if not keys.is_unique:
+            raise ValueError(f"{what}: the {side} rows repeat a symbol and date")
+    return right_keys.get_indexer(left_keys)
 
 
 STORED = "stored"  # ``source`` of the product's own rows in a dataset with older history
