@@ -61,6 +61,7 @@ benchmarks: install
 	$(BIN)/python benchmarks/ingest.py
 	$(BIN)/python benchmarks/features.py
 	$(BIN)/python benchmarks/backtest.py
+	$(BIN)/python benchmarks/hourly_memory.py
 	$(BIN)/python benchmarks/sentiment.py
 	$(BIN)/python benchmarks/storage.py
 	$(BIN)/python benchmarks/onchain.py
