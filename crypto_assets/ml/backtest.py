@@ -199,6 +199,7 @@ def run_backtest(
             f"{_short(figures['momentum_rank_ic_mean'])}, ECE {_short(figures['ece'])}) "
             f"({time.perf_counter() - t0:.0f} s)"
         )
+        del zoo  # its out-of-fold frames, before the next horizon's dataset is built
     if onchain_dir is not None:
         from crypto_assets.ml.onchain_effect import onchain_report
 
