@@ -18,6 +18,7 @@ import pandas as pd
 from crypto_assets import storage
 from crypto_assets.frames import utc, utc_columns
 from crypto_assets.horizons import HORIZON_NAMES
+from crypto_assets.ml.dataset import STORED_DAYS
 from crypto_assets.settings import Settings
 from crypto_assets.storage import SCHEMA
 
@@ -295,9 +296,9 @@ def _model_row(client, registry, horizon: str, name: str) -> dict[str, Any]:
         metrics = client.get_run(run_id).data.metrics if run_id else {}
         row["rank_ic"] = _rounded(metrics.get("rank_ic_mean"))
         row["ece"] = _rounded(metrics.get("ece"))
-        if "stored_days_ece" in metrics:  # judged over older history too: the stored days
-            row["stored_rank_ic"] = _rounded(metrics.get("stored_days_rank_ic_mean"))
-            row["stored_ece"] = _rounded(metrics["stored_days_ece"])
+        if f"{STORED_DAYS}ece" in metrics:  # judged over older history too: the stored days
+            row["stored_rank_ic"] = _rounded(metrics.get(f"{STORED_DAYS}rank_ic_mean"))
+            row["stored_ece"] = _rounded(metrics[f"{STORED_DAYS}ece"])
     return row
 
 

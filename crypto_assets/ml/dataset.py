@@ -106,6 +106,9 @@ def key_positions(left: pd.DataFrame, right: pd.DataFrame, what: str) -> np.ndar
 
 
 STORED = "stored"  # ``source`` of the product's own rows in a dataset with older history
+# Prefix of the names (MLflow metrics, check figures) of a model's figures on the stored days
+# alone, beside those over the whole span (``walkforward.figures_since``).
+STORED_DAYS = "stored_days_"
 
 
 def stored_from(labelled: pd.DataFrame) -> pd.Timestamp | None:

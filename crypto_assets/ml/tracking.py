@@ -34,7 +34,7 @@ from mlflow.tracking import MlflowClient
 from crypto_assets.horizons import HORIZONS
 from crypto_assets.ml import registry
 from crypto_assets.ml.config import TrainConfig
-from crypto_assets.ml.dataset import stored_from
+from crypto_assets.ml.dataset import STORED_DAYS, stored_from
 from crypto_assets.ml.model import META_FILE, HorizonModel, json_safe
 from crypto_assets.ml.walkforward import EvaluationReport, figures_since
 from crypto_assets.ml.zoo import MAX_ECE, ZooResult, check_problems
@@ -127,7 +127,7 @@ def log_training(
             mlflow.log_metrics({f"{family}_{k}": v for k, v in numeric_metrics(figures).items()})
         if trained.stored_days is not None:
             stored = numeric_metrics(trained.stored_days)
-            mlflow.log_metrics({f"stored_days_{k}": v for k, v in stored.items()})
+            mlflow.log_metrics({f"{STORED_DAYS}{k}": v for k, v in stored.items()})
         problems = check_problems(report.overall, max_ece)
         mlflow.set_tag(CHECKS_TAG, str(not problems).lower())
         mlflow.set_tag("checks", "; ".join(problems) or "passed")

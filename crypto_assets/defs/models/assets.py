@@ -25,7 +25,13 @@ from crypto_assets.market.snapshot import snapshot_source_name
 from crypto_assets.ml import tracking
 from crypto_assets.ml.backtest import SnapshotFrames, sanitized_snapshot
 from crypto_assets.ml.config import TrainConfig
-from crypto_assets.ml.dataset import Dataset, InsufficientDataError, build_dataset, with_history
+from crypto_assets.ml.dataset import (
+    STORED_DAYS,
+    Dataset,
+    InsufficientDataError,
+    build_dataset,
+    with_history,
+)
 from crypto_assets.ml.model import json_safe
 from crypto_assets.resources.mlflow_tracking import MlflowTracking
 from crypto_assets.resources.settings import PipelineSettings
@@ -229,7 +235,7 @@ def check_summary(run: tracking.TrainingRun) -> tuple[str, dict]:
             f"stored days alone ({_span(stored)}): rank IC {stored['rank_ic_mean']:.3f}, "
             f"ECE {stored['ece']:.3f}"
         )
-        figures.update({f"stored_days_{k}": stored.get(k) for k in CHECK_FIGURES})
+        figures.update({f"{STORED_DAYS}{k}": stored.get(k) for k in CHECK_FIGURES})
     return text, figures
 
 
