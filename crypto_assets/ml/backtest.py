@@ -141,7 +141,7 @@ class SnapshotFrames:
             features = build_feature_frame(ohlcv, timeframe)
             # only rows the daily pipeline would have kept that day are modelled (a mask by
             # position: a merge on symbol/date copied every feature column twice)
-            at = key_positions(features, candles, timeframe)
+            at = key_positions(features, candles, timeframe, ("feature", "candle"))
             usable = candles["usable"].to_numpy(dtype=bool)[at] & (at >= 0)
             self.features[timeframe] = features[usable].reset_index(drop=True)
             del features

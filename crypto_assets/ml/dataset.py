@@ -89,17 +89,22 @@ def build_dataset(
     return Dataset(horizon, names, frame, momentum if momentum in names else None)
 
 
-def key_positions(left: pd.DataFrame, right: pd.DataFrame, what: str) -> np.ndarray:
+def key_positions(
+    left: pd.DataFrame,
+    right: pd.DataFrame,
+    what: str,
+    sides: tuple[str, str] = ("feature", "label"),
+) -> np.ndarray:
     """For each row of ``left``, the position of ``right``'s row with the same symbol and date
-    (-1 where there is none); a key that is not unique on either side is an error, as in a
-    one-to-one merge (dates match as instants, whatever their time unit)."""
+    (-1 where there is none); a key that is not unique on either side is an error naming that
+    side (``sides``), as in a one-to-one merge (dates match as instants, whatever their unit)."""
     left_keys, right_keys = (
         pd.MultiIndex.from_arrays(
             [frame["symbol"].to_numpy(), utc_index(frame["date"]).as_unit("ns").asi8]
         )
         for frame in (left, right)
     )
-    for side, keys in (("feature", left_keys), ("label", right_keys)):
+    for side, keys in zip(sides, (left_keys, right_keys), strict=True):
         if not keys.is_unique:
             raise ValueError(f"{what}: the {side} rows repeat a symbol and date")
     return right_keys.get_indexer(left_keys)

@@ -48,11 +48,12 @@ def test_key_positions_match_instants_whatever_the_time_unit() -> None:
     assert key_positions(left, right, "7d").tolist() == [1, -1, 0]
 
 
-@pytest.mark.parametrize("side", ["feature", "label"])
+@pytest.mark.parametrize("side", ["feature", "label", "candle"])
 def test_a_repeated_symbol_and_date_is_an_error(side: str) -> None:
     date = pd.Timestamp("2024-03-01", tz="UTC")
     once = pd.DataFrame({"symbol": ["A", "B"], "date": [date, date]})
     twice = pd.DataFrame({"symbol": ["A", "A"], "date": [date, date]})
     left, right = (twice, once) if side == "feature" else (once, twice)
-    with pytest.raises(ValueError, match=f"the {side} rows repeat a symbol and date"):
-        key_positions(left, right, "7d")
+    sides = ("feature", side) if side == "candle" else ("feature", "label")
+    with pytest.raises(ValueError, match=f"7d: the {side} rows repeat a symbol and date"):
+        key_positions(left, right, "7d", sides)
